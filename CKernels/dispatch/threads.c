@@ -1,0 +1,49 @@
+/*
+ * Thread count and OpenMP policy. Kernels pass num_threads(nnk_threads_for(...)) on every
+ * parallel region instead of relying on omp_set_num_threads, whose setting belongs to the
+ * calling thread only: a count set from one thread must hold for kernels called from any.
+ */
+#include "../internal.h"
+
+#include <stdlib.h>
+
+#ifdef NNK_HAVE_OPENMP
+#include <omp.h>
+#else
+#warning "CKernels: no OpenMP runtime found (install libomp-dev or set NNB_OPENMP_PREFIX); building single-threaded"
+#endif
+
+static int nnk_threads_ = 1;
+
+__attribute__((constructor)) static void nnk_threads_init(void) {
+#ifdef NNK_HAVE_OPENMP
+    nnk_threads_ = omp_get_max_threads(); /* honours OMP_NUM_THREADS */
+    if (nnk_threads_ < 1) nnk_threads_ = 1;
+#endif
+}
+
+int nnk_openmp_enabled(void) {
+#ifdef NNK_HAVE_OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int nnk_get_num_threads(void) { return __atomic_load_n(&nnk_threads_, __ATOMIC_RELAXED); }
+
+void nnk_set_num_threads(int n) {
+#ifdef NNK_HAVE_OPENMP
+    if (n < 1) n = 1;
+    __atomic_store_n(&nnk_threads_, n, __ATOMIC_RELAXED);
+#else
+    (void)n;
+#endif
+}
+
+int nnk_threads_for(double work, double min_work_per_thread) {
+    const int max = nnk_get_num_threads();
+    if (max <= 1 || work < 2 * min_work_per_thread) return 1;
+    const double fit = work / min_work_per_thread;
+    return fit < max ? (int)fit : max;
+}

@@ -1,0 +1,241 @@
+/*
+ * CKernels: the NNBackprop compute engine.
+ *
+ * float32, row-major, explicit leading dimensions (in elements), no hidden allocation: a kernel
+ * that needs scratch space takes it from the caller (see nnk_sgemm_work_size). Every symbol
+ * carries the nnk_ prefix. Kernels are internal to NNBackprop: they check their preconditions
+ * with assert() in debug builds and never print or exit; the layers above validate user input.
+ *
+ * Each optimized kernel (AVX2+FMA, AVX-512F, NEON) has a scalar reference twin, always
+ * compiled; nnk_set_isa() forces a path so tests can hold every variant against the reference.
+ *
+ * Threads: kernels split large problems across OpenMP threads and keep small ones on the
+ * calling thread. All kernels may run concurrently from several threads on distinct output
+ * buffers. Results are bitwise identical for any thread count: every output element is
+ * computed by one thread in a fixed order (reductions such as nnk_sum_squares split work in
+ * fixed-size chunks independent of the thread count).
+ */
+#ifndef NNK_CKERNELS_H
+#define NNK_CKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* Dispatch and threads                                                                         */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef enum nnk_isa {
+    NNK_ISA_SCALAR = 0, /* plain C reference, every CPU */
+    NNK_ISA_AVX2 = 1,   /* x86-64 AVX2 + FMA */
+    NNK_ISA_AVX512 = 2, /* x86-64 AVX-512F */
+    NNK_ISA_NEON = 3,   /* arm64 Advanced SIMD */
+} nnk_isa;
+
+/* The path in use. Chosen once from CPUID and the OS's saved-state mask (XCR0), overridden by
+ * the environment variable NNB_ISA=scalar|avx2|avx512|neon (an unsupported or unknown value
+ * falls back to the best supported path; nnk_isa_env_note() says why). */
+nnk_isa nnk_isa_active(void);
+/* 1 when this CPU and OS can run `isa`. */
+int nnk_isa_supported(nnk_isa isa);
+/* Force a path. Returns 0, or -1 (and changes nothing) when the CPU lacks it. Not to be called
+ * while kernels run on other threads. */
+int nnk_set_isa(nnk_isa isa);
+/* "scalar", "avx2", "avx512", "neon"; "unknown" for anything else. */
+const char *nnk_isa_name(nnk_isa isa);
+/* Parse a name as above; returns -1 when unknown. */
+int nnk_isa_from_name(const char *name);
+/* NULL, or a static message when NNB_ISA was set to something unknown or unsupported. */
+const char *nnk_isa_env_note(void);
+
+/* 1 when built with OpenMP. */
+int nnk_openmp_enabled(void);
+/* Threads a parallel kernel uses (OMP_NUM_THREADS at start; 1 without OpenMP). */
+int nnk_get_num_threads(void);
+/* Set the thread count (n >= 1); without OpenMP it stays 1. */
+void nnk_set_num_threads(int n);
+
+/* ------------------------------------------------------------------------------------------ */
+/* GEMM                                                                                         */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef enum nnk_trans { NNK_NO_TRANS = 0, NNK_TRANS = 1 } nnk_trans;
+
+/* Floats of scratch that nnk_sgemm needs for an (M, N, K) product at the current thread count.
+ * It never exceeds nnk_sgemm_work_size_max(). 0 means no scratch is needed. */
+size_t nnk_sgemm_work_size(size_t M, size_t N, size_t K);
+size_t nnk_sgemm_work_size_max(void);
+
+/* C <- alpha * op(A) * op(B) + beta * C.
+ * op(A) is (M, K): A is (M, K) with lda >= K, or (K, M) with lda >= M when ta == NNK_TRANS.
+ * op(B) is (K, N): B is (K, N) with ldb >= N, or (N, K) with ldb >= K when tb == NNK_TRANS.
+ * C is (M, N), ldc >= N. beta == 0 overwrites C (NaN in C is not propagated).
+ * work: nnk_sgemm_work_size(M, N, K) floats, 64-byte aligned preferred; may be NULL when that
+ * size is 0. */
+void nnk_sgemm(nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K,
+               float alpha, const float *A, size_t lda, const float *B, size_t ldb,
+               float beta, float *C, size_t ldc, float *work);
+
+/* The reference twin: plain triple loop with float accumulation, single-threaded, no scratch. */
+void nnk_sgemm_ref(nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K,
+                   float alpha, const float *A, size_t lda, const float *B, size_t ldb,
+                   float beta, float *C, size_t ldc);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Activations                                                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef enum nnk_act {
+    NNK_ACT_IDENTITY = 0,
+    NNK_ACT_SIGMOID = 1,
+    NNK_ACT_TANH = 2,
+    NNK_ACT_RELU = 3,
+    NNK_ACT_LEAKY_RELU = 4, /* x > 0 ? x : alpha * x          (PyTorch default alpha 0.01) */
+    NNK_ACT_ELU = 5,        /* x > 0 ? x : alpha * (e^x - 1)  (default alpha 1) */
+    NNK_ACT_GELU_ERF = 6,   /* x * Phi(x), exact erf form */
+    NNK_ACT_GELU_TANH = 7,  /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+    NNK_ACT_SILU = 8,       /* x * sigmoid(x) */
+    NNK_ACT_SOFTPLUS = 9,   /* log(1 + e^x), computed without overflow */
+    NNK_ACT_COUNT_ = 10
+} nnk_act;
+
+/* "identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "gelu_tanh", "silu",
+ * "softplus". */
+const char *nnk_act_name(nnk_act act);
+/* Parse a name as above; -1 when unknown. */
+int nnk_act_from_name(const char *name);
+
+/* y[i] = f(x[i]) for i < n. y may equal x (in place). alpha is used by leaky_relu and elu. */
+void nnk_act_forward(nnk_act act, float alpha, float *y, const float *x, size_t n);
+void nnk_act_forward_ref(nnk_act act, float alpha, float *y, const float *x, size_t n);
+
+/* 1 when the derivative needs the input x; 0 when y = f(x) suffices (identity, sigmoid, tanh,
+ * relu), so a layer need not keep its pre-activation. */
+int nnk_act_needs_input(nnk_act act);
+
+/* dx[i] = dy[i] * f'(x[i]) for i < n, where x is the activation's input and y = f(x) its
+ * output. x may be NULL when !nnk_act_needs_input(act). dx may equal dy. */
+void nnk_act_backward(nnk_act act, float alpha, float *dx, const float *dy, const float *x,
+                      const float *y, size_t n);
+void nnk_act_backward_ref(nnk_act act, float alpha, float *dx, const float *dy, const float *x,
+                          const float *y, size_t n);
+
+/* Row-wise softmax / log-softmax: x, y are (rows, cols) with leading dimensions ldx, ldy >= cols.
+ * Max-subtracted, so finite for logits of +-1e4. y may equal x when ldy == ldx. */
+void nnk_softmax_forward(float *y, size_t ldy, const float *x, size_t ldx, size_t rows, size_t cols);
+void nnk_log_softmax_forward(float *y, size_t ldy, const float *x, size_t ldx, size_t rows, size_t cols);
+/* dx = y (.) (dy - rowsum(dy (.) y)), y the softmax output. All (rows, cols), leading dim ld. */
+void nnk_softmax_backward(float *dx, const float *dy, const float *y, size_t ld, size_t rows, size_t cols);
+/* dx = dy - softmax(x) * rowsum(dy), y the log-softmax output (softmax = exp(y)). */
+void nnk_log_softmax_backward(float *dx, const float *dy, const float *y, size_t ld, size_t rows, size_t cols);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Fused layer steps                                                                            */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Dense forward, Y = act(X * W^T + b), finishing each output tile (bias, activation) while it
+ * is in cache. X is (M, K) ldx, W is (N, K) ldw (PyTorch nn.Linear layout), b is (N) or NULL,
+ * Y is (M, N) ldy. Z, when not NULL, receives the pre-activation X * W^T + b (M, N) ldy, for
+ * activations whose backward needs it. work: nnk_sgemm_work_size(M, N, K) floats. */
+void nnk_dense_forward(float *Y, float *Z, size_t ldy, const float *X, size_t ldx,
+                       const float *W, size_t ldw, const float *b, size_t M, size_t N, size_t K,
+                       nnk_act act, float alpha, float *work);
+
+/* Dense backward. dY is (M, N) ld ldy and is overwritten by dZ = dY (.) act'(Z), with Z and Y
+ * as saved by the forward (Z may be NULL when !nnk_act_needs_input(act)). Then
+ *   dW (N, K) ldw  <- dZ^T * X + (accumulate ? dW : 0)
+ *   db (N)         <- column sums of dZ + (accumulate ? db : 0)      (db may be NULL)
+ *   dX (M, K) ldx  <- dZ * W                                         (dX may be NULL)
+ * dW and dX share the leading dimensions of W and X. work: nnk_dense_backward_work_size floats. */
+size_t nnk_dense_backward_work_size(size_t M, size_t N, size_t K);
+void nnk_dense_backward(float *dX, float *dW, float *db, float *dY, size_t ldy,
+                        const float *X, size_t ldx, const float *W, size_t ldw,
+                        const float *Z, const float *Y, size_t M, size_t N, size_t K,
+                        nnk_act act, float alpha, int accumulate, float *work);
+
+/* db[j] (+)= sum_i dZ[i, j]: dZ (M, N) ld ldz. */
+void nnk_bias_grad(float *db, const float *dZ, size_t ldz, size_t M, size_t N, int accumulate);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Losses                                                                                       */
+/* ------------------------------------------------------------------------------------------ */
+/* Each returns the loss with PyTorch's reduction='mean' and, when grad is not NULL, writes the
+ * gradient of that mean with respect to pred/logits (same shape, contiguous rows x cols).
+ * Sums are accumulated in double. Finite for logits of +-1e4. */
+
+/* mean((p - t)^2) over rows*cols. */
+float nnk_loss_mse(float *grad, const float *pred, const float *target, size_t rows, size_t cols);
+/* mean(|p - t|); gradient sign(p - t) / n, 0 at p == t. */
+float nnk_loss_mae(float *grad, const float *pred, const float *target, size_t rows, size_t cols);
+/* mean Huber(delta): 0.5 d^2 if |d| <= delta else delta (|d| - 0.5 delta). */
+float nnk_loss_huber(float *grad, const float *pred, const float *target, size_t rows, size_t cols,
+                     float delta);
+/* Softmax cross-entropy from logits (rows, cols), class-index targets in [0, cols), mean over
+ * rows. label_smoothing in [0, 1): target distribution (1 - s) onehot + s / cols (PyTorch). */
+float nnk_loss_softmax_ce_index(float *grad, const float *logits, const int32_t *labels,
+                                size_t rows, size_t cols, float label_smoothing);
+/* Softmax cross-entropy from logits with one-hot or soft target rows (each a distribution). */
+float nnk_loss_softmax_ce_soft(float *grad, const float *logits, const float *target,
+                               size_t rows, size_t cols, float label_smoothing);
+/* Binary cross-entropy from logits, targets in [0, 1], mean over rows*cols. */
+float nnk_loss_bce_logits(float *grad, const float *logits, const float *target, size_t rows,
+                          size_t cols);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Optimizer steps over a flat parameter buffer (PyTorch semantics)                             */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct nnk_sgd_params {
+    float lr, momentum, dampening, weight_decay;
+    int nesterov; /* requires momentum > 0 and dampening == 0 */
+} nnk_sgd_params;
+/* velocity: n floats, zero before the first step (only read when momentum != 0; may be NULL
+ * then). first_step != 0 on the first step (velocity = grad, as in PyTorch). */
+void nnk_sgd_step(float *param, float *velocity, const float *grad, size_t n,
+                  const nnk_sgd_params *p, int first_step);
+
+typedef struct nnk_adam_params {
+    float lr, beta1, beta2, eps, weight_decay;
+    int decoupled; /* 0: Adam (L2 added to the gradient); 1: AdamW (decoupled decay) */
+} nnk_adam_params;
+/* m, v: n floats, zero before step 1. step: 1-based count of this update (bias correction). */
+void nnk_adam_step(float *param, float *m, float *v, const float *grad, size_t n,
+                   const nnk_adam_params *p, int64_t step);
+
+typedef struct nnk_rmsprop_params {
+    float lr, alpha, eps, weight_decay, momentum;
+    int centered;
+} nnk_rmsprop_params;
+/* sq: n floats (square average), buf: n floats when momentum > 0 (else may be NULL), gavg: n
+ * floats when centered (else may be NULL); all zero before the first step. */
+void nnk_rmsprop_step(float *param, float *sq, float *buf, float *gavg, const float *grad, size_t n,
+                      const nnk_rmsprop_params *p);
+
+typedef struct nnk_adagrad_params {
+    float lr, lr_decay, weight_decay, eps;
+} nnk_adagrad_params;
+/* sum: n floats, initial_accumulator_value before step 1; step is 1-based. */
+void nnk_adagrad_step(float *param, float *sum, const float *grad, size_t n,
+                      const nnk_adagrad_params *p, int64_t step);
+
+/* Sum of squares of x (for the global gradient norm: sqrt of the sum over all buffers),
+ * accumulated in double. */
+double nnk_sum_squares(const float *x, size_t n);
+/* x[i] *= s. */
+void nnk_scale(float *x, size_t n, float s);
+
+/* Reference twins of the optimizer steps (scalar loops, same semantics). */
+void nnk_sgd_step_ref(float *param, float *velocity, const float *grad, size_t n,
+                      const nnk_sgd_params *p, int first_step);
+void nnk_adam_step_ref(float *param, float *m, float *v, const float *grad, size_t n,
+                       const nnk_adam_params *p, int64_t step);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NNK_CKERNELS_H */

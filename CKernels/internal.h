@@ -1,0 +1,53 @@
+/*
+ * Shared by the kernel sources only; not part of the public CKernels.h.
+ *
+ * ISA-specific code lives in its own files (<op>_avx2.c, <op>_avx512.c, <op>_neon.c). x86
+ * files wrap every function in NNK_TARGET_AVX2 / NNK_TARGET_AVX512 so the package builds
+ * without -march and one binary runs on any x86-64; the dispatcher only calls them after
+ * nnk_isa_active() says the CPU and OS support them. Each op's public entry point switches on
+ * nnk_isa_active() and falls back to its _ref twin.
+ */
+#ifndef NNK_INTERNAL_H
+#define NNK_INTERNAL_H
+
+#include "CKernels.h"
+
+#include <assert.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define NNK_X86_64 1
+#define NNK_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define NNK_TARGET_AVX512 __attribute__((target("avx512f,avx2,fma")))
+#endif
+#if defined(__aarch64__)
+#define NNK_ARM64 1
+#endif
+
+/* OpenMP pragmas that vanish in a build without OpenMP. */
+#ifdef NNK_HAVE_OPENMP
+#define NNK_PRAGMA(x) _Pragma(#x)
+#else
+#define NNK_PRAGMA(x)
+#endif
+
+#define NNK_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define NNK_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define NNK_RESTRICT restrict
+
+/* The path in use, read on every call (a plain load; set once at start-up or by nnk_set_isa). */
+extern nnk_isa nnk_isa_current_;
+static inline nnk_isa nnk_isa_fast(void) { return nnk_isa_current_; }
+
+/* Threads worth using for `work` units of cost (~flops or elements): 1 below the threshold,
+ * else nnk_get_num_threads(). Keeps one-sample predicts off the fork/join path. */
+int nnk_threads_for(double work, double min_work_per_thread);
+
+/* Elementwise kernels split n into chunks of this many elements across threads; fixed so the
+ * split (and any reduction order) does not depend on the thread count. */
+#define NNK_ELEMWISE_CHUNK 16384
+/* Below this many elements an elementwise kernel stays on the calling thread. */
+#define NNK_ELEMWISE_PARALLEL_MIN 65536
+
+#endif /* NNK_INTERNAL_H */

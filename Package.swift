@@ -1,0 +1,101 @@
+// swift-tools-version: 6.2
+// 6.2 is the first SwiftPM that lets a package with unsafe flags be used as a versioned
+// dependency; the only unsafe flags here are the OpenMP ones found below.
+
+import Foundation
+import PackageDescription
+
+// MARK: - OpenMP discovery
+//
+// CKernels parallelises with `#pragma omp`. Swift's own clang understands -fopenmp but ships
+// neither omp.h nor libomp, so the manifest looks for an LLVM OpenMP runtime:
+//   1. NNB_OPENMP_PREFIX=<dir> with <dir>/include/omp.h and <dir>/lib/libomp.* (Homebrew's
+//      libomp on macOS: $(brew --prefix libomp)); NNB_OPENMP=0 turns OpenMP off.
+//   2. Debian/Ubuntu's libomp-dev: /usr/lib/llvm-<any version>/lib/{libomp.so, clang/*/include/omp.h}.
+//   3. /usr/local and /opt/homebrew/opt/libomp.
+// Without one the package still builds, single-threaded, and the C code emits a #warning
+// saying so; nnk_openmp_enabled() then reports 0 ("OpenMP: off").
+
+struct OpenMP {
+    var includeDir: String
+    var libDir: String
+}
+
+func findOpenMP() -> OpenMP? {
+    let env = ProcessInfo.processInfo.environment
+    let fm = FileManager.default
+    if env["NNB_OPENMP"] == "0" { return nil }
+    func hasLib(_ dir: String) -> Bool {
+        ["libomp.so", "libomp.dylib", "libomp.a"].contains { fm.fileExists(atPath: dir + "/" + $0) }
+    }
+    if let prefix = env["NNB_OPENMP_PREFIX"] {
+        let inc = prefix + "/include", lib = prefix + "/lib"
+        if fm.fileExists(atPath: inc + "/omp.h") && hasLib(lib) { return OpenMP(includeDir: inc, libDir: lib) }
+        return nil
+    }
+    // Newest LLVM first, so a machine with several picks one consistently.
+    let llvms = ((try? fm.contentsOfDirectory(atPath: "/usr/lib")) ?? [])
+        .filter { $0.hasPrefix("llvm-") }
+        .sorted { (Int($0.dropFirst(5)) ?? 0) > (Int($1.dropFirst(5)) ?? 0) }
+    for llvm in llvms {
+        let lib = "/usr/lib/\(llvm)/lib"
+        guard hasLib(lib) else { continue }
+        let clangDir = lib + "/clang"
+        for version in (try? fm.contentsOfDirectory(atPath: clangDir)) ?? [] {
+            let inc = "\(clangDir)/\(version)/include"
+            if fm.fileExists(atPath: inc + "/omp.h") { return OpenMP(includeDir: inc, libDir: lib) }
+        }
+    }
+    for prefix in ["/usr/local", "/opt/homebrew/opt/libomp", "/usr/local/opt/libomp"] {
+        if fm.fileExists(atPath: prefix + "/include/omp.h") && hasLib(prefix + "/lib") {
+            return OpenMP(includeDir: prefix + "/include", libDir: prefix + "/lib")
+        }
+    }
+    return nil
+}
+
+let openMP = findOpenMP()
+
+// -idirafter, not -I: LLVM's clang/<v>/include also holds that clang's own intrinsic headers,
+// which must not shadow the ones of the compiler doing the build.
+let kernelCSettings: [CSetting] = openMP.map {
+    [.unsafeFlags(["-fopenmp", "-idirafter", $0.includeDir]), .define("NNK_HAVE_OPENMP")]
+} ?? []
+let kernelLinkerSettings: [LinkerSetting] = openMP.map {
+    [.unsafeFlags(["-L\($0.libDir)", "-Xlinker", "-rpath", "-Xlinker", $0.libDir]), .linkedLibrary("omp")]
+} ?? []
+
+let package = Package(
+    name: "NNBackprop",
+    products: [
+        .library(name: "CKernels", targets: ["CKernels"]),
+        .executable(name: "nnb-kernels", targets: ["nnb-kernels"]),
+    ],
+    targets: [
+        .target(
+            name: "CKernels",
+            path: "CKernels",
+            cSettings: kernelCSettings + [.headerSearchPath(".")],
+            linkerSettings: kernelLinkerSettings
+        ),
+        // Kernel self-check and GEMM benchmark (the main job until the training CLI exists).
+        .executableTarget(
+            name: "nnb-kernels",
+            dependencies: ["CKernels", "CKernelsCheck"],
+            path: "Sources/nnb-kernels"
+        ),
+        // The kernel test suite, written in C so the same files also run on arm64 under qemu
+        // (see Makefile: test-arm64). XCTest drives it on the host.
+        .target(
+            name: "CKernelsCheck",
+            dependencies: ["CKernels"],
+            path: "Tests/CKernelsCheck"
+        ),
+        .testTarget(
+            name: "CKernelsTests",
+            dependencies: ["CKernels", "CKernelsCheck"],
+            path: "Tests/CKernelsTests"
+        ),
+    ],
+    cLanguageStandard: .c11
+)

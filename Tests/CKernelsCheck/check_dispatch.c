@@ -1,0 +1,41 @@
+/* The dispatcher: every supported path can be selected and reported; unsupported ones refuse. */
+#include "check_util.h"
+
+#include <string.h>
+
+void nnk_check_dispatch(nnk_check *c) {
+    const nnk_isa saved = nnk_isa_active();
+    check_record(c, nnk_isa_supported(NNK_ISA_SCALAR) == 1, "dispatch: scalar must always be supported");
+    check_record(c, nnk_isa_supported(saved), "dispatch: active path %s must be supported", nnk_isa_name(saved));
+    const nnk_isa all[] = {NNK_ISA_SCALAR, NNK_ISA_AVX2, NNK_ISA_AVX512, NNK_ISA_NEON};
+    for (int i = 0; i < 4; i++) {
+        const int rc = nnk_set_isa(all[i]);
+        if (nnk_isa_supported(all[i]))
+            check_record(c, rc == 0 && nnk_isa_active() == all[i], "dispatch: set_isa(%s) must select it",
+                         nnk_isa_name(all[i]));
+        else
+            check_record(c, rc == -1 && nnk_isa_active() != all[i],
+                         "dispatch: set_isa(%s) must refuse an unsupported path", nnk_isa_name(all[i]));
+        check_record(c, nnk_isa_from_name(nnk_isa_name(all[i])) == (int)all[i], "dispatch: name round trip %s",
+                     nnk_isa_name(all[i]));
+    }
+    check_record(c, nnk_isa_from_name("sse9") == -1 && nnk_isa_from_name(NULL) == -1,
+                 "dispatch: unknown ISA names must parse to -1");
+#if defined(__x86_64__)
+    check_record(c, !nnk_isa_supported(NNK_ISA_NEON), "dispatch: NEON must not be reported on x86-64");
+#endif
+#if defined(__aarch64__)
+    check_record(c, nnk_isa_supported(NNK_ISA_NEON) && !nnk_isa_supported(NNK_ISA_AVX2),
+                 "dispatch: arm64 has NEON and no AVX2");
+#endif
+    nnk_set_isa(saved);
+
+    const int threads = nnk_get_num_threads();
+    check_record(c, threads >= 1, "threads: count %d must be >= 1", threads);
+    nnk_set_num_threads(3);
+    check_record(c, nnk_get_num_threads() == (nnk_openmp_enabled() ? 3 : 1), "threads: set 3 -> get %d",
+                 nnk_get_num_threads());
+    nnk_set_num_threads(0);
+    check_record(c, nnk_get_num_threads() == 1, "threads: set 0 clamps to 1, got %d", nnk_get_num_threads());
+    nnk_set_num_threads(threads);
+}

@@ -1,0 +1,64 @@
+#include "check_util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int check_record(nnk_check *c, int ok, const char *fmt, ...) {
+    if (ok) {
+        c->passed++;
+        return 1;
+    }
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (c->failed == 0) snprintf(c->first_failure, sizeof c->first_failure, "%s", msg);
+    c->failed++;
+    fprintf(stderr, "FAIL %s\n", msg);
+    return 0;
+}
+
+const char *nnk_check_first_failure(const nnk_check *c) { return c->first_failure; }
+
+uint64_t check_rng_next(check_rng *r) {
+    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+float check_uniform(check_rng *r, float lo, float hi) {
+    const double u = (double)(check_rng_next(r) >> 11) * 0x1.0p-53;
+    return (float)(lo + (hi - lo) * u);
+}
+
+void check_fill(check_rng *r, float *x, size_t n, float lo, float hi) {
+    for (size_t i = 0; i < n; i++) x[i] = check_uniform(r, lo, hi);
+}
+
+int check_close(double got, double want, double rtol, double atol) {
+    if (isnan(want) || isnan(got)) return isnan(want) && isnan(got);
+    if (isinf(want) || isinf(got)) return got == want;
+    return fabs(got - want) <= atol + rtol * fabs(want);
+}
+
+int check_isas(nnk_isa out[4]) {
+    int n = 0;
+    const nnk_isa all[] = {NNK_ISA_SCALAR, NNK_ISA_AVX2, NNK_ISA_AVX512, NNK_ISA_NEON};
+    for (int i = 0; i < 4; i++)
+        if (nnk_isa_supported(all[i])) out[n++] = all[i];
+    return n;
+}
+
+float *check_alloc(size_t n) {
+    void *p = NULL;
+    const size_t bytes = ((n ? n : 1) * sizeof(float) + 63) & ~(size_t)63;
+    if (posix_memalign(&p, 64, bytes) != 0) return NULL;
+    memset(p, 0, bytes);
+    return p;
+}
+
+void check_free(void *p) { free(p); }

@@ -1,0 +1,35 @@
+/*
+ * The CKernels test suite, in C so the same files run natively under XCTest (Tests/CKernelsTests)
+ * and on arm64 under qemu (Makefile: check-arm64, with Tests/c/check_main.c as the driver).
+ * Each group runs every ISA path this CPU supports against a reference computed in double or
+ * against the scalar twin, and records one result per assertion.
+ */
+#ifndef NNK_CKERNELS_CHECK_H
+#define NNK_CKERNELS_CHECK_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nnk_check {
+    int passed;
+    int failed;
+    char first_failure[512];
+} nnk_check;
+
+/* The groups. Each adds to c->passed / c->failed and prints each failure to stderr. */
+void nnk_check_dispatch(nnk_check *c);
+void nnk_check_gemm(nnk_check *c);
+void nnk_check_dense(nnk_check *c);
+void nnk_check_activations(nnk_check *c);
+void nnk_check_losses(nnk_check *c);
+void nnk_check_optim(nnk_check *c);
+
+/* The first failure's message ("" when none). */
+const char *nnk_check_first_failure(const nnk_check *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
