@@ -70,13 +70,14 @@ let package = Package(
     products: [
         .library(name: "CKernels", targets: ["CKernels"]),
         .executable(name: "nnb-kernels", targets: ["nnb-kernels"]),
+        .library(name: "NNBackprop", targets: ["NNBackprop"]),
     ],
     targets: [
         .target(
             name: "CKernels",
             path: "CKernels",
             cSettings: kernelCSettings + [.headerSearchPath(".")],
-            linkerSettings: kernelLinkerSettings
+            linkerSettings: kernelLinkerSettings + [.linkedLibrary("m", .when(platforms: [.linux]))]
         ),
         // Kernel self-check and GEMM benchmark (the main job until the training CLI exists).
         .executableTarget(
@@ -96,6 +97,10 @@ let package = Package(
             dependencies: ["CKernels", "CKernelsCheck"],
             path: "Tests/CKernelsTests"
         ),
+        // The system zlib, for gzipped IDX files (Fashion-MNIST ships as .gz).
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .target(name: "NNBackprop", dependencies: ["CKernels", "CZlib"], path: "Sources/NNBackprop"),
+        .testTarget(name: "NNBackpropTests", dependencies: ["NNBackprop"], path: "Tests/NNBackpropTests"),
     ],
     cLanguageStandard: .c11
 )

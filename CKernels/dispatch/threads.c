@@ -3,6 +3,7 @@
  * parallel region instead of relying on omp_set_num_threads, whose setting belongs to the
  * calling thread only: a count set from one thread must hold for kernels called from any.
  */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include "../internal.h"
 
 #include <stdlib.h>
@@ -15,8 +16,18 @@
 
 static int nnk_threads_ = 1;
 
+/*
+ * Wait policy. After a parallel region libomp's workers spin for KMP_BLOCKTIME (200 ms by
+ * default) before sleeping; spinning workers starve any other thread pool in the process
+ * (numpy's OpenBLAS, PyTorch) on small machines. Sleeping at once (0) makes every region pay a
+ * futex wake-up: measured with back-to-back batch-32 GEMMs on 2 threads, blocktime 0 ran
+ * 2-3x slower than 1 ms, while 1 ms and 5 ms matched 200 ms. So: 1 ms, unless the user set
+ * KMP_BLOCKTIME or OMP_WAIT_POLICY. This only takes effect when CKernels is the first to start
+ * the OpenMP runtime in the process (it reads the environment once, at start-up).
+ */
 __attribute__((constructor)) static void nnk_threads_init(void) {
 #ifdef NNK_HAVE_OPENMP
+    if (getenv("KMP_BLOCKTIME") == NULL && getenv("OMP_WAIT_POLICY") == NULL) setenv("KMP_BLOCKTIME", "1", 0);
     nnk_threads_ = omp_get_max_threads(); /* honours OMP_NUM_THREADS */
     if (nnk_threads_ < 1) nnk_threads_ = 1;
 #endif

@@ -65,20 +65,21 @@ void nnk_set_num_threads(int n);
 
 typedef enum nnk_trans { NNK_NO_TRANS = 0, NNK_TRANS = 1 } nnk_trans;
 
-/* Floats of scratch that nnk_sgemm needs for an (M, N, K) product at the current thread count.
- * It never exceeds nnk_sgemm_work_size_max(). 0 means no scratch is needed. */
-size_t nnk_sgemm_work_size(size_t M, size_t N, size_t K);
-size_t nnk_sgemm_work_size_max(void);
+/* Floats of scratch that nnk_sgemm needs to run an (M, N, K) product on `threads` threads
+ * (pass nnk_get_num_threads(); a smaller work buffer just means fewer threads). 0 means the
+ * product needs no scratch (the unpacked small-M path, or an empty product). */
+size_t nnk_sgemm_work_size(size_t M, size_t N, size_t K, int threads);
 
 /* C <- alpha * op(A) * op(B) + beta * C.
  * op(A) is (M, K): A is (M, K) with lda >= K, or (K, M) with lda >= M when ta == NNK_TRANS.
  * op(B) is (K, N): B is (K, N) with ldb >= N, or (N, K) with ldb >= K when tb == NNK_TRANS.
  * C is (M, N), ldc >= N. beta == 0 overwrites C (NaN in C is not propagated).
- * work: nnk_sgemm_work_size(M, N, K) floats, 64-byte aligned preferred; may be NULL when that
- * size is 0. */
+ * work / work_len: caller-owned scratch of work_len floats (64-byte aligned preferred). The
+ * kernel uses as many threads as both nnk_get_num_threads() and work_len allow; with less
+ * than one thread's worth it falls back to an unpacked path (correct, slower). May be NULL/0. */
 void nnk_sgemm(nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K,
                float alpha, const float *A, size_t lda, const float *B, size_t ldb,
-               float beta, float *C, size_t ldc, float *work);
+               float beta, float *C, size_t ldc, float *work, size_t work_len);
 
 /* The reference twin: plain triple loop with float accumulation, single-threaded, no scratch. */
 void nnk_sgemm_ref(nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K,
@@ -140,22 +141,24 @@ void nnk_log_softmax_backward(float *dx, const float *dy, const float *y, size_t
 /* Dense forward, Y = act(X * W^T + b), finishing each output tile (bias, activation) while it
  * is in cache. X is (M, K) ldx, W is (N, K) ldw (PyTorch nn.Linear layout), b is (N) or NULL,
  * Y is (M, N) ldy. Z, when not NULL, receives the pre-activation X * W^T + b (M, N) ldy, for
- * activations whose backward needs it. work: nnk_sgemm_work_size(M, N, K) floats. */
+ * activations whose backward needs it. work/work_len as for nnk_sgemm (nnk_sgemm_work_size(M, N, K,
+ * threads) floats). */
 void nnk_dense_forward(float *Y, float *Z, size_t ldy, const float *X, size_t ldx,
                        const float *W, size_t ldw, const float *b, size_t M, size_t N, size_t K,
-                       nnk_act act, float alpha, float *work);
+                       nnk_act act, float alpha, float *work, size_t work_len);
 
 /* Dense backward. dY is (M, N) ld ldy and is overwritten by dZ = dY (.) act'(Z), with Z and Y
  * as saved by the forward (Z may be NULL when !nnk_act_needs_input(act)). Then
  *   dW (N, K) ldw  <- dZ^T * X + (accumulate ? dW : 0)
  *   db (N)         <- column sums of dZ + (accumulate ? db : 0)      (db may be NULL)
  *   dX (M, K) ldx  <- dZ * W                                         (dX may be NULL)
- * dW and dX share the leading dimensions of W and X. work: nnk_dense_backward_work_size floats. */
-size_t nnk_dense_backward_work_size(size_t M, size_t N, size_t K);
+ * dW and dX share the leading dimensions of W and X. work/work_len as for nnk_sgemm, sized by
+ * nnk_dense_backward_work_size(M, N, K, threads). */
+size_t nnk_dense_backward_work_size(size_t M, size_t N, size_t K, int threads);
 void nnk_dense_backward(float *dX, float *dW, float *db, float *dY, size_t ldy,
                         const float *X, size_t ldx, const float *W, size_t ldw,
                         const float *Z, const float *Y, size_t M, size_t N, size_t K,
-                        nnk_act act, float alpha, int accumulate, float *work);
+                        nnk_act act, float alpha, int accumulate, float *work, size_t work_len);
 
 /* db[j] (+)= sum_i dZ[i, j]: dZ (M, N) ld ldz. */
 void nnk_bias_grad(float *db, const float *dZ, size_t ldz, size_t M, size_t N, int accumulate);

@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L /* posix_memalign */
 #include "check_util.h"
 
 #include <stdarg.h>

@@ -1,0 +1,113 @@
+/*
+ * Activations: names, and the public forward/backward entry points. Each call picks the active
+ * ISA's kernel (act_simd.h), falling back to the scalar reference (act_ref.c), and splits a
+ * large n across OpenMP threads in fixed NNK_ELEMWISE_CHUNK pieces. Every kernel computes an
+ * element from that element alone, so the split never changes a bit of the result.
+ */
+#include "act_simd.h"
+
+#include <string.h>
+
+static const char *const act_names[NNK_ACT_COUNT_] = {
+    "identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "gelu_tanh", "silu", "softplus",
+};
+
+/* The name, or "unknown" for a value outside nnk_act. */
+const char *nnk_act_name(nnk_act act) {
+    return (unsigned)act < NNK_ACT_COUNT_ ? act_names[act] : "unknown";
+}
+
+int nnk_act_from_name(const char *name) {
+    if (name == NULL) return -1;
+    for (int i = 0; i < NNK_ACT_COUNT_; i++)
+        if (strcmp(name, act_names[i]) == 0) return i;
+    return -1;
+}
+
+int nnk_act_needs_input(nnk_act act) {
+    switch (act) {
+    case NNK_ACT_IDENTITY:
+    case NNK_ACT_SIGMOID:
+    case NNK_ACT_TANH:
+    case NNK_ACT_RELU: return 0;
+    default: return 1;
+    }
+}
+
+/* One call's arguments, so a chunk of it can run on any thread. */
+typedef struct act_call {
+    nnk_act act;
+    float alpha;
+    float *out;                   /* y, or dx */
+    const float *in, *x, *y;      /* forward: in = x; backward: in = dy, x (maybe NULL), y */
+} act_call;
+
+/* Elements [off, off + len) of a forward call, on the active ISA. */
+static void forward_span(const act_call *c, size_t off, size_t len) {
+    float *y = c->out + off;
+    const float *x = c->in + off;
+    switch (nnk_isa_fast()) {
+#if NNK_X86_64
+    case NNK_ISA_AVX512: nnk_act_forward_avx512(c->act, c->alpha, y, x, len); return;
+    case NNK_ISA_AVX2: nnk_act_forward_avx2(c->act, c->alpha, y, x, len); return;
+#endif
+#if NNK_ARM64
+    case NNK_ISA_NEON: nnk_act_forward_neon(c->act, c->alpha, y, x, len); return;
+#endif
+    default: nnk_act_forward_ref(c->act, c->alpha, y, x, len); return;
+    }
+}
+
+/* Elements [off, off + len) of a backward call, on the active ISA. */
+static void backward_span(const act_call *c, size_t off, size_t len) {
+    float *dx = c->out + off;
+    const float *dy = c->in + off;
+    const float *x = c->x != NULL ? c->x + off : NULL, *y = c->y != NULL ? c->y + off : NULL;
+    switch (nnk_isa_fast()) {
+#if NNK_X86_64
+    case NNK_ISA_AVX512: nnk_act_backward_avx512(c->act, c->alpha, dx, dy, x, y, len); return;
+    case NNK_ISA_AVX2: nnk_act_backward_avx2(c->act, c->alpha, dx, dy, x, y, len); return;
+#endif
+#if NNK_ARM64
+    case NNK_ISA_NEON: nnk_act_backward_neon(c->act, c->alpha, dx, dy, x, y, len); return;
+#endif
+    default: nnk_act_backward_ref(c->act, c->alpha, dx, dy, x, y, len); return;
+    }
+}
+
+/* Runs span over [0, n): on the calling thread below NNK_ELEMWISE_PARALLEL_MIN elements, else
+ * in NNK_ELEMWISE_CHUNK pieces shared statically among the threads. */
+static void run_spans(void (*span)(const act_call *, size_t, size_t), const act_call *c, size_t n) {
+    const int nthreads = nnk_threads_for((double)n, NNK_ELEMWISE_PARALLEL_MIN / 2.0);
+    if (nthreads <= 1) {
+        span(c, 0, n);
+        return;
+    }
+    const ptrdiff_t nchunks = (ptrdiff_t)((n + NNK_ELEMWISE_CHUNK - 1) / NNK_ELEMWISE_CHUNK);
+    NNK_PRAGMA(omp parallel for num_threads(nthreads) schedule(static))
+    for (ptrdiff_t i = 0; i < nchunks; i++) {
+        const size_t off = (size_t)i * NNK_ELEMWISE_CHUNK;
+        span(c, off, NNK_MIN((size_t)NNK_ELEMWISE_CHUNK, n - off));
+    }
+}
+
+/* y (n) = f(x (n)); y may equal x. */
+void nnk_act_forward(nnk_act act, float alpha, float *y, const float *x, size_t n) {
+    assert((unsigned)act < NNK_ACT_COUNT_);
+    if (n == 0) return;
+    assert(y != NULL && x != NULL);
+    const act_call c = {act, alpha, y, x, NULL, NULL};
+    run_spans(forward_span, &c, n);
+}
+
+/* dx (n) = dy (n) * f'(x (n)), x the input and y (n) the output of the forward. x may be NULL when
+ * !nnk_act_needs_input(act) (f' then comes from y); y is not read when x is needed. dx may equal dy. */
+void nnk_act_backward(nnk_act act, float alpha, float *dx, const float *dy, const float *x,
+                      const float *y, size_t n) {
+    assert((unsigned)act < NNK_ACT_COUNT_);
+    if (n == 0) return;
+    assert(dx != NULL && dy != NULL);
+    assert(nnk_act_needs_input(act) ? x != NULL : (y != NULL || act == NNK_ACT_IDENTITY));
+    const act_call c = {act, alpha, dx, dy, x, y};
+    run_spans(backward_span, &c, n);
+}

@@ -1,0 +1,208 @@
+#define _POSIX_C_SOURCE 200809L /* posix_memalign, clock_gettime, popen, mkstemp */
+/*
+ * nnb-kernels: the CKernels self-check and GEMM benchmark.
+ *
+ *   nnb-kernels info             ISA in use, OpenMP, threads
+ *   nnb-kernels check            run the kernel test suite on every ISA path this CPU has
+ *   nnb-kernels bench [--quick]  GFLOP/s of square GEMMs and of the 784-256-128-10 network's
+ *                                products, beside numpy (float32 @, OpenBLAS) timed in the same run
+ *
+ * Build it in release mode for figures: swift run -c release nnb-kernels bench
+ */
+#include "CKernels.h"
+#include "CKernelsCheck.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct bench_shape {
+    const char *label;
+    nnk_trans ta, tb;
+    size_t M, N, K;
+} bench_shape;
+
+static float *alloc_floats(size_t n) {
+    void *p = NULL;
+    if (posix_memalign(&p, 64, (n ? n : 1) * sizeof(float)) != 0) return NULL;
+    return p;
+}
+
+/* Median seconds of one product over `samples` samples of enough calls to last ~20 ms. */
+static double time_gemm(const bench_shape *s, int samples) {
+    const size_t arows = s->ta == NNK_NO_TRANS ? s->M : s->K, acols = s->ta == NNK_NO_TRANS ? s->K : s->M;
+    const size_t brows = s->tb == NNK_NO_TRANS ? s->K : s->N, bcols = s->tb == NNK_NO_TRANS ? s->N : s->K;
+    float *A = alloc_floats(arows * acols), *B = alloc_floats(brows * bcols), *C = alloc_floats(s->M * s->N);
+    const size_t wl = nnk_sgemm_work_size(s->M, s->N, s->K, nnk_get_num_threads());
+    float *W = alloc_floats(wl);
+    if (!A || !B || !C || !W) {
+        free(A), free(B), free(C), free(W);
+        return NAN;
+    }
+    for (size_t i = 0; i < arows * acols; i++) A[i] = (float)((i * 7919) % 1000) * 1e-3f - 0.5f;
+    for (size_t i = 0; i < brows * bcols; i++) B[i] = (float)((i * 104729) % 1000) * 1e-3f - 0.5f;
+    const double flops = 2.0 * (double)s->M * (double)s->N * (double)s->K;
+    int reps = (int)(0.02 * 100e9 / (flops + 1));
+    if (reps < 1) reps = 1;
+    double *t = malloc(sizeof(double) * (size_t)samples);
+    nnk_sgemm(s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, acols, B, bcols, 0.0f, C, s->N, W, wl); /* warm up */
+    for (int k = 0; k < samples; k++) {
+        const double t0 = now_s();
+        for (int r = 0; r < reps; r++)
+            nnk_sgemm(s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, acols, B, bcols, 0.0f, C, s->N, W, wl);
+        t[k] = (now_s() - t0) / reps;
+    }
+    qsort(t, (size_t)samples, sizeof(double), cmp_double);
+    const double median = t[samples / 2];
+    free(t), free(A), free(B), free(C), free(W);
+    return median;
+}
+
+/* The peer: numpy times the same products (A.T / B.T are views, so OpenBLAS gets transpose
+ * flags, not copies) and prints one median per line. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are
+ * cleared for the peer alone so it runs its best kernel for this CPU. */
+static const char *numpy_script =
+    "import sys, time\n"
+    "import numpy as np\n"
+    "samples = int(sys.argv[1])\n"
+    "for line in sys.stdin:\n"
+    "    ta, tb, M, N, K = line.split(); M, N, K = int(M), int(N), int(K)\n"
+    "    a = np.random.rand(*( (K, M) if ta == 'T' else (M, K) )).astype(np.float32)\n"
+    "    b = np.random.rand(*( (N, K) if tb == 'T' else (K, N) )).astype(np.float32)\n"
+    "    a = a.T if ta == 'T' else a\n"
+    "    b = b.T if tb == 'T' else b\n"
+    "    reps = max(1, int(0.02 * 100e9 / (2.0 * M * N * K + 1)))\n"
+    "    a @ b\n"
+    "    ts = []\n"
+    "    for _ in range(samples):\n"
+    "        t0 = time.perf_counter()\n"
+    "        for _ in range(reps): a @ b\n"
+    "        ts.append((time.perf_counter() - t0) / reps)\n"
+    "    ts.sort(); print(ts[len(ts) // 2], flush=True)\n";
+
+/* Runs numpy on every shape; fills peer[] with median seconds (NaN when numpy is unavailable). */
+static void time_numpy(const bench_shape *shapes, size_t n, int samples, int threads, double *peer) {
+    for (size_t i = 0; i < n; i++) peer[i] = NAN;
+    char script_path[] = "/tmp/nnb-numpy-peer-XXXXXX";
+    char input_path[] = "/tmp/nnb-numpy-shapes-XXXXXX";
+    const int fs = mkstemp(script_path), fi = mkstemp(input_path);
+    if (fs < 0 || fi < 0) return;
+    FILE *f = fdopen(fs, "w");
+    fputs(numpy_script, f);
+    fclose(f);
+    f = fdopen(fi, "w");
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%c %c %zu %zu %zu\n", shapes[i].ta ? 'T' : 'N', shapes[i].tb ? 'T' : 'N', shapes[i].M, shapes[i].N,
+                shapes[i].K);
+    fclose(f);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=%d OMP_NUM_THREADS=%d "
+             "python3 %s %d < %s",
+             threads, threads, script_path, samples, input_path);
+    FILE *p = popen(cmd, "r");
+    if (p) {
+        char line[128];
+        for (size_t i = 0; i < n && fgets(line, sizeof line, p); i++) peer[i] = strtod(line, NULL);
+        pclose(p);
+    }
+    remove(script_path);
+    remove(input_path);
+}
+
+static int bench(int quick) {
+    enum { MAX_SHAPES = 64 };
+    bench_shape shapes[MAX_SHAPES];
+    size_t n = 0;
+    static char labels[MAX_SHAPES][48];
+    const size_t squares[] = {64, 128, 256, 512, 1024, 2048};
+    for (size_t i = 0; i < sizeof squares / sizeof squares[0]; i++) {
+        if (quick && squares[i] > 1024) continue;
+        snprintf(labels[n], sizeof labels[n], "square %zu^3 (NN)", squares[i]);
+        shapes[n] = (bench_shape){labels[n], NNK_NO_TRANS, NNK_NO_TRANS, squares[i], squares[i], squares[i]};
+        n++;
+    }
+    const size_t batches[] = {32, 128, 256}, layers[][2] = {{784, 256}, {256, 128}, {128, 10}};
+    for (size_t b = 0; b < 3; b++)
+        for (size_t l = 0; l < 3; l++) {
+            const size_t B = batches[b], in = layers[l][0], out = layers[l][1];
+            snprintf(labels[n], sizeof labels[n], "b%zu %zu->%zu fwd X*W^T", B, in, out);
+            shapes[n] = (bench_shape){labels[n], NNK_NO_TRANS, NNK_TRANS, B, out, in};
+            n++;
+            snprintf(labels[n], sizeof labels[n], "b%zu %zu->%zu dW=dY^T*X", B, in, out);
+            shapes[n] = (bench_shape){labels[n], NNK_TRANS, NNK_NO_TRANS, out, in, B};
+            n++;
+            snprintf(labels[n], sizeof labels[n], "b%zu %zu->%zu dX=dY*W", B, in, out);
+            shapes[n] = (bench_shape){labels[n], NNK_NO_TRANS, NNK_NO_TRANS, B, in, out};
+            n++;
+        }
+    const int samples = quick ? 5 : 11, threads = nnk_get_num_threads();
+    printf("CKernels GEMM benchmark: ISA %s, OpenMP %s, %d thread%s; median of %d samples; "
+           "peer numpy (float32 @, OpenBLAS, %d thread%s)\n",
+           nnk_isa_name(nnk_isa_active()), nnk_openmp_enabled() ? "on" : "off", threads, threads == 1 ? "" : "s",
+           samples, threads, threads == 1 ? "" : "s");
+    double peer[MAX_SHAPES];
+    time_numpy(shapes, n, samples, threads, peer);
+    printf("%-30s %12s %12s %8s\n", "product (M x N x K)", "nnb GFLOP/s", "numpy", "ratio");
+    for (size_t i = 0; i < n; i++) {
+        const double flops = 2.0 * (double)shapes[i].M * (double)shapes[i].N * (double)shapes[i].K;
+        const double ours = flops / time_gemm(&shapes[i], samples) / 1e9, theirs = flops / peer[i] / 1e9;
+        printf("%-30s %12.1f %12.1f %7.2fx\n", shapes[i].label, ours, theirs, ours / theirs);
+        fflush(stdout);
+    }
+    return 0;
+}
+
+static int check(void) {
+    struct { const char *name; void (*run)(nnk_check *); } groups[] = {
+        {"dispatch", nnk_check_dispatch}, {"gemm", nnk_check_gemm},   {"dense", nnk_check_dense},
+        {"activations", nnk_check_activations}, {"losses", nnk_check_losses}, {"optim", nnk_check_optim},
+    };
+    int passed = 0, failed = 0;
+    printf("CKernels self-check: ISA %s, OpenMP %s, %d threads (every supported path is exercised)\n",
+           nnk_isa_name(nnk_isa_active()), nnk_openmp_enabled() ? "on" : "off", nnk_get_num_threads());
+    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
+        nnk_check c = {0};
+        groups[g].run(&c);
+        printf("  %-12s %6d passed, %d failed\n", groups[g].name, c.passed, c.failed);
+        passed += c.passed;
+        failed += c.failed;
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}
+
+static void info(void) {
+    printf("ISA: %s\n", nnk_isa_name(nnk_isa_active()));
+    printf("supported:");
+    for (int i = 0; i <= NNK_ISA_NEON; i++)
+        if (nnk_isa_supported((nnk_isa)i)) printf(" %s", nnk_isa_name((nnk_isa)i));
+    printf("\nOpenMP: %s\nthreads: %d\n", nnk_openmp_enabled() ? "on" : "off", nnk_get_num_threads());
+    if (nnk_isa_env_note()) printf("note: %s\n", nnk_isa_env_note());
+}
+
+int main(int argc, char **argv) {
+    const char *cmd = argc > 1 ? argv[1] : "info";
+    if (nnk_isa_env_note()) fprintf(stderr, "nnb-kernels: %s\n", nnk_isa_env_note());
+    if (strcmp(cmd, "info") == 0) {
+        info();
+        return 0;
+    }
+    if (strcmp(cmd, "check") == 0) return check();
+    if (strcmp(cmd, "bench") == 0) return bench(argc > 2 && strcmp(argv[2], "--quick") == 0);
+    fprintf(stderr, "usage: nnb-kernels [info | check | bench [--quick]]\n");
+    return 2;
+}
