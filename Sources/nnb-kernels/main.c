@@ -71,56 +71,50 @@ static double time_gemm(const bench_shape *s, int samples) {
     return median;
 }
 
-/* The peer: numpy times the same products (A.T / B.T are views, so OpenBLAS gets transpose
- * flags, not copies) and prints one median per line. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are
- * cleared for the peer alone so it runs its best kernel for this CPU. */
+/* The peer: numpy times the same product (A.T / B.T are views, so OpenBLAS gets transpose
+ * flags, not copies) and prints its median. It runs right after our own timing of the same
+ * shape so both see the same machine load. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are cleared
+ * for the peer alone so OpenBLAS picks its best kernel for this CPU. */
 static const char *numpy_script =
     "import sys, time\n"
     "import numpy as np\n"
-    "samples = int(sys.argv[1])\n"
-    "for line in sys.stdin:\n"
-    "    ta, tb, M, N, K = line.split(); M, N, K = int(M), int(N), int(K)\n"
-    "    a = np.random.rand(*( (K, M) if ta == 'T' else (M, K) )).astype(np.float32)\n"
-    "    b = np.random.rand(*( (N, K) if tb == 'T' else (K, N) )).astype(np.float32)\n"
-    "    a = a.T if ta == 'T' else a\n"
-    "    b = b.T if tb == 'T' else b\n"
-    "    reps = max(1, int(0.02 * 100e9 / (2.0 * M * N * K + 1)))\n"
-    "    a @ b\n"
-    "    ts = []\n"
-    "    for _ in range(samples):\n"
-    "        t0 = time.perf_counter()\n"
-    "        for _ in range(reps): a @ b\n"
-    "        ts.append((time.perf_counter() - t0) / reps)\n"
-    "    ts.sort(); print(ts[len(ts) // 2], flush=True)\n";
+    "ta, tb, M, N, K, samples = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:7])\n"
+    "a = np.random.rand(*((K, M) if ta == 'T' else (M, K))).astype(np.float32)\n"
+    "b = np.random.rand(*((N, K) if tb == 'T' else (K, N))).astype(np.float32)\n"
+    "a = a.T if ta == 'T' else a\n"
+    "b = b.T if tb == 'T' else b\n"
+    "reps = max(1, int(0.02 * 100e9 / (2.0 * M * N * K + 1)))\n"
+    "a @ b\n"
+    "ts = []\n"
+    "for _ in range(samples):\n"
+    "    t0 = time.perf_counter()\n"
+    "    for _ in range(reps): a @ b\n"
+    "    ts.append((time.perf_counter() - t0) / reps)\n"
+    "ts.sort(); print(ts[len(ts) // 2], flush=True)\n";
 
-/* Runs numpy on every shape; fills peer[] with median seconds (NaN when numpy is unavailable). */
-static void time_numpy(const bench_shape *shapes, size_t n, int samples, int threads, double *peer) {
-    for (size_t i = 0; i < n; i++) peer[i] = NAN;
-    char script_path[] = "/tmp/nnb-numpy-peer-XXXXXX";
-    char input_path[] = "/tmp/nnb-numpy-shapes-XXXXXX";
-    const int fs = mkstemp(script_path), fi = mkstemp(input_path);
-    if (fs < 0 || fi < 0) return;
-    FILE *f = fdopen(fs, "w");
+/* Writes the peer script to a temporary file; returns 0 on success. */
+static int write_numpy_script(char *path) {
+    const int fd = mkstemp(path);
+    if (fd < 0) return -1;
+    FILE *f = fdopen(fd, "w");
+    if (!f) return -1;
     fputs(numpy_script, f);
-    fclose(f);
-    f = fdopen(fi, "w");
-    for (size_t i = 0; i < n; i++)
-        fprintf(f, "%c %c %zu %zu %zu\n", shapes[i].ta ? 'T' : 'N', shapes[i].tb ? 'T' : 'N', shapes[i].M, shapes[i].N,
-                shapes[i].K);
-    fclose(f);
-    char cmd[512];
+    return fclose(f);
+}
+
+/* numpy's median seconds for one product; NaN when python3 or numpy is unavailable. */
+static double time_numpy(const char *script, const bench_shape *s, int samples, int threads) {
+    char cmd[768];
     snprintf(cmd, sizeof cmd,
              "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=%d OMP_NUM_THREADS=%d "
-             "python3 %s %d < %s",
-             threads, threads, script_path, samples, input_path);
+             "python3 %s %c %c %zu %zu %zu %d 2>/dev/null",
+             threads, threads, script, s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', s->M, s->N, s->K, samples);
     FILE *p = popen(cmd, "r");
-    if (p) {
-        char line[128];
-        for (size_t i = 0; i < n && fgets(line, sizeof line, p); i++) peer[i] = strtod(line, NULL);
-        pclose(p);
-    }
-    remove(script_path);
-    remove(input_path);
+    if (!p) return NAN;
+    char line[128];
+    const double t = fgets(line, sizeof line, p) ? strtod(line, NULL) : NAN;
+    pclose(p);
+    return t > 0 ? t : NAN;
 }
 
 static int bench(int quick) {
@@ -154,14 +148,25 @@ static int bench(int quick) {
            "peer numpy (float32 @, OpenBLAS, %d thread%s)\n",
            nnk_isa_name(nnk_isa_active()), nnk_openmp_enabled() ? "on" : "off", threads, threads == 1 ? "" : "s",
            samples, threads, threads == 1 ? "" : "s");
-    double peer[MAX_SHAPES];
-    time_numpy(shapes, n, samples, threads, peer);
+    char script[] = "/tmp/nnb-numpy-peer-XXXXXX";
+    const int have_script = write_numpy_script(script) == 0;
     printf("%-30s %12s %12s %8s\n", "product (M x N x K)", "nnb GFLOP/s", "numpy", "ratio");
+    double ratios[MAX_SHAPES];
+    size_t nr = 0;
     for (size_t i = 0; i < n; i++) {
         const double flops = 2.0 * (double)shapes[i].M * (double)shapes[i].N * (double)shapes[i].K;
-        const double ours = flops / time_gemm(&shapes[i], samples) / 1e9, theirs = flops / peer[i] / 1e9;
+        const double ours = flops / time_gemm(&shapes[i], samples) / 1e9;
+        const double theirs = have_script ? flops / time_numpy(script, &shapes[i], samples, threads) / 1e9 : NAN;
         printf("%-30s %12.1f %12.1f %7.2fx\n", shapes[i].label, ours, theirs, ours / theirs);
+        if (theirs > 0) ratios[nr++] = ours / theirs;
         fflush(stdout);
+    }
+    if (have_script) remove(script);
+    if (nr > 0) {
+        qsort(ratios, nr, sizeof(double), cmp_double);
+        printf("median ratio over %zu products: %.2fx (min %.2fx, max %.2fx)\n", nr, ratios[nr / 2], ratios[0], ratios[nr - 1]);
+    } else {
+        printf("numpy peer unavailable (python3 with numpy not found): no ratios\n");
     }
     return 0;
 }

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what NNBackprop's build, tests and benchmarks need, where it can:
+#   libomp-dev             LLVM's OpenMP runtime (CKernels' threads)
+#   zlib1g-dev             gzip for the IDX loader
+#   dataset-fashion-mnist  the real data set for tests and benchmarks
+#   gcc-aarch64-linux-gnu, qemu-user   the arm64 (NEON) kernel tests
+#   valgrind               leak checks of the C tests
+#   python3 numpy          the benchmark peer and the Python tests
+# As root with apt-get it installs what is missing; otherwise it says what is missing and
+# carries on (the build falls back to one thread without libomp; tests that need a missing
+# piece say so).
+set -u
+want=(libomp-dev zlib1g-dev dataset-fashion-mnist gcc-aarch64-linux-gnu qemu-user valgrind python3-numpy)
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# numpy from pip counts as present.
+if python3 -c "import numpy" 2>/dev/null; then
+  missing=("${missing[@]/python3-numpy}")
+fi
+missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null && apt-get install -y -qq "${missing[@]}" >/dev/null \
+    || echo "setup: apt-get could not install everything (${missing[*]}); continuing" >&2
+else
+  echo "setup: missing ${missing[*]} (run as root, or install them yourself); continuing" >&2
+fi
