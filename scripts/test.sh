@@ -12,6 +12,11 @@ step "swift test (debug)"
 swift build --build-tests
 swift test --skip-build
 
+step "build without OpenMP (NNB_OPENMP=0): single-threaded, still correct"
+NNB_OPENMP=0 swift build --product nnb-kernels --scratch-path .build-noomp
+.build-noomp/debug/nnb-kernels info | tee /dev/stderr | grep -q "OpenMP: off"
+.build-noomp/debug/nnb-kernels check
+
 step "C kernel suite under AddressSanitizer + UBSan"
 make -s check-asan
 

@@ -2,7 +2,7 @@
  * Row-wise softmax and log-softmax, forward and backward.
  *
  * Forward: the row max is subtracted before exp, so logits of +-1e4 stay finite; the exps are
- * summed in double. The max and the exps use the active ISA's vector exp (act_simd.h); the
+ * summed in double. The max and the exps run on the active ISA (act_simd.h, the vector exp); the
  * scalar path computes in double. Backward: row reductions in double, elementwise in double,
  * rounded once. Rows are split across threads only when rows * cols is large, one row per
  * thread at a time, so results do not depend on the thread count.
