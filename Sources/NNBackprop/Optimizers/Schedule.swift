@@ -1,0 +1,35 @@
+import Foundation
+
+/// A learning rate as a function of the epoch (0-based), applied by `fit` before each epoch.
+public indirect enum LearningRateSchedule: Sendable, Equatable {
+    /// The base rate throughout.
+    case constant
+    /// base * gamma^(epoch / stepSize) (PyTorch StepLR).
+    case step(stepSize: Int, gamma: Float)
+    /// base * gamma^epoch (ExponentialLR).
+    case exponential(gamma: Float)
+    /// minRate + (base - minRate) (1 + cos(pi epoch / epochs)) / 2 (CosineAnnealingLR, one
+    /// half-period over `epochs`, then minRate).
+    case cosine(epochs: Int, minRate: Float = 0)
+    /// Linear ramp from base / (epochs + 1) up to base over `epochs` epochs, then `then`
+    /// (whose epochs count from the end of the warm-up).
+    case linearWarmup(epochs: Int, then: LearningRateSchedule = .constant)
+
+    /// The rate for `epoch` given the optimizer's base rate.
+    public func rate(epoch: Int, base: Float) -> Float {
+        switch self {
+        case .constant:
+            return base
+        case .step(let size, let gamma):
+            return base * pow(gamma, Float(epoch / max(size, 1)))
+        case .exponential(let gamma):
+            return base * pow(gamma, Float(epoch))
+        case .cosine(let epochs, let minRate):
+            guard epochs > 0, epoch < epochs else { return epochs > 0 ? minRate : base }
+            return minRate + (base - minRate) * Float((1 + cos(Double.pi * Double(epoch) / Double(epochs))) / 2)
+        case .linearWarmup(let epochs, let then):
+            if epoch < epochs { return base * Float(epoch + 1) / Float(epochs + 1) }
+            return then.rate(epoch: epoch - epochs, base: base)
+        }
+    }
+}

@@ -1,0 +1,148 @@
+extension Sequential {
+    /// Trains the model by mini-batch backpropagation and returns the per-epoch logs.
+    ///
+    /// Each epoch shuffles the rows (Fisher–Yates from `SeededGenerator(seed:)`, one
+    /// permutation carried over from epoch to epoch) unless `shuffle` is false, then for each
+    /// batch of `batchSize` rows (the last may be smaller) runs forward, the loss, backward,
+    /// optional clipping of the global gradient norm to `clipNorm`, and `optimizer`'s step.
+    /// The learning rate of epoch e is `schedule.rate(epoch: e, base:)` of the optimizer's rate
+    /// at the start. Validation uses `validation`, or else the last `validationSplit` fraction
+    /// of `data` (taken before shuffling, as Keras does). Training metrics are accumulated over
+    /// the epoch's batches. The same seed and thread count give bit-identical weights.
+    ///
+    /// Throws `shapeMismatch` when the data does not fit the model, `invalidData` for targets
+    /// the loss cannot use, and `invalidArgument` for bad sizes or fractions.
+    @discardableResult
+    public func fit(_ data: Dataset, epochs: Int, batchSize: Int = 32, loss: Loss, optimizer: any Optimizer,
+                    validation: Dataset? = nil, validationSplit: Double = 0, metrics: [Metric] = [],
+                    shuffle: Bool = true, seed: UInt64 = 0, schedule: LearningRateSchedule = .constant,
+                    clipNorm: Float? = nil, earlyStopping: EarlyStopping? = nil,
+                    callbacks: [any TrainingCallback] = []) throws(NNError) -> History {
+        guard epochs >= 0 else { throw .invalidArgument("epochs must be non-negative, got \(epochs)") }
+        guard batchSize > 0 else { throw .invalidArgument("batchSize must be positive, got \(batchSize)") }
+        guard validationSplit >= 0 && validationSplit < 1 else {
+            throw .invalidArgument("validationSplit must be in [0, 1), got \(validationSplit)")
+        }
+        if let clipNorm, !(clipNorm > 0) { throw .invalidArgument("clipNorm must be positive, got \(clipNorm)") }
+        try checkCompatible(data, loss: loss)
+        try checkMetrics(metrics, data.targets)
+
+        var train = data
+        var valid = validation
+        if validationSplit > 0 {
+            guard validation == nil else { throw .invalidArgument("give either validation data or validationSplit, not both") }
+            let vCount = Int((Double(data.count) * validationSplit).rounded())
+            guard vCount >= 1 && vCount < data.count else {
+                throw .invalidArgument("validationSplit \(validationSplit) of \(data.count) rows leaves \(vCount) validation rows and \(data.count - vCount) training rows; both must be non-empty")
+            }
+            train = data.uncheckedSubset(0..<(data.count - vCount))
+            valid = data.uncheckedSubset((data.count - vCount)..<data.count)
+        }
+        if let valid { try checkCompatible(valid, loss: loss) }
+        if let es = earlyStopping, es.monitor.hasPrefix("val_"), valid == nil {
+            throw .invalidArgument("early stopping monitors '\(es.monitor)' but there is no validation data")
+        }
+
+        var history = History()
+        var rng = SeededGenerator(seed: seed)
+        var order = Array(0..<train.count)
+        let batch = min(batchSize, train.count)
+        var batcher = Batcher(model: self, data: train, loss: loss)
+        batcher.prepare(batchSize: batch)
+        let baseRate = optimizer.learningRate
+        let batchesPerEpoch = (train.count + batch - 1) / batch
+        var best: (value: Double, epoch: Int, parameters: [Float])?
+        var sinceBest = 0
+        var stop = false
+
+        epochLoop: for epoch in 0..<epochs {
+            optimizer.learningRate = schedule.rate(epoch: epoch, base: baseRate)
+            if shuffle { rng.shuffle(&order) }
+            var acc = MetricAccumulator(metrics: metrics, width: outputSize)
+            var b = 0
+            var start = 0
+            while start < train.count {
+                let end = min(start + batch, train.count)
+                let lossValue = batcher.step(indices: order[start..<end], training: true, backward: true)
+                acc.add(loss: lossValue, outputs: batcher.output!, n: end - start,
+                        labels: batcher.hasClasses ? UnsafePointer(batcher.labels.pointer) : nil,
+                        targets: batcher.usesLabels ? nil : UnsafePointer(batcher.targets.pointer))
+                if let clipNorm { clipGradients(gradients, maxNorm: clipNorm) }
+                optimizer.step(parameters: parameters, gradients: UnsafeBufferPointer(gradients))
+                for cb in callbacks {
+                    let p = BatchProgress(epoch: epoch, batch: b, batchesPerEpoch: batchesPerEpoch, size: end - start, loss: lossValue)
+                    if cb.batchEnded(p) == .stop { stop = true }
+                }
+                b += 1
+                start = end
+                if stop { break }
+            }
+            var logs = acc.results()
+            logs["lr"] = Double(optimizer.learningRate)
+            if let valid {
+                let v = try evaluate(valid, loss: loss, metrics: metrics, batchSize: max(batch, 256))
+                for (k, x) in v { logs["val_" + k] = x }
+            }
+            history.epochs.append(logs)
+            for cb in callbacks where cb.epochEnded(epoch, logs: logs) == .stop { stop = true }
+
+            if let es = earlyStopping {
+                guard let value = logs[es.monitor] else {
+                    throw .unknownName("early stopping monitors '\(es.monitor)', which is not logged; logged: \(logs.keys.sorted().joined(separator: ", "))")
+                }
+                let better: Bool
+                if let best { better = es.maximize ? value > best.value + es.minDelta : value < best.value - es.minDelta } else { better = true }
+                if better {
+                    best = (value, epoch, es.restoreBest ? parameterValues : [])
+                    sinceBest = 0
+                } else {
+                    sinceBest += 1
+                    if sinceBest > es.patience { stop = true }
+                }
+            }
+            if stop {
+                history.stoppedEarly = epoch < epochs - 1
+                break epochLoop
+            }
+        }
+        if let es = earlyStopping, let best {
+            history.bestEpoch = best.epoch
+            if es.restoreBest { parameters.baseAddress!.update(from: best.parameters, count: parameterCount) }
+        }
+        return history
+    }
+
+    /// The loss and `metrics` of the model on `data` (inference mode: dropout off):
+    /// "loss" plus each metric's name.
+    public func evaluate(_ data: Dataset, loss: Loss, metrics: [Metric] = [], batchSize: Int = 256) throws(NNError) -> [String: Double] {
+        guard batchSize > 0 else { throw .invalidArgument("batchSize must be positive, got \(batchSize)") }
+        try checkCompatible(data, loss: loss)
+        try checkMetrics(metrics, data.targets)
+        var batcher = Batcher(model: self, data: data, loss: loss)
+        let batch = min(batchSize, data.count)
+        batcher.prepare(batchSize: batch)
+        var acc = MetricAccumulator(metrics: metrics, width: outputSize)
+        let all = Array(0..<data.count)
+        var start = 0
+        while start < data.count {
+            let end = min(start + batch, data.count)
+            let l = batcher.step(indices: all[start..<end], training: false, backward: false)
+            acc.add(loss: l, outputs: batcher.output!, n: end - start,
+                    labels: batcher.hasClasses ? UnsafePointer(batcher.labels.pointer) : nil,
+                    targets: batcher.usesLabels ? nil : UnsafePointer(batcher.targets.pointer))
+            start = end
+        }
+        return acc.results()
+    }
+
+    func checkMetrics(_ metrics: [Metric], _ targets: Dataset.Targets) throws(NNError) {
+        for m in metrics {
+            if m.needsClasses, case .values = targets {
+                throw .invalidArgument("metric '\(m.name)' needs class targets, but the data has real-valued targets")
+            }
+            if case .topKAccuracy(let k) = m, k < 1 {
+                throw .invalidArgument("top-k accuracy needs k >= 1, got \(k)")
+            }
+        }
+    }
+}
