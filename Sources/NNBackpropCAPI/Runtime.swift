@@ -1,0 +1,34 @@
+// Version, threads and SIMD path.
+
+import CKernels
+import CNNBackprop
+
+@c(nnb_version)
+public func nnbVersion() -> Int32 { Int32(NNB_VERSION_MAJOR * 10000 + NNB_VERSION_MINOR * 100 + NNB_VERSION_PATCH) }
+
+@c(nnb_abi_version)
+public func nnbABIVersion() -> Int32 { Int32(NNB_ABI_VERSION) }
+
+private let versionString: StaticString = "0.1.0"
+
+@c(nnb_version_string)
+public func nnbVersionString() -> UnsafePointer<CChar> {
+    UnsafeRawPointer(versionString.utf8Start).assumingMemoryBound(to: CChar.self)
+}
+
+@c(nnb_set_num_threads)
+public func nnbSetNumThreads(_ threads: Int32) -> nnb_status {
+    capiCall("nnb_set_num_threads") {
+        guard threads >= 1 else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "threads must be at least 1, got \(threads)") }
+        nnk_set_num_threads(threads)
+    }
+}
+
+@c(nnb_get_num_threads)
+public func nnbGetNumThreads() -> Int32 { nnk_get_num_threads() }
+
+@c(nnb_isa)
+public func nnbISA() -> UnsafePointer<CChar> { nnk_isa_name(nnk_isa_active()) }
+
+@c(nnb_openmp_enabled)
+public func nnbOpenMPEnabled() -> Int32 { nnk_openmp_enabled() }

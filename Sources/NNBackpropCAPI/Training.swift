@@ -1,0 +1,255 @@
+// Training through the C API: options, nnb_train, and the compile / batch / epoch calls.
+
+import CNNBackprop
+import NNBackprop
+
+/// The loss, optimizer and loop settings fixed by nnb_compile (or by nnb_train for its run).
+struct CompiledTraining {
+    var loss: Loss
+    var optimizer: any Optimizer
+    var batchSize: Int
+    var shuffle: Bool
+    var seed: UInt64
+    var schedule: LearningRateSchedule
+    var clipNorm: Float?
+    /// The optimizer's rate before any schedule, which the schedule scales per epoch.
+    var baseRate: Float
+    var epochsRun = 0
+}
+
+@c(nnb_train_options_init)
+public func nnbTrainOptionsInit(_ options: UnsafeMutablePointer<nnb_train_options>?) {
+    guard let options else { return }
+    var o = nnb_train_options()
+    o.struct_size = UInt32(MemoryLayout<nnb_train_options>.size)
+    o.epochs = 10
+    o.batch_size = 32
+    o.learning_rate = 1e-3
+    o.beta1 = 0.9
+    o.beta2 = 0.999
+    o.eps = 1e-8
+    o.huber_delta = 1
+    o.step_size = 10
+    o.gamma = 0 // 0: the schedule's own default (0.1 for step, 0.95 for exponential)
+    o.shuffle = 1
+    o.restore_best = 1
+    o.weight_decay = -1 // -1: the optimizer's own default (0, or 0.01 for adamw)
+    options.pointee = o
+}
+
+/// The caller's options over the defaults, checked.
+private func readOptions(_ options: UnsafePointer<nnb_train_options>?) throws -> nnb_train_options {
+    guard let options else { throw CAPIFailure.null("options") }
+    var o = nnb_train_options()
+    nnbTrainOptionsInit(&o)
+    try copyVersioned(options, into: &o, size: options.pointee.struct_size, "nnb_train_options")
+    func check(_ ok: Bool, _ message: @autoclosure () -> String) throws {
+        if !ok { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, message()) }
+    }
+    try check(o.epochs >= 0, "epochs must be >= 0, got \(o.epochs)")
+    try check(o.batch_size > 0, "batch_size must be positive, got \(o.batch_size)")
+    try check(o.learning_rate > 0 && o.learning_rate.isFinite, "learning_rate must be positive, got \(o.learning_rate)")
+    try check(o.momentum >= 0 && o.momentum < 1, "momentum must be in [0, 1), got \(o.momentum)")
+    try check(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1, "beta1 and beta2 must be in [0, 1), got \(o.beta1), \(o.beta2)")
+    try check(o.eps > 0, "eps must be positive, got \(o.eps)")
+    try check(o.validation_split >= 0 && o.validation_split < 1, "validation_split must be in [0, 1), got \(o.validation_split)")
+    try check(o.clip_norm >= 0 && o.clip_norm.isFinite, "clip_norm must be >= 0 (0 = off), got \(o.clip_norm)")
+    try check(o.early_stopping_patience >= 0, "early_stopping_patience must be >= 0, got \(o.early_stopping_patience)")
+    try check(o.warmup_epochs >= 0, "warmup_epochs must be >= 0, got \(o.warmup_epochs)")
+    try check(o.label_smoothing >= 0 && o.label_smoothing < 1, "label_smoothing must be in [0, 1), got \(o.label_smoothing)")
+    try check(o.nesterov == 0 || o.momentum > 0, "nesterov needs momentum > 0")
+    return o
+}
+
+private func makeLoss(_ o: nnb_train_options) throws -> Loss {
+    let name = o.loss.map { String(cString: $0) } ?? "cross_entropy"
+    switch try Loss(name: name) {
+    case .softmaxCrossEntropy: return .softmaxCrossEntropy(labelSmoothing: o.label_smoothing)
+    case .huber:
+        guard o.huber_delta > 0 else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "huber_delta must be positive, got \(o.huber_delta)") }
+        return .huber(delta: o.huber_delta)
+    case let other: return other
+    }
+}
+
+private func makeOptimizer(_ o: nnb_train_options) throws -> any Optimizer {
+    let name = (o.optimizer.map { String(cString: $0) } ?? "adam").lowercased()
+    let wd = o.weight_decay
+    guard wd == -1 || (wd >= 0 && wd.isFinite) else {
+        throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "weight_decay must be >= 0, got \(wd)")
+    }
+    let decay = wd == -1 ? 0 : wd
+    switch name {
+    case "adam": return Adam(learningRate: o.learning_rate, beta1: o.beta1, beta2: o.beta2, epsilon: o.eps, weightDecay: decay)
+    case "adamw": return Adam.adamW(learningRate: o.learning_rate, beta1: o.beta1, beta2: o.beta2, epsilon: o.eps, weightDecay: wd == -1 ? 0.01 : wd)
+    case "sgd": return SGD(learningRate: o.learning_rate, momentum: o.momentum, weightDecay: decay, nesterov: o.nesterov != 0)
+    case "rmsprop": return RMSprop(learningRate: o.learning_rate, epsilon: o.eps, weightDecay: decay, momentum: o.momentum)
+    case "adagrad": return Adagrad(learningRate: o.learning_rate, weightDecay: decay)
+    case "irprop", "irprop-", "rprop": return IRPROPMinus()
+    default:
+        throw CAPIFailure(NNB_ERR_UNKNOWN_NAME, "unknown optimizer '\(name)'; known: adam, adamw, sgd, rmsprop, adagrad, irprop")
+    }
+}
+
+private func makeSchedule(_ o: nnb_train_options) throws -> LearningRateSchedule {
+    let name = o.schedule.map { String(cString: $0) } ?? "constant"
+    var base: LearningRateSchedule
+    switch name {
+    case "constant": base = .constant
+    case "step":
+        guard o.step_size > 0 else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "step_size must be positive, got \(o.step_size)") }
+        base = .step(stepSize: Int(o.step_size), gamma: o.gamma == 0 ? 0.1 : o.gamma)
+    case "exponential": base = .exponential(gamma: o.gamma == 0 ? 0.95 : o.gamma)
+    case "cosine": base = .cosine(epochs: max(Int(o.epochs) - Int(o.warmup_epochs), 1))
+    default:
+        throw CAPIFailure(NNB_ERR_UNKNOWN_NAME, "unknown schedule '\(name)'; known: constant, step, exponential, cosine")
+    }
+    if o.warmup_epochs > 0 { base = .linearWarmup(epochs: Int(o.warmup_epochs), then: base) }
+    return base
+}
+
+private func compile(_ o: nnb_train_options) throws -> CompiledTraining {
+    let optimizer = try makeOptimizer(o)
+    return CompiledTraining(loss: try makeLoss(o), optimizer: optimizer, batchSize: Int(o.batch_size),
+                            shuffle: o.shuffle != 0, seed: o.seed, schedule: try makeSchedule(o),
+                            clipNorm: o.clip_norm > 0 ? o.clip_norm : nil, baseRate: optimizer.learningRate)
+}
+
+/// Relays each epoch to the C callback; a nonzero return stops training.
+private final class EpochRelay: TrainingCallback {
+    let callback: nnb_epoch_callback
+    let userData: UnsafeMutableRawPointer?
+    let epochs: Int32
+    var started = ContinuousClock.now
+    var last = nnb_epoch_report()
+
+    init(_ callback: nnb_epoch_callback, _ userData: UnsafeMutableRawPointer?, epochs: Int32) {
+        self.callback = callback
+        self.userData = userData
+        self.epochs = epochs
+    }
+
+    func batchEnded(_ progress: BatchProgress) -> TrainingControl { .proceed }
+
+    func epochEnded(_ epoch: Int, logs: [String: Double]) -> TrainingControl {
+        last = report(epoch: epoch, epochs: epochs, logs: logs, started: started)
+        started = ContinuousClock.now
+        return callback(&last, userData) != 0 ? .stop : .proceed
+    }
+}
+
+func report(epoch: Int, epochs: Int32, logs: [String: Double], started: ContinuousClock.Instant) -> nnb_epoch_report {
+    var r = nnb_epoch_report()
+    r.struct_size = UInt32(MemoryLayout<nnb_epoch_report>.size)
+    r.epoch = Int32(epoch + 1)
+    r.epochs = epochs
+    r.loss = logs["loss"] ?? .nan
+    r.accuracy = logs["accuracy"] ?? .nan
+    r.val_loss = logs["val_loss"] ?? .nan
+    r.val_accuracy = logs["val_accuracy"] ?? .nan
+    r.learning_rate = logs["lr"] ?? .nan
+    let d = ContinuousClock.now - started
+    r.seconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    return r
+}
+
+private func metrics(for loss: Loss) -> [Metric] {
+    if case .softmaxCrossEntropy = loss { return [.accuracy] }
+    return []
+}
+
+/// Copies a report into the caller's struct, honouring its struct_size when it set one.
+private func deliver(_ r: nnb_epoch_report, to out: UnsafeMutablePointer<nnb_epoch_report>?) {
+    guard let out else { return }
+    var copy = r
+    let size = out.pointee.struct_size == 0 ? MemoryLayout<nnb_epoch_report>.size
+        : min(Int(out.pointee.struct_size), MemoryLayout<nnb_epoch_report>.size)
+    withUnsafeBytes(of: &copy) { UnsafeMutableRawPointer(out).copyMemory(from: $0.baseAddress!, byteCount: size) }
+}
+
+@c(nnb_train)
+public func nnbTrain(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ rows: Int, _ cols: Int,
+                     _ y: UnsafePointer<Float>?, _ yCols: Int, _ options: UnsafePointer<nnb_train_options>?,
+                     _ last: UnsafeMutablePointer<nnb_epoch_report>?) -> nnb_status {
+    capiCall("nnb_train") {
+        let h = try handle(model)
+        let o = try readOptions(options)
+        var training = try compile(o)
+        let data = try dataset(h, x, rows, cols, y, yCols, loss: training.loss)
+        try h.mutate("nnb_train") {
+            let relay = o.on_epoch.map { EpochRelay($0, o.user_data, epochs: o.epochs) }
+            var summary: [String: Double] = [:]
+            let tracker = ClosureCallback(onEpochEnd: { _, logs in summary = logs; return .proceed })
+            let started = ContinuousClock.now
+            let history = try h.model.fit(
+                data, epochs: Int(o.epochs), batchSize: training.batchSize, loss: training.loss,
+                optimizer: training.optimizer, validationSplit: Double(o.validation_split),
+                metrics: metrics(for: training.loss), shuffle: training.shuffle, seed: training.seed,
+                schedule: training.schedule, clipNorm: training.clipNorm,
+                earlyStopping: o.early_stopping_patience > 0
+                    ? EarlyStopping(monitor: o.validation_split > 0 ? "val_loss" : "loss",
+                                    patience: Int(o.early_stopping_patience), restoreBest: o.restore_best != 0)
+                    : nil,
+                callbacks: [tracker] + (relay.map { [$0] } ?? []))
+            training.epochsRun = history.epochs.count
+            h.compiled = training
+            if let relay, history.epochs.count > 0 {
+                deliver(relay.last, to: last)
+            } else if history.epochs.count > 0 {
+                deliver(report(epoch: history.epochs.count - 1, epochs: o.epochs, logs: summary, started: started), to: last)
+            }
+        }
+    }
+}
+
+@c(nnb_compile)
+public func nnbCompile(_ model: OpaquePointer?, _ options: UnsafePointer<nnb_train_options>?) -> nnb_status {
+    capiCall("nnb_compile") {
+        let h = try handle(model)
+        let training = try compile(try readOptions(options))
+        try h.mutate("nnb_compile") { h.compiled = training }
+    }
+}
+
+private func compiled(_ h: ModelHandle, _ function: String) throws -> CompiledTraining {
+    guard let c = h.compiled else {
+        throw CAPIFailure(NNB_ERR_NOT_READY, "call nnb_compile (or nnb_train) before \(function)")
+    }
+    return c
+}
+
+@c(nnb_train_batch)
+public func nnbTrainBatch(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ rows: Int, _ cols: Int,
+                          _ y: UnsafePointer<Float>?, _ yCols: Int, _ loss: UnsafeMutablePointer<Double>?) -> nnb_status {
+    capiCall("nnb_train_batch") {
+        let h = try handle(model)
+        let c = try compiled(h, "nnb_train_batch")
+        let data = try dataset(h, x, rows, cols, y, yCols, loss: c.loss)
+        try h.mutate("nnb_train_batch") {
+            let history = try h.model.fit(data, epochs: 1, batchSize: rows, loss: c.loss, optimizer: c.optimizer,
+                                          shuffle: false, clipNorm: c.clipNorm)
+            loss?.pointee = history.epochs.last?["loss"] ?? .nan
+        }
+    }
+}
+
+@c(nnb_train_epoch)
+public func nnbTrainEpoch(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ rows: Int, _ cols: Int,
+                          _ y: UnsafePointer<Float>?, _ yCols: Int, _ out: UnsafeMutablePointer<nnb_epoch_report>?) -> nnb_status {
+    capiCall("nnb_train_epoch") {
+        let h = try handle(model)
+        var c = try compiled(h, "nnb_train_epoch")
+        let data = try dataset(h, x, rows, cols, y, yCols, loss: c.loss)
+        try h.mutate("nnb_train_epoch") {
+            let started = ContinuousClock.now
+            // Each epoch gets its own shuffle: the compiled seed advanced by the epochs run.
+            c.optimizer.learningRate = c.schedule.rate(epoch: c.epochsRun, base: c.baseRate)
+            let history = try h.model.fit(data, epochs: 1, batchSize: c.batchSize, loss: c.loss, optimizer: c.optimizer,
+                                          metrics: metrics(for: c.loss), shuffle: c.shuffle,
+                                          seed: c.seed &+ UInt64(c.epochsRun), clipNorm: c.clipNorm)
+            c.epochsRun += 1
+            h.compiled = c
+            deliver(report(epoch: c.epochsRun - 1, epochs: Int32(c.epochsRun), logs: history.epochs.last ?? [:], started: started), to: out)
+        }
+    }
+}
