@@ -92,10 +92,37 @@ static void run_spans(void (*span)(const act_call *, size_t, size_t), const act_
 }
 
 /* y (n) = f(x (n)); y may equal x. */
+/* Per-activation overrides (nnk_set_act_override), each published with one atomic store;
+ * records live for the process so a reader never sees a freed one. */
+typedef struct act_override {
+    nnk_act_forward_fn fwd;
+    nnk_act_backward_fn bwd;
+    void *ctx;
+} act_override;
+static act_override *act_overrides_[NNK_ACT_COUNT_];
+
+int nnk_set_act_override(nnk_act act, nnk_act_forward_fn fwd, nnk_act_backward_fn bwd, void *ctx) {
+    if ((unsigned)act >= NNK_ACT_COUNT_ || (fwd == NULL) != (bwd == NULL)) return -1;
+    act_override *o = NULL;
+    if (fwd != NULL) {
+        static act_override slots[NNK_ACT_COUNT_][8]; /* installs beyond 8 per act reuse the last */
+        static unsigned used[NNK_ACT_COUNT_];
+        o = &slots[act][used[act] < 7 ? used[act]++ : 7];
+        o->fwd = fwd, o->bwd = bwd, o->ctx = ctx;
+    }
+    __atomic_store_n(&act_overrides_[act], o, __ATOMIC_RELEASE);
+    return 0;
+}
+
 void nnk_act_forward(nnk_act act, float alpha, float *y, const float *x, size_t n) {
     assert((unsigned)act < NNK_ACT_COUNT_);
     if (n == 0) return;
     assert(y != NULL && x != NULL);
+    const act_override *o = __atomic_load_n(&act_overrides_[act], __ATOMIC_ACQUIRE);
+    if (o != NULL) {
+        o->fwd(o->ctx, y, x, n);
+        return;
+    }
     const act_call c = {act, alpha, y, x, NULL, NULL};
     run_spans(forward_span, &c, n);
 }
@@ -108,6 +135,11 @@ void nnk_act_backward(nnk_act act, float alpha, float *dx, const float *dy, cons
     if (n == 0) return;
     assert(dx != NULL && dy != NULL);
     assert(nnk_act_needs_input(act) ? x != NULL : (y != NULL || act == NNK_ACT_IDENTITY));
+    const act_override *o = __atomic_load_n(&act_overrides_[act], __ATOMIC_ACQUIRE);
+    if (o != NULL) {
+        o->bwd(o->ctx, dx, dy, x, y, n);
+        return;
+    }
     const act_call c = {act, alpha, dx, dy, x, y};
     run_spans(backward_span, &c, n);
 }

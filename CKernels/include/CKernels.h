@@ -237,6 +237,34 @@ void nnk_sgd_step_ref(float *param, float *velocity, const float *grad, size_t n
 void nnk_adam_step_ref(float *param, float *m, float *v, const float *grad, size_t n,
                        const nnk_adam_params *p, int64_t step);
 
+
+/* ------------------------------------------------------------------------------------------ */
+/* Kernel overrides (the plugin API's kernel replacement)                                       */
+/* ------------------------------------------------------------------------------------------ */
+/* A replacement kernel runs in place of the built-in one for every caller in the process (the
+ * fused dense steps included: the bias and activation are then applied after the replaced
+ * GEMM). The reference twins (nnk_sgemm_ref, nnk_act_*_ref) are never replaced, so a plugin can
+ * be checked against them. Install or remove overrides while no kernel is running. */
+
+typedef void (*nnk_sgemm_fn)(void *ctx, nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K,
+                             float alpha, const float *A, size_t lda, const float *B, size_t ldb,
+                             float beta, float *C, size_t ldc);
+/* Routes nnk_sgemm through fn(ctx, ...) (same contract as nnk_sgemm); NULL restores the
+ * built-in kernels. */
+void nnk_set_sgemm_override(nnk_sgemm_fn fn, void *ctx);
+/* 1 when a GEMM override is installed. */
+int nnk_sgemm_overridden(void);
+
+typedef void (*nnk_act_forward_fn)(void *ctx, float *y, const float *x, size_t n);
+typedef void (*nnk_act_backward_fn)(void *ctx, float *dx, const float *dy, const float *x,
+                                    const float *y, size_t n);
+/* Routes nnk_act_forward / nnk_act_backward for `act` through fwd / bwd (both given, called on
+ * the calling thread with the whole buffer; bwd gets x == NULL when !nnk_act_needs_input(act),
+ * as the built-in backward does);
+ * NULL for both restores the built-in kernels. Returns 0, or -1 for an unknown act or a
+ * half-given pair. */
+int nnk_set_act_override(nnk_act act, nnk_act_forward_fn fwd, nnk_act_backward_fn bwd, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

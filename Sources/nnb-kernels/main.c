@@ -174,7 +174,7 @@ static int bench(int quick) {
 static int check(void) {
     struct { const char *name; void (*run)(nnk_check *); } groups[] = {
         {"dispatch", nnk_check_dispatch}, {"gemm", nnk_check_gemm},   {"dense", nnk_check_dense},
-        {"activations", nnk_check_activations}, {"losses", nnk_check_losses}, {"optim", nnk_check_optim},
+        {"activations", nnk_check_activations}, {"losses", nnk_check_losses}, {"optim", nnk_check_optim}, {"overrides", nnk_check_overrides},
     };
     int passed = 0, failed = 0;
     printf("CKernels self-check: ISA %s, OpenMP %s, %d threads (every supported path is exercised)\n",

@@ -151,3 +151,69 @@ void nnk_check_gemm(nnk_check *c) {
                  "gemm_ref: [[1,2,3],[4,5,6]] x [[7,8],[9,10],[11,12]] + 2 = [[60,66],[141,156]], got [[%g,%g],[%g,%g]]",
                  C[0], C[1], C[2], C[3]);
 }
+
+/* ---- Kernel overrides: a replaced GEMM / activation is what every caller gets; removing it
+ * restores the built-in kernels. ---- */
+
+static int override_calls;
+
+static void counting_sgemm(void *ctx, nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K, float alpha,
+                           const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc) {
+    (*(int *)ctx)++;
+    nnk_sgemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+static void fill_forward(void *ctx, float *y, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] = x[i] * *(const float *)ctx;
+}
+static void fill_backward(void *ctx, float *dx, const float *dy, const float *x, const float *y, size_t n) {
+    (void)x, (void)y;
+    for (size_t i = 0; i < n; i++) dx[i] = dy[i] * *(const float *)ctx;
+}
+
+void nnk_check_overrides(nnk_check *c) {
+    const size_t M = 9, N = 37, K = 70;
+    check_rng rng = {5};
+    float *A = check_alloc(M * K), *B = check_alloc(N * K), *C = check_alloc(M * N), *R = check_alloc(M * N);
+    float *bias = check_alloc(N), *Z = check_alloc(M * N);
+    check_fill(&rng, A, M * K, -1, 1), check_fill(&rng, B, N * K, -1, 1), check_fill(&rng, bias, N, -1, 1);
+    const size_t wl = nnk_sgemm_work_size(M, N, K, nnk_get_num_threads());
+    float *w = check_alloc(wl);
+
+    override_calls = 0;
+    nnk_set_sgemm_override(counting_sgemm, &override_calls);
+    check_record(c, nnk_sgemm_overridden() == 1, "override: nnk_sgemm_overridden after install");
+    nnk_sgemm(NNK_NO_TRANS, NNK_TRANS, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N, w, wl);
+    nnk_sgemm_ref(NNK_NO_TRANS, NNK_TRANS, M, N, K, 1.0f, A, K, B, K, 0.0f, R, N);
+    check_record(c, override_calls == 1 && memcmp(C, R, M * N * sizeof(float)) == 0,
+                 "override: nnk_sgemm must call the installed GEMM (calls %d) and return its result", override_calls);
+    /* The fused dense forward still adds the bias and applies the activation after it. */
+    nnk_dense_forward(C, Z, N, A, K, B, K, bias, M, N, K, NNK_ACT_RELU, 0.0f, w, wl);
+    int ok = override_calls == 2;
+    for (size_t i = 0; i < M * N && ok; i++) {
+        const float z = R[i] + bias[i % N];
+        ok = Z[i] == z && C[i] == (z > 0 ? z : 0.0f);
+    }
+    check_record(c, ok, "override: dense forward through a replaced GEMM must still add bias and apply relu");
+    nnk_set_sgemm_override(NULL, NULL);
+    nnk_sgemm(NNK_NO_TRANS, NNK_TRANS, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N, w, wl);
+    check_record(c, override_calls == 2 && nnk_sgemm_overridden() == 0, "override: removing it restores the built-in GEMM");
+
+    /* Activation kernels. */
+    float scale = 3.0f, x[5] = {-2, -1, 0, 1, 2}, y[5], dy[5] = {1, 1, 1, 1, 1}, dx[5];
+    check_record(c, nnk_set_act_override(NNK_ACT_TANH, fill_forward, NULL, &scale) == -1,
+                 "override: a forward without a backward is refused");
+    check_record(c, nnk_set_act_override((nnk_act)99, fill_forward, fill_backward, &scale) == -1,
+                 "override: an unknown activation is refused");
+    check_record(c, nnk_set_act_override(NNK_ACT_TANH, fill_forward, fill_backward, &scale) == 0, "override: install tanh");
+    nnk_act_forward(NNK_ACT_TANH, 0, y, x, 5);
+    nnk_act_backward(NNK_ACT_TANH, 0, dx, dy, x, y, 5);
+    check_record(c, y[0] == -6 && y[4] == 6 && dx[2] == 3, "override: tanh must run the installed kernels (y[0] %g, dx[2] %g)",
+                 y[0], dx[2]);
+    nnk_act_forward(NNK_ACT_SIGMOID, 0, y, x, 5);
+    check_record(c, fabs(y[2] - 0.5) < 1e-7, "override: other activations are untouched");
+    nnk_set_act_override(NNK_ACT_TANH, NULL, NULL, NULL);
+    nnk_act_forward(NNK_ACT_TANH, 0, y, x, 5);
+    check_record(c, fabs(y[4] - tanh(2.0)) < 1e-6, "override: removing it restores tanh, got %g", y[4]);
+    check_free(A), check_free(B), check_free(C), check_free(R), check_free(bias), check_free(Z), check_free(w);
+}

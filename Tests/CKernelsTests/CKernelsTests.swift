@@ -19,6 +19,7 @@ final class CKernelsTests: XCTestCase {
     func testActivations() { run(nnk_check_activations, "activations") }
     func testLosses() { run(nnk_check_losses, "losses") }
     func testOptimizers() { run(nnk_check_optim, "optim") }
+    func testKernelOverrides() { run(nnk_check_overrides, "overrides") }
 
     /// The Swift side sees the same dispatch the C side does.
     func testInfoThroughModuleMap() {

@@ -11,31 +11,11 @@ import XCTest
 /// perturbation crosses a kink would show as one outlier.
 final class GradientCheckTests: XCTestCase {
     func check(_ model: Sequential, _ data: Dataset, _ loss: Loss, file: StaticString = #filePath, line: UInt = #line) throws {
-        try model.computeGradients(data, loss: loss)
-        let analytic = Array(model.gradients)
-        let params = model.parameters
-        let h: Float = 1e-2
-        var worst = 0.0
-        for i in 0..<params.count {
-            let saved = params[i]
-            params[i] = saved + h
-            let up = try model.computeGradients(data, loss: loss)
-            params[i] = saved - h
-            let down = try model.computeGradients(data, loss: loss)
-            params[i] = saved
-            let numeric = (up - down) / (2 * h)
-            let err = abs(analytic[i] - numeric)
-            worst = max(worst, Double(err))
-            XCTAssertLessThanOrEqual(err, 2e-3 + 5e-2 * abs(numeric),
-                                     "parameter \(i): analytic \(analytic[i]) numeric \(numeric) (\(loss))", file: file, line: line)
-        }
-        XCTAssertGreaterThan(analytic.map { abs($0) }.max() ?? 0, 0, "all gradients are zero", file: file, line: line)
+        try gradientCheck(model, data, loss, file: file, line: line)
     }
 
     func data(rows: Int, features: Int, targets: Dataset.Targets, seed: UInt64 = 1) throws -> Dataset {
-        var g = SeededGenerator(seed: seed)
-        let x = (0..<(rows * features)).map { _ in g.nextFloat(in: -1...1) }
-        return try Dataset(features: x, featureCount: features, targets: targets)
+        try randomDataset(rows: rows, features: features, targets: targets, seed: seed)
     }
 
     func testEveryFusedActivationWithCrossEntropy() throws {

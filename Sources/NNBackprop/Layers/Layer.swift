@@ -215,8 +215,12 @@ public enum LayerRegistry {
             let layer = Dropout(p)
             if case .int(let n)? = spec.attributes["features"] { try layer.configure(inputSize: n) }
             return layer
+        case "CustomActivation":
+            let layer = try CustomActivationLayer(name: spec.string("name"))
+            if case .int(let n)? = spec.attributes["features"] { try layer.configure(inputSize: n) }
+            return layer
         default:
-            throw .unknownName("unknown layer type '\(spec.type)'; known: Dense, Activation, Softmax, LogSoftmax, Dropout")
+            throw .unknownName("unknown layer type '\(spec.type)'; known: Dense, Activation, Softmax, LogSoftmax, Dropout, CustomActivation")
         }
     }
 }

@@ -20,6 +20,9 @@ public enum Loss: Sendable, Equatable, CustomStringConvertible {
     case softmaxCrossEntropy(labelSmoothing: Float = 0)
     /// Binary cross-entropy from logits (PyTorch's BCEWithLogitsLoss).
     case binaryCrossEntropy
+    /// A loss registered by a plugin (`Plugins.register(loss:)`), by name; targets arrive as
+    /// float rows (classes one-hot).
+    case custom(String)
 
     /// Every loss with default parameters.
     public static let all: [Loss] = [.mse, .mae, .huber(), .softmaxCrossEntropy(), .binaryCrossEntropy]
@@ -32,6 +35,7 @@ public enum Loss: Sendable, Equatable, CustomStringConvertible {
         case .huber: return "huber"
         case .softmaxCrossEntropy: return "cross_entropy"
         case .binaryCrossEntropy: return "bce"
+        case .custom(let name): return name
         }
     }
 
@@ -52,7 +56,12 @@ public enum Loss: Sendable, Equatable, CustomStringConvertible {
         case "huber": self = .huber()
         case "cross_entropy", "ce", "crossentropy", "softmax_cross_entropy": self = .softmaxCrossEntropy()
         case "bce", "binary_cross_entropy": self = .binaryCrossEntropy
-        default: throw .unknownName("unknown loss '\(name)'; known: mse, mae, huber, cross_entropy, bce")
+        default:
+            guard Plugins.loss(named: name) != nil else {
+                let plugins = Plugins.names
+                throw .unknownName("unknown loss '\(name)'; known: mse, mae, huber, cross_entropy, bce\(plugins.isEmpty ? "" : ", and from plugins: " + plugins.joined(separator: ", "))")
+            }
+            self = .custom(name)
         }
     }
 
@@ -81,6 +90,8 @@ public enum Loss: Sendable, Equatable, CustomStringConvertible {
             }
         case (.huber(let d), _):
             guard d > 0 && d.isFinite else { throw .invalidArgument("huber delta must be positive, got \(d)") }
+        case (.custom(let name), _):
+            guard Plugins.loss(named: name) != nil else { throw .unknownName("loss '\(name)' is not registered by any plugin") }
         default:
             break
         }
@@ -99,6 +110,10 @@ public enum Loss: Sendable, Equatable, CustomStringConvertible {
             if let labels { return nnk_loss_softmax_ce_index(grad, pred, labels, rows, cols, s) }
             return nnk_loss_softmax_ce_soft(grad, pred, targets, rows, cols, s)
         case .binaryCrossEntropy: return nnk_loss_bce_logits(grad, pred, targets, rows, cols)
+        case .custom(let name):
+            // Validated when the loss was made; a plugin cannot be unregistered.
+            guard let plugin = Plugins.loss(named: name), let targets else { return .nan }
+            return plugin.loss(gradient: grad, predictions: pred, targets: targets, rows: rows, cols: cols)
         }
     }
 

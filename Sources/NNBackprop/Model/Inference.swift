@@ -45,6 +45,8 @@ extension Sequential {
                                       dense.activation.alpha, workPointer, work)
                 } else if let act = layer as? ActivationLayer {
                     nnk_act_forward(act.activation.kernel, act.activation.alpha, ping, current, n)
+                } else if let custom = layer as? CustomActivationLayer {
+                    custom.apply(ping, current, count: n)
                 } else if layer is Softmax {
                     nnk_softmax_forward(ping, out, current, width, rows, out)
                 } else if layer is LogSoftmax {

@@ -16,6 +16,13 @@ extension Sequential {
     static let fileFormat = "nnbackprop.sequential"
     static let fileFormatVersion = "1"
 
+    /// The plugin activations the model uses, in layer order, each once.
+    public var pluginNames: [String] {
+        var seen: [String] = []
+        for case let layer as CustomActivationLayer in layers where !seen.contains(layer.name) { seen.append(layer.name) }
+        return seen
+    }
+
     /// The architecture as JSON text.
     public var architectureJSON: String {
         let layerTexts = layers.map { layer -> String in
@@ -39,6 +46,7 @@ extension Sequential {
     public func safeTensors(optimizer: (any Optimizer)? = nil) throws(NNError) -> SafeTensors {
         var meta = ["format": Sequential.fileFormat, "format_version": Sequential.fileFormatVersion,
                     "architecture": architectureJSON]
+        if !pluginNames.isEmpty { meta["plugins"] = pluginNames.joined(separator: ",") }
         var st = SafeTensors()
         for e in stateDict() { try st.set(e.name, SafeTensors.Tensor(e.values, shape: e.shape)) }
         if let scaler {
@@ -87,6 +95,12 @@ extension Sequential {
             throw .unsupported("model file format version \(st.metadata["format_version"] ?? "missing") is not supported (this library reads \(Sequential.fileFormatVersion))")
         }
         guard let archText = st.metadata["architecture"] else { throw .corruptFile("the model file has no 'architecture' metadata") }
+        if let needed = st.metadata["plugins"] {
+            let missing = needed.split(separator: ",").map(String.init).filter { Plugins.activation(named: $0) == nil }
+            guard missing.isEmpty else {
+                throw .unknownName("the model needs plugin activation\(missing.count == 1 ? "" : "s") \(missing.map { "'\($0)'" }.joined(separator: ", ")), not registered in this process; load the plugin that provides \(missing.count == 1 ? "it" : "them") first (Plugins.register, nnb_plugin_load, nnb train --plugin)")
+            }
+        }
         let arch: JSONValue
         do { arch = try JSONParser.parse(Array(archText.utf8)) } catch { throw error.prefixed("architecture metadata") }
         guard case .object(let top) = arch else { throw .corruptFile("architecture metadata is \(arch.kindName), expected an object") }

@@ -24,6 +24,7 @@ void nnk_check_dense(nnk_check *c);
 void nnk_check_activations(nnk_check *c);
 void nnk_check_losses(nnk_check *c);
 void nnk_check_optim(nnk_check *c);
+void nnk_check_overrides(nnk_check *c); /* kernel replacement (plugin API) */
 
 /* The first failure's message ("" when none). */
 const char *nnk_check_first_failure(const nnk_check *c);
