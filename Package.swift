@@ -71,6 +71,13 @@ let package = Package(
         .library(name: "CKernels", targets: ["CKernels"]),
         .executable(name: "nnb-kernels", targets: ["nnb-kernels"]),
         .library(name: "NNBackprop", targets: ["NNBackprop"]),
+        // libnnbackprop.so, the C API: build it with scripts/build-lib.sh (static Swift runtime,
+        // only nnb_ symbols exported).
+        .library(name: "nnbackprop", type: .dynamic, targets: ["NNBackpropCAPI"]),
+        .executable(name: "nnb", targets: ["nnb"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
         .target(
@@ -79,7 +86,7 @@ let package = Package(
             cSettings: kernelCSettings + [.headerSearchPath(".")],
             linkerSettings: kernelLinkerSettings + [.linkedLibrary("m", .when(platforms: [.linux]))]
         ),
-        // Kernel self-check and GEMM benchmark (the main job until the training CLI exists).
+        // Kernel self-check and GEMM benchmark.
         .executableTarget(
             name: "nnb-kernels",
             dependencies: ["CKernels", "CKernelsCheck"],
@@ -99,8 +106,20 @@ let package = Package(
         ),
         // The system zlib, for gzipped IDX files (Fashion-MNIST ships as .gz).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
-        .target(name: "NNBackprop", dependencies: ["CKernels", "CZlib"], path: "Sources/NNBackprop"),
+        .target(name: "NNBackprop", dependencies: ["CKernels", "CZlib", "CNNBackprop"], path: "Sources/NNBackprop"),
         .testTarget(name: "NNBackpropTests", dependencies: ["NNBackprop"], path: "Tests/NNBackpropTests"),
+        // include/nnbackprop.h as a module, so the C API is implemented with the header's own types.
+        .systemLibrary(name: "CNNBackprop", path: "include"),
+        // The C API: one @c function per call in include/nnbackprop.h, on top of NNBackprop.
+        .target(name: "NNBackpropCAPI", dependencies: ["NNBackprop", "CNNBackprop", "CKernels"], path: "Sources/NNBackpropCAPI"),
+        // The command-line tool: train, predict, evaluate, info, bench.
+        .executableTarget(
+            name: "nnb",
+            dependencies: ["NNBackprop", "CKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/nnb"
+        ),
+        // Runs the built nnb binary as a child process (the dependency makes SwiftPM build it).
+        .testTarget(name: "NNBCommandTests", dependencies: ["nnb", "NNBackprop"], path: "Tests/NNBCommandTests"),
     ],
     cLanguageStandard: .c11
 )

@@ -73,7 +73,10 @@ typedef enum nnb_status {
     NNB_ERR_BUSY = 10,            /* the model is being trained by another thread */
     NNB_ERR_VERSION = 11,         /* an options struct or file from an incompatible version */
     NNB_ERR_NOT_READY = 12,       /* e.g. nnb_train_batch before nnb_compile */
-    NNB_ERR_INTERNAL = 13         /* a bug in the library: please report it */
+    NNB_ERR_INTERNAL = 13,        /* a bug in the library: please report it */
+    NNB_ERR_DUPLICATE = 14,       /* a plugin name that is registered already */
+    NNB_ERR_PLUGIN = 15           /* a plugin library that cannot be loaded, lacks its entry point,
+                                     or whose entry point failed */
 } nnb_status;
 
 /* A static, constant description of a status ("NNB_ERR_SHAPE_MISMATCH: shape mismatch"). */

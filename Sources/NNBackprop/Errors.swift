@@ -23,12 +23,19 @@ public enum NNError: Error, CustomStringConvertible, Equatable, Sendable {
     case unsupported(String)
     /// A name that matches nothing known (a column, a layer, a loss, a preprocessing kind).
     case unknownName(String)
+    /// A name that is taken already (registering a plugin twice).
+    case duplicateName(String)
+    /// A struct, file or plugin built for another version of the interface.
+    case versionMismatch(String)
+    /// A plugin library that cannot be loaded, lacks its entry point, or whose entry failed.
+    case pluginError(String)
 
     /// The message without the kind.
     public var message: String {
         switch self {
         case .shapeMismatch(let m), .invalidArgument(let m), .invalidData(let m), .fileError(let m),
-             .corruptFile(let m), .unsupported(let m), .unknownName(let m):
+             .corruptFile(let m), .unsupported(let m), .unknownName(let m), .duplicateName(let m),
+             .versionMismatch(let m), .pluginError(let m):
             return m
         }
     }
@@ -43,6 +50,9 @@ public enum NNError: Error, CustomStringConvertible, Equatable, Sendable {
         case .corruptFile: return "corrupt file"
         case .unsupported: return "unsupported"
         case .unknownName: return "unknown name"
+        case .duplicateName: return "duplicate name"
+        case .versionMismatch: return "version mismatch"
+        case .pluginError: return "plugin error"
         }
     }
 
@@ -60,6 +70,9 @@ public enum NNError: Error, CustomStringConvertible, Equatable, Sendable {
         case .corruptFile: return .corruptFile(m)
         case .unsupported: return .unsupported(m)
         case .unknownName: return .unknownName(m)
+        case .duplicateName: return .duplicateName(m)
+        case .versionMismatch: return .versionMismatch(m)
+        case .pluginError: return .pluginError(m)
         }
     }
 }

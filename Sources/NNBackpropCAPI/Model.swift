@@ -105,8 +105,9 @@ private func layers(fromDescription text: String) throws -> (inputs: Int, layers
             guard units > 0 else {
                 throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "description '\(text)': element \(i) has \(units) units; sizes must be positive")
             }
-            let activation = try fields.count > 1 ? Activation(name: fields[1]) : .identity
-            out.append(Dense(inputSize: width, outputSize: units, activation: activation))
+            let named = fields.count > 1 ? try activationLayers(fields[1], alpha: 0) : (.identity, nil)
+            out.append(Dense(inputSize: width, outputSize: units, activation: named.fused))
+            if let extra = named.layer { out.append(extra) }
             width = units
         } else if head == "dropout" {
             guard fields.count > 1, let p = Float(fields[1]), p >= 0, p < 1 else {
@@ -116,12 +117,23 @@ private func layers(fromDescription text: String) throws -> (inputs: Int, layers
         } else if head == "softmax" || head == "log_softmax" {
             out.append(head == "softmax" ? Softmax() : LogSoftmax())
         } else if let first = head.unicodeScalars.first, first.properties.isAlphabetic {
-            out.append(ActivationLayer(try Activation(name: head)))
+            let named = try activationLayers(head, alpha: 0)
+            out.append(named.layer ?? ActivationLayer(named.fused))
         } else {
             throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "description '\(text)': element \(i) '\(part)' is neither a size, an activation nor dropout:RATE")
         }
     }
     return (inputs, out)
+}
+
+/// A built-in activation (to fuse into Dense), or a plugin's as a layer of its own.
+private func activationLayers(_ name: String, alpha: Float) throws -> (fused: Activation, layer: (any Layer)?) {
+    do {
+        return (try Activation(name: name, alpha: alpha), nil)
+    } catch {
+        guard Plugins.activation(named: name) != nil else { throw error }
+        return (.identity, try CustomActivationLayer(name: name))
+    }
 }
 
 /// The compact description of a model (the inverse of `layers(fromDescription:)`).
@@ -132,6 +144,7 @@ func describe(_ model: Sequential) -> String {
         case let d as Dense:
             parts.append(d.activation == .identity ? "\(d.outputSize)" : "\(d.outputSize):\(d.activation.name)")
         case let a as ActivationLayer: parts.append(a.activation.name)
+        case let c as CustomActivationLayer: parts.append(c.name)
         case let p as Dropout: parts.append("dropout:\(p.p)")
         case is Softmax: parts.append("softmax")
         case is LogSoftmax: parts.append("log_softmax")
@@ -141,27 +154,30 @@ func describe(_ model: Sequential) -> String {
     return parts.joined(separator: "-")
 }
 
-private func layer(from spec: nnb_layer_spec, index: Int, width: Int) throws -> any Layer {
-    func activation() throws -> Activation {
-        try Activation(name: spec.activation.map { String(cString: $0) } ?? "identity", alpha: spec.alpha)
+private func layers(from spec: nnb_layer_spec, index: Int, width: Int) throws -> [any Layer] {
+    func activation() throws -> (fused: Activation, layer: (any Layer)?) {
+        try activationLayers(spec.activation.map { String(cString: $0) } ?? "identity", alpha: spec.alpha)
     }
     switch spec.type {
     case NNB_LAYER_DENSE:
         guard spec.units > 0 else {
             throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "layers[\(index)]: a dense layer needs units > 0, got \(spec.units)")
         }
-        return Dense(inputSize: width, outputSize: Int(spec.units), activation: try activation())
+        let a = try activation()
+        return [Dense(inputSize: width, outputSize: Int(spec.units), activation: a.fused)] + (a.layer.map { [$0] } ?? [])
     case NNB_LAYER_ACTIVATION:
         switch spec.activation.map({ String(cString: $0) }) {
-        case "softmax"?: return Softmax()
-        case "log_softmax"?: return LogSoftmax()
-        default: return ActivationLayer(try activation())
+        case "softmax"?: return [Softmax()]
+        case "log_softmax"?: return [LogSoftmax()]
+        default:
+            let a = try activation()
+            return [a.layer ?? ActivationLayer(a.fused)]
         }
     case NNB_LAYER_DROPOUT:
         guard spec.rate >= 0 && spec.rate < 1 else {
             throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "layers[\(index)]: dropout rate must be in [0, 1), got \(spec.rate)")
         }
-        return Dropout(spec.rate)
+        return [Dropout(spec.rate)]
     default:
         throw CAPIFailure(NNB_ERR_UNKNOWN_NAME, "layers[\(index)]: unknown layer type \(spec.type.rawValue) (expected NNB_LAYER_DENSE, NNB_LAYER_ACTIVATION or NNB_LAYER_DROPOUT)")
     }
@@ -196,10 +212,11 @@ public func nnbModelCreate(_ out: UnsafeMutablePointer<OpaquePointer?>?, _ input
             var spec = nnb_layer_spec()
             nnbLayerSpecInit(&spec)
             try copyVersioned(specs + i, into: &spec, size: specs[i].struct_size, "nnb_layer_spec")
-            let l = try layer(from: spec, index: i, width: width)
-            try l.configure(inputSize: width)
-            width = l.outputSize(forInputSize: width)
-            built.append(l)
+            for l in try layers(from: spec, index: i, width: width) {
+                try l.configure(inputSize: width)
+                width = l.outputSize(forInputSize: width)
+                built.append(l)
+            }
         }
         publish(try Sequential(layers: built, inputSize: Int(inputs), seed: seed), out)
     }

@@ -27,6 +27,9 @@ struct CAPIFailure: Error {
         case .corruptFile(let m): self.init(NNB_ERR_CORRUPT_FILE, m)
         case .unsupported(let m): self.init(NNB_ERR_UNSUPPORTED, m)
         case .unknownName(let m): self.init(NNB_ERR_UNKNOWN_NAME, m)
+        case .duplicateName(let m): self.init(NNB_ERR_DUPLICATE, m)
+        case .versionMismatch(let m): self.init(NNB_ERR_VERSION, m)
+        case .pluginError(let m): self.init(NNB_ERR_PLUGIN, m)
         }
     }
 
@@ -63,6 +66,9 @@ func capiCall(_ function: StaticString, _ body: () throws -> Void) -> nnb_status
     } catch let failure as CAPIFailure {
         setLastError("\(function): \(failure.message)")
         return failure.status
+    } catch let failure as PluginFailure {
+        setLastError("\(function): \(failure.message)")
+        return failure.status
     } catch let error as NNError {
         let failure = CAPIFailure(error)
         setLastError("\(function): \(failure.message)")
@@ -89,6 +95,8 @@ private let statusStrings: [UInt32: StaticString] = [
     NNB_ERR_VERSION.rawValue: "NNB_ERR_VERSION: an options struct or file from an incompatible version",
     NNB_ERR_NOT_READY.rawValue: "NNB_ERR_NOT_READY: the model must be compiled first",
     NNB_ERR_INTERNAL.rawValue: "NNB_ERR_INTERNAL: an internal error (a bug; please report it)",
+    NNB_ERR_DUPLICATE.rawValue: "NNB_ERR_DUPLICATE: a plugin with that name is registered already",
+    NNB_ERR_PLUGIN.rawValue: "NNB_ERR_PLUGIN: a plugin library could not be loaded or initialised",
 ]
 
 @c(nnb_status_string)

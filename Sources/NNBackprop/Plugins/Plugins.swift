@@ -62,28 +62,40 @@ public enum Plugins {
         }
     }
 
-    /// Adds a custom activation. Throws `invalidArgument` for a bad name, one that a built-in
-    /// activation has, or one already registered.
+    /// Adds a custom activation. Throws `invalidArgument` for a bad name or a built-in
+    /// activation's name, `duplicateName` for one already registered.
     public static func register(activation: any CustomActivation) throws(NNError) {
-        let name = activation.name
-        try validate(name: name, kind: "activation")
-        guard name.withCString({ nnk_act_from_name($0) }) < 0, !["softmax", "log_softmax", "dropout"].contains(name) else {
-            throw .invalidArgument("activation name '\(name)' is a built-in activation's; choose another")
-        }
-        try withRegistry { r throws(NNError) in
-            guard r.activations[name] == nil else { throw .invalidArgument("an activation named '\(name)' is already registered") }
-            r.activations[name] = activation
-        }
+        try registerAll(activations: [activation], losses: [])
     }
 
     /// Adds a custom loss; the same rules as activations, against the built-in loss names.
     public static func register(loss: any CustomLoss) throws(NNError) {
-        let name = loss.name
-        try validate(name: name, kind: "loss")
-        if (try? Loss(name: name)) != nil { throw .invalidArgument("loss name '\(name)' is a built-in loss's; choose another") }
+        try registerAll(activations: [], losses: [loss])
+    }
+
+    /// Adds all of them or, when any is refused, none.
+    public static func registerAll(activations: [any CustomActivation], losses: [any CustomLoss]) throws(NNError) {
+        var names = Set<String>()
+        for a in activations {
+            try validate(name: a.name, kind: "activation")
+            guard a.name.withCString({ nnk_act_from_name($0) }) < 0, !["softmax", "log_softmax", "dropout"].contains(a.name) else {
+                throw .invalidArgument("activation name '\(a.name)' is a built-in activation's; choose another")
+            }
+            guard names.insert(a.name).inserted else { throw .duplicateName("the name '\(a.name)' is given twice") }
+        }
+        for l in losses {
+            try validate(name: l.name, kind: "loss")
+            if (try? Loss(name: l.name)) != nil, Plugins.loss(named: l.name) == nil {
+                throw .invalidArgument("loss name '\(l.name)' is a built-in loss's; choose another")
+            }
+            guard names.insert(l.name).inserted else { throw .duplicateName("the name '\(l.name)' is given twice") }
+        }
         try withRegistry { r throws(NNError) in
-            guard r.losses[name] == nil else { throw .invalidArgument("a loss named '\(name)' is already registered") }
-            r.losses[name] = loss
+            for n in names where r.activations[n] != nil || r.losses[n] != nil {
+                throw .duplicateName("a plugin named '\(n)' is already registered")
+            }
+            for a in activations { r.activations[a.name] = a }
+            for l in losses { r.losses[l.name] = l }
         }
     }
 

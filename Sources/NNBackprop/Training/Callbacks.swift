@@ -16,6 +16,11 @@ public struct BatchProgress: Sendable {
     public let size: Int
     /// The batch's mean loss (before this step's update).
     public let loss: Float
+    /// The mean loss over the epoch's batches so far, this one included.
+    public internal(set) var epochLoss: Double = .nan
+    /// The accuracy over the epoch's batches so far when `.accuracy` is among fit's metrics,
+    /// else nil.
+    public internal(set) var epochAccuracy: Double?
 }
 
 /// Hooks called by `fit`; return `.stop` to end training.

@@ -69,9 +69,11 @@ extension Sequential {
                         targets: batcher.usesLabels ? nil : UnsafePointer(batcher.targets.pointer))
                 if let clipNorm { clipGradients(gradients, maxNorm: clipNorm) }
                 optimizer.step(parameters: parameters, gradients: UnsafeBufferPointer(gradients))
-                for cb in callbacks {
-                    let p = BatchProgress(epoch: epoch, batch: b, batchesPerEpoch: batchesPerEpoch, size: end - start, loss: lossValue)
-                    if cb.batchEnded(p) == .stop { stop = true }
+                if !callbacks.isEmpty {
+                    var p = BatchProgress(epoch: epoch, batch: b, batchesPerEpoch: batchesPerEpoch, size: end - start, loss: lossValue)
+                    p.epochLoss = acc.meanLoss
+                    p.epochAccuracy = acc.accuracy
+                    for cb in callbacks where cb.batchEnded(p) == .stop { stop = true }
                 }
                 b += 1
                 start = end

@@ -114,6 +114,12 @@ struct MetricAccumulator {
         }
     }
 
+    /// The mean loss of the rows added so far (NaN before any).
+    var meanLoss: Double { rows > 0 ? lossSum / Double(rows) : .nan }
+
+    /// The accuracy of the rows added so far, when `.accuracy` is among the metrics.
+    var accuracy: Double? { metrics.contains(.accuracy) && rows > 0 ? Double(correct[0]) / Double(rows) : nil }
+
     /// "loss" and each metric's value.
     func results() -> [String: Double] {
         var out = ["loss": rows > 0 ? lossSum / Double(rows) : .nan]

@@ -1,0 +1,352 @@
+// Plugins written in C (include/nnbackprop_plugin.h): checking their registration structs,
+// wrapping them as Swift plugins, and loading plugin libraries with dlopen. The C API's
+// nnb_register_* and nnb_plugin_load are thin wrappers over this; the nnb command uses
+// `Plugins.loadLibrary(path:)`.
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CKernels
+import CNNBackprop
+
+/// A failed plugin call: the C status and its message.
+public struct PluginFailure: Error, Sendable {
+    public let status: nnb_status
+    public let message: String
+
+    init(_ status: nnb_status, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+
+    /// The same failure as the Swift library's error type.
+    public var nnError: NNError {
+        switch status {
+        case NNB_ERR_DUPLICATE: return .duplicateName(message)
+        case NNB_ERR_VERSION: return .versionMismatch(message)
+        case NNB_ERR_UNKNOWN_NAME: return .unknownName(message)
+        case NNB_ERR_PLUGIN: return .pluginError(message)
+        default: return .invalidArgument(message)
+        }
+    }
+}
+
+/// A C activation plugin as a Swift one.
+final class CActivation: CustomActivation, @unchecked Sendable {
+    let name: String
+    let forwardFn: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<Float>?, UnsafePointer<Float>?, Int) -> Void
+    let backwardFn: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<Float>?, UnsafePointer<Float>?,
+                                    UnsafePointer<Float>?, UnsafePointer<Float>?, Int) -> Void
+    let ctx: UnsafeMutableRawPointer?
+
+    init(name: String, forward: @escaping @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<Float>?, UnsafePointer<Float>?, Int) -> Void,
+         backward: @escaping @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<Float>?, UnsafePointer<Float>?,
+                                              UnsafePointer<Float>?, UnsafePointer<Float>?, Int) -> Void,
+         ctx: UnsafeMutableRawPointer?) {
+        self.name = name
+        self.forwardFn = forward
+        self.backwardFn = backward
+        self.ctx = ctx
+    }
+
+    func forward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) { forwardFn(ctx, y, x, count) }
+
+    func backward(_ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+                  _ y: UnsafePointer<Float>, count: Int) {
+        backwardFn(ctx, dx, dy, x, y, count)
+    }
+}
+
+/// A C loss plugin as a Swift one.
+final class CLoss: CustomLoss, @unchecked Sendable {
+    let name: String
+    let lossFn: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<Float>?, UnsafePointer<Float>?,
+                                UnsafePointer<Float>?, Int, Int) -> Float
+    let ctx: UnsafeMutableRawPointer?
+
+    init(name: String, loss: @escaping @convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<Float>?, UnsafePointer<Float>?,
+                                                        UnsafePointer<Float>?, Int, Int) -> Float,
+         ctx: UnsafeMutableRawPointer?) {
+        self.name = name
+        self.lossFn = loss
+        self.ctx = ctx
+    }
+
+    func loss(gradient: UnsafeMutablePointer<Float>?, predictions: UnsafePointer<Float>, targets: UnsafePointer<Float>,
+              rows: Int, cols: Int) -> Float {
+        lossFn(ctx, gradient, predictions, targets, rows, cols)
+    }
+}
+
+/// A C GEMM plugin as a Swift one.
+final class CGEMM: GEMMKernel, @unchecked Sendable {
+    let name: String
+    let fn: @convention(c) (UnsafeMutableRawPointer?, Int32, Int32, Int, Int, Int, Float, UnsafePointer<Float>?, Int,
+                            UnsafePointer<Float>?, Int, Float, UnsafeMutablePointer<Float>?, Int) -> Void
+    let ctx: UnsafeMutableRawPointer?
+
+    init(name: String, fn: @escaping @convention(c) (UnsafeMutableRawPointer?, Int32, Int32, Int, Int, Int, Float, UnsafePointer<Float>?, Int,
+                                                      UnsafePointer<Float>?, Int, Float, UnsafeMutablePointer<Float>?, Int) -> Void,
+         ctx: UnsafeMutableRawPointer?) {
+        self.name = name
+        self.fn = fn
+        self.ctx = ctx
+    }
+
+    func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+               b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        fn(ctx, transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+}
+
+/// What one registration struct asks for, checked and ready to commit.
+enum PluginEntry {
+    case activation(CActivation)
+    case loss(CLoss)
+    case gemm(CGEMM)
+    case activationKernel(Activation, CActivation)
+}
+
+public enum CPlugins {
+    // MARK: - Checking registration structs
+
+    /// struct_size and abi_version of a registration struct (its first two fields).
+    private static func checkHeader(_ raw: UnsafeRawPointer?, _ type: String, size: Int) throws(PluginFailure) {
+        guard let raw else { throw PluginFailure(NNB_ERR_NULL_ARGUMENT, "\(type) is NULL") }
+        let structSize = raw.load(as: UInt32.self), abi = raw.load(fromByteOffset: 4, as: UInt32.self)
+        guard abi == UInt32(NNB_PLUGIN_ABI_VERSION) else {
+            throw PluginFailure(NNB_ERR_VERSION, "\(type).abi_version is \(abi); this library speaks plugin ABI \(NNB_PLUGIN_ABI_VERSION)")
+        }
+        guard structSize == UInt32(size) else {
+            throw PluginFailure(NNB_ERR_VERSION, "\(type).struct_size is \(structSize), expected sizeof(\(type)) = \(size) for plugin ABI \(NNB_PLUGIN_ABI_VERSION)")
+        }
+    }
+
+    private static func name(_ p: UnsafePointer<CChar>?, _ field: String) throws(PluginFailure) -> String {
+        guard let p else { throw PluginFailure(NNB_ERR_NULL_ARGUMENT, "\(field) is NULL") }
+        return String(cString: p)
+    }
+
+    private static func required<T>(_ fn: T?, _ field: String) throws(PluginFailure) -> T {
+        guard let fn else { throw PluginFailure(NNB_ERR_NULL_ARGUMENT, "\(field) is NULL; it is required") }
+        return fn
+    }
+
+    static func entry(activation p: UnsafePointer<nnb_activation_plugin>?) throws(PluginFailure) -> PluginEntry {
+        try checkHeader(p, "nnb_activation_plugin", size: MemoryLayout<nnb_activation_plugin>.size)
+        let s = p!.pointee
+        let n = try name(s.name, "nnb_activation_plugin.name")
+        return .activation(CActivation(name: n, forward: try required(s.forward, "nnb_activation_plugin.forward"),
+                                       backward: try required(s.backward, "nnb_activation_plugin.backward"), ctx: s.ctx))
+    }
+
+    static func entry(loss p: UnsafePointer<nnb_loss_plugin>?) throws(PluginFailure) -> PluginEntry {
+        try checkHeader(p, "nnb_loss_plugin", size: MemoryLayout<nnb_loss_plugin>.size)
+        let s = p!.pointee
+        let n = try name(s.name, "nnb_loss_plugin.name")
+        return .loss(CLoss(name: n, loss: try required(s.loss, "nnb_loss_plugin.loss"), ctx: s.ctx))
+    }
+
+    static func entry(gemm p: UnsafePointer<nnb_gemm_plugin>?) throws(PluginFailure) -> PluginEntry {
+        try checkHeader(p, "nnb_gemm_plugin", size: MemoryLayout<nnb_gemm_plugin>.size)
+        let s = p!.pointee
+        let n = s.name.map { String(cString: $0) } ?? "unnamed GEMM"
+        return .gemm(CGEMM(name: n, fn: try required(s.sgemm, "nnb_gemm_plugin.sgemm"), ctx: s.ctx))
+    }
+
+    static func entry(activationKernel p: UnsafePointer<nnb_activation_kernel_plugin>?) throws(PluginFailure) -> PluginEntry {
+        try checkHeader(p, "nnb_activation_kernel_plugin", size: MemoryLayout<nnb_activation_kernel_plugin>.size)
+        let s = p!.pointee
+        let n = try name(s.activation, "nnb_activation_kernel_plugin.activation")
+        let builtIn: Activation
+        do { builtIn = try Activation(name: n) } catch {
+            throw PluginFailure(NNB_ERR_UNKNOWN_NAME, "nnb_activation_kernel_plugin.activation '\(n)' is not a built-in activation")
+        }
+        let kernel = CActivation(name: n, forward: try required(s.forward, "nnb_activation_kernel_plugin.forward"),
+                                 backward: try required(s.backward, "nnb_activation_kernel_plugin.backward"), ctx: s.ctx)
+        return .activationKernel(builtIn, kernel)
+    }
+
+    // MARK: - Committing
+
+    /// Registers every entry or none: names are checked against the registry and each other
+    /// first, under the registry's lock.
+    static func commit(_ entries: [PluginEntry]) throws(PluginFailure) {
+        var activations: [any CustomActivation] = [], losses: [any CustomLoss] = []
+        for e in entries {
+            if case .activation(let a) = e { activations.append(a) }
+            if case .loss(let l) = e { losses.append(l) }
+        }
+        do { try Plugins.registerAll(activations: activations, losses: losses) } catch {
+            let status: nnb_status
+            switch error {
+            case .duplicateName: status = NNB_ERR_DUPLICATE
+            case .unknownName: status = NNB_ERR_UNKNOWN_NAME
+            default: status = NNB_ERR_INVALID_ARGUMENT
+            }
+            throw PluginFailure(status, error.message)
+        }
+        for e in entries {
+            switch e {
+            case .gemm(let g): Plugins.replaceGEMM(with: g)
+            case .activationKernel(let act, let k): Plugins.replaceKernel(of: act, with: k)
+            default: break
+            }
+        }
+    }
+
+    /// Checks and registers one struct now (or, while a plugin library's entry point runs,
+    /// stages it to commit with the library's other registrations).
+    static func register(_ make: () throws(PluginFailure) -> PluginEntry) -> nnb_status {
+        do {
+            let e = try make()
+            if let staged = loading.stage(e) { return staged }
+            try commit([e])
+            return NNB_OK
+        } catch {
+            loading.fail(error)
+            return error.status
+        }
+    }
+
+    public static func registerActivation(_ p: UnsafePointer<nnb_activation_plugin>?) throws(PluginFailure) {
+        try commitNow { () throws(PluginFailure) in try entry(activation: p) }
+    }
+
+    public static func registerLoss(_ p: UnsafePointer<nnb_loss_plugin>?) throws(PluginFailure) {
+        try commitNow { () throws(PluginFailure) in try entry(loss: p) }
+    }
+
+    /// NULL restores the built-in GEMM.
+    public static func registerGEMM(_ p: UnsafePointer<nnb_gemm_plugin>?) throws(PluginFailure) {
+        guard p != nil else {
+            Plugins.replaceGEMM(with: nil)
+            return
+        }
+        try commitNow { () throws(PluginFailure) in try entry(gemm: p) }
+    }
+
+    public static func registerActivationKernel(_ p: UnsafePointer<nnb_activation_kernel_plugin>?) throws(PluginFailure) {
+        try commitNow { () throws(PluginFailure) in try entry(activationKernel: p) }
+    }
+
+    private static func commitNow(_ make: () throws(PluginFailure) -> PluginEntry) throws(PluginFailure) {
+        try commit([try make()])
+    }
+
+    // MARK: - Plugin libraries
+
+    /// The registrations of the plugin library whose entry point is running (one at a time).
+    final class Loading: @unchecked Sendable {
+        let lock = NSLockLite()
+        var active = false
+        var thread = pthread_t()
+        var staged: [PluginEntry] = []
+        var failure: PluginFailure?
+
+        /// Stages `e` when a library is loading; nil when registering directly.
+        func stage(_ e: PluginEntry) -> nnb_status? {
+            guard active, pthread_equal(thread, pthread_self()) != 0 else { return nil }
+            staged.append(e)
+            return NNB_OK
+        }
+
+        func fail(_ f: PluginFailure) {
+            if active && pthread_equal(thread, pthread_self()) != 0 && failure == nil { failure = f }
+        }
+    }
+
+    static let loading = Loading()
+
+    private static let host: nnb_plugin_host = {
+        var h = nnb_plugin_host()
+        h.struct_size = UInt32(MemoryLayout<nnb_plugin_host>.size)
+        h.abi_version = UInt32(NNB_PLUGIN_ABI_VERSION)
+        h.register_activation = { p in CPlugins.register { () throws(PluginFailure) in try CPlugins.entry(activation: p) } }
+        h.register_loss = { p in CPlugins.register { () throws(PluginFailure) in try CPlugins.entry(loss: p) } }
+        h.register_gemm = { p in CPlugins.register { () throws(PluginFailure) in try CPlugins.entry(gemm: p) } }
+        h.register_activation_kernel = { p in
+            CPlugins.register { () throws(PluginFailure) in try CPlugins.entry(activationKernel: p) }
+        }
+        return h
+    }()
+
+    /// dlopen()s `path`, runs its nnb_plugin_init with the host table, and commits what it
+    /// registered if it all succeeded; otherwise nothing is registered and it is unloaded.
+    public static func load(path: String) throws(PluginFailure) {
+        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
+            let why = dlerror().map { String(cString: $0) } ?? "unknown reason"
+            throw PluginFailure(NNB_ERR_PLUGIN, "cannot load plugin library '\(path)': \(why)")
+        }
+        guard let symbol = dlsym(handle, NNB_PLUGIN_ENTRY_NAME) else {
+            dlclose(handle)
+            throw PluginFailure(NNB_ERR_PLUGIN, "'\(path)' is not an NNBackprop plugin: it does not export \(NNB_PLUGIN_ENTRY_NAME)")
+        }
+        let entryPoint = unsafeBitCast(symbol, to: (@convention(c) (UnsafePointer<nnb_plugin_host>?) -> nnb_status).self)
+        loading.lock.lock()
+        defer { loading.lock.unlock() }
+        loading.thread = pthread_self()
+        loading.active = true
+        loading.staged = []
+        loading.failure = nil
+        var h = host
+        let status = entryPoint(&h)
+        loading.active = false
+        let staged = loading.staged, failure = loading.failure
+        loading.staged = []
+        do throws(PluginFailure) {
+            if let failure { throw failure }
+            guard status == NNB_OK else {
+                throw PluginFailure(status == NNB_OK ? NNB_ERR_PLUGIN : status,
+                                    "the entry point of '\(path)' returned \(status.rawValue) (\(String(cString: nnbStatusText(status))))")
+            }
+            guard !staged.isEmpty else { throw PluginFailure(NNB_ERR_PLUGIN, "'\(path)' registered nothing") }
+            try commit(staged)
+        } catch {
+            dlclose(handle)
+            throw PluginFailure(error.status, "plugin '\(path)': \(error.message)")
+        }
+        // Loaded for good: its functions are registered for the life of the process.
+    }
+
+    /// The built-in reference GEMM, for checking a replacement against.
+    public static func referenceSGEMM(transA: Int32, transB: Int32, m: Int, n: Int, k: Int, alpha: Float,
+                                      a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float,
+                                      c: UnsafeMutablePointer<Float>, ldc: Int) {
+        nnk_sgemm_ref(transA != 0 ? NNK_TRANS : NNK_NO_TRANS, transB != 0 ? NNK_TRANS : NNK_NO_TRANS, m, n, k, alpha, a, lda,
+                      b, ldb, beta, c, ldc)
+    }
+}
+
+/// A short text for a status, for messages built here (the C API has the full table).
+func nnbStatusText(_ s: nnb_status) -> UnsafePointer<CChar> {
+    let text: StaticString
+    switch s {
+    case NNB_ERR_NULL_ARGUMENT: text = "a required pointer was NULL"
+    case NNB_ERR_INVALID_ARGUMENT: text = "invalid argument"
+    case NNB_ERR_VERSION: text = "version mismatch"
+    case NNB_ERR_DUPLICATE: text = "duplicate name"
+    case NNB_ERR_UNKNOWN_NAME: text = "unknown name"
+    default: text = "failure"
+    }
+    return UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
+}
+
+/// A pthread mutex as a class (Foundation's NSLock would do; this keeps the file libc-only).
+final class NSLockLite: @unchecked Sendable {
+    private var m = pthread_mutex_t()
+    init() { pthread_mutex_init(&m, nil) }
+    deinit { pthread_mutex_destroy(&m) }
+    func lock() { pthread_mutex_lock(&m) }
+    func unlock() { pthread_mutex_unlock(&m) }
+}
+
+extension Plugins {
+    /// Loads a plugin library (see include/nnbackprop_plugin.h): everything it registers, or
+    /// nothing and an error saying why.
+    public static func loadLibrary(path: String) throws(NNError) {
+        do { try CPlugins.load(path: path) } catch { throw error.nnError }
+    }
+}

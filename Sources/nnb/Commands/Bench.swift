@@ -1,0 +1,168 @@
+import ArgumentParser
+import CKernels
+import Foundation
+import NNBackprop
+
+/// `nnb bench`: training throughput of the 784-256-128-10 ReLU network on Fashion-MNIST,
+/// beside a numpy MLP and PyTorch run by the same command on the same data and thread count.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure training throughput (samples/s) beside numpy and PyTorch peers.",
+        discussion: """
+            Trains the 784-256-128-10 ReLU network with softmax cross-entropy for one epoch over \
+            the first --samples Fashion-MNIST training images (random data when the data set is \
+            not installed), for each optimizer and batch size, and prints the median samples per \
+            second of --repeats epochs. Each configuration then runs a plain numpy MLP (python3 \
+            with numpy) and PyTorch (the first of python3, /usr/bin/python3 that imports torch; \
+            NNB_PYTHON names another interpreter) with the same thread count. OpenBLAS's \
+            OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are cleared for the peers and PyTorch runs with \
+            OMP_WAIT_POLICY=passive.
+            """
+    )
+
+    @Option(parsing: .unconditional, help: "Training samples per epoch (at most 60000).")
+    var samples: Int = 60000
+
+    @Option(parsing: .unconditional, help: "Threads for nnb and for each peer.")
+    var threads: Int = 2
+
+    @Option(parsing: .unconditional, help: "Timed epochs per configuration (the median is reported).")
+    var repeats: Int = 3
+
+    @Option(help: ArgumentHelp("Batch sizes, comma-separated.", valueName: "sizes"))
+    var batchSizes: String = "32,128,256"
+
+    @Option(help: ArgumentHelp("Optimizers, comma-separated: sgd (lr 0.01), adam (lr 0.001).", valueName: "names"))
+    var optimizers: String = "sgd,adam"
+
+    @Flag(help: "Run nnb alone, without the Python peers.")
+    var noPeers = false
+
+    func validate() throws {
+        guard samples >= 1 else { throw ValidationError("--samples must be at least 1, got \(samples)") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
+        _ = try parsedBatchSizes()
+        _ = try parsedOptimizers()
+    }
+
+    private func parsedBatchSizes() throws(ValidationError) -> [Int] {
+        let sizes = try parseLayerSizes(batchSizes)
+        guard !sizes.isEmpty else { throw ValidationError("--batch-sizes needs at least one size") }
+        return sizes
+    }
+
+    private func parsedOptimizers() throws(ValidationError) -> [String] {
+        let names = optimizers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard !names.isEmpty, names.allSatisfy({ $0 == "sgd" || $0 == "adam" }) else {
+            throw ValidationError("--optimizers takes sgd and adam, comma-separated; got '\(optimizers)'")
+        }
+        return names
+    }
+
+    func run() throws {
+        nnk_set_num_threads(Int32(threads))
+        let batchList = try parsedBatchSizes(), optimizerList = try parsedOptimizers()
+
+        // Data: Fashion-MNIST's first `samples` training images, or random data of that shape.
+        let full: Dataset
+        var images = "random", labels = "random", dataName = "random data (Fashion-MNIST is not installed)"
+        do {
+            full = try Dataset.fashionMNIST(split: .train)
+            let dir = Dataset.fashionMNISTDirectory
+            images = "\(dir)/train-images-idx3-ubyte.gz"
+            labels = "\(dir)/train-labels-idx1-ubyte.gz"
+            dataName = "Fashion-MNIST"
+        } catch {
+            let rows = min(samples, 60000)
+            var g = SeededGenerator(seed: 0)
+            var x = [Float](repeating: 0, count: rows * 784)
+            g.fillUniform(&x, in: 0...1)
+            full = try Dataset(features: x, featureCount: 784,
+                               targets: .classes((0..<rows).map { _ in Int32(g.nextInt(below: 10)) }, classCount: 10))
+        }
+        let n = min(samples, full.count)
+        let data = n == full.count ? full : try full.subset(0..<n)
+
+        // Peers.
+        var script: String?
+        var numpy: Peer?, torch: Peer?
+        if !noPeers {
+            let env = ProcessInfo.processInfo.environment["NNB_PYTHON"]
+            numpy = Peer.find(.numpy, candidates: [env, "python3"].compactMap { $0 })
+            torch = Peer.find(.torch, candidates: [env, "python3", "/usr/bin/python3"].compactMap { $0 })
+            if numpy != nil || torch != nil {
+                let path = FileManager.default.temporaryDirectory.appendingPathComponent("nnb-bench-peer-\(getpid()).py").path
+                try FileIO.writeAtomically(Array(peerScript.utf8), to: path)
+                script = path
+            }
+        }
+        defer { if let script { try? FileManager.default.removeItem(atPath: script) } }
+
+        print("nnb bench: training throughput of the 784-256-128-10 ReLU MLP, softmax cross-entropy")
+        print("data: one epoch of \(grouped(n)) \(dataName) samples (shuffled), median of \(repeats) epochs after a 20-batch warm-up")
+        print("threads: \(threads) (OpenMP \(nnk_openmp_enabled() != 0 ? "on" : "off")), ISA \(String(cString: nnk_isa_name(nnk_isa_active()))); sgd lr 0.01, adam lr 0.001")
+        func describe(_ p: Peer?, _ name: String) -> String {
+            guard let p else { return noPeers ? "\(name): not run" : "\(name): not available" }
+            return "\(name) \(p.version) (\(p.python))"
+        }
+        print("peers: \(describe(numpy, "numpy")); \(describe(torch, "torch"))")
+        print("")
+        let header = [pad("config", 16, left: true), pad("nnb samples/s", 14), pad("numpy samples/s", 16), pad("ratio", 7),
+                      pad("torch samples/s", 16), pad("ratio", 7)]
+        print(header.joined(separator: " "))
+
+        var failures: [String] = []
+        for opt in optimizerList {
+            for batch in batchList {
+                let ours = Double(n) / median(try nnbEpochSeconds(data, batch: batch, optimizer: opt))
+                func peer(_ p: Peer?) -> Double? {
+                    guard let p, let script else { return nil }
+                    switch p.epochSeconds(script: script, images: images, labels: labels, samples: n, batch: batch,
+                                          threads: threads, repeats: repeats, optimizer: opt) {
+                    case .success(let times): return Double(n) / median(times)
+                    case .failure(let f): failures.append(f.message); return nil
+                    }
+                }
+                let np = peer(numpy), th = peer(torch)
+                func ratio(_ theirs: Double?) -> String { theirs.map { String(format: "%.2fx", ours / $0) } ?? "-" }
+                let row = [pad("\(opt) batch \(batch)", 16, left: true), pad(rate(ours), 14),
+                           pad(np.map(rate) ?? "-", 16), pad(ratio(np), 7), pad(th.map(rate) ?? "-", 16), pad(ratio(th), 7)]
+                print(row.joined(separator: " "))
+                fflush(nil)
+            }
+        }
+        print("\nratio = nnb samples/s / peer samples/s (above 1: nnb is faster)")
+        for f in failures { print("note: \(f)") }
+    }
+
+    /// Seconds of each of `repeats` epochs of nnb training (after a 20-batch warm-up).
+    private func nnbEpochSeconds(_ data: Dataset, batch: Int, optimizer: String) throws -> [Double] {
+        let model = try Sequential(seed: 1) {
+            Dense(784, 256, activation: .relu)
+            Dense(256, 128, activation: .relu)
+            Dense(128, 10)
+        }
+        let opt: any Optimizer = optimizer == "sgd" ? SGD(learningRate: 0.01) : Adam(learningRate: 1e-3)
+        let warm = min(data.count, 20 * batch)
+        try model.fit(warm == data.count ? data : try data.subset(0..<warm), epochs: 1, batchSize: batch,
+                      loss: .softmaxCrossEntropy(), optimizer: opt, seed: 0)
+        var times: [Double] = []
+        for r in 0..<repeats {
+            let start = Terminal.now()
+            try model.fit(data, epochs: 1, batchSize: batch, loss: .softmaxCrossEntropy(), optimizer: opt, seed: UInt64(r + 1))
+            times.append(Terminal.now() - start)
+        }
+        return times
+    }
+
+    private func median(_ values: [Double]) -> Double {
+        let s = values.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
+    private func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
+        let fill = String(repeating: " ", count: max(0, width - text.count))
+        return left ? text + fill : fill + text
+    }
+}

@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import NNBackprop
+
+/// The optimizers `nnb train --optimizer` offers.
+enum OptimizerKind: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case adam, adamw, sgd, rmsprop, adagrad, irprop
+
+    /// The optimizer with learning rate `lr` (the optimizer's own default when nil; iRPROP-
+    /// uses none) and `momentum` (SGD and RMSprop).
+    func make(learningRate lr: Float?, momentum: Float) -> any Optimizer {
+        switch self {
+        case .adam: return Adam(learningRate: lr ?? 1e-3)
+        case .adamw: return Adam.adamW(learningRate: lr ?? 1e-3)
+        case .sgd: return SGD(learningRate: lr ?? 0.01, momentum: momentum)
+        case .rmsprop: return RMSprop(learningRate: lr ?? 0.01, momentum: momentum)
+        case .adagrad: return Adagrad(learningRate: lr ?? 0.01)
+        case .irprop: return IRPROPMinus()
+        }
+    }
+}
+
+/// "256,128" -> [256, 128]; "none" or "" -> [] (a linear model). Throws a message naming the bad part.
+func parseLayerSizes(_ text: String) throws(ValidationError) -> [Int] {
+    let trimmed = text.trimmingCharacters(in: .whitespaces)
+    if trimmed.isEmpty || trimmed.lowercased() == "none" { return [] }
+    var sizes: [Int] = []
+    for part in trimmed.split(separator: ",", omittingEmptySubsequences: false) {
+        let p = part.trimmingCharacters(in: .whitespaces)
+        guard let n = Int(p), n > 0 else {
+            throw ValidationError("--layers takes positive layer sizes separated by commas (e.g. 256,128); '\(p)' is not one")
+        }
+        sizes.append(n)
+    }
+    return sizes
+}
+
+/// "2-64-64-2": the widths of a Sequential's layers, input first (activation layers skipped).
+func architectureSummary(_ model: Sequential) -> String {
+    var widths = [model.inputSize]
+    var w = model.inputSize
+    for layer in model.layers {
+        let out = layer.outputSize(forInputSize: w)
+        if out != w || layer is Dense { widths.append(out) }
+        w = out
+    }
+    return widths.map(String.init).joined(separator: "-")
+}

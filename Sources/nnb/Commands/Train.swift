@@ -1,0 +1,188 @@
+import ArgumentParser
+import CKernels
+import NNBackprop
+
+/// `nnb train`: builds a multilayer perceptron, trains it by backpropagation, reports accuracy
+/// on held-out data, and optionally saves the model and plots the training curves.
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a network and report its accuracy on held-out data.",
+        discussion: """
+            With no --data it trains on generated two-spirals data (1600 training and 400 test \
+            points). Examples:
+              nnb train
+              nnb train --data fashion-mnist --layers 256,128 --batch-size 128
+              nnb train --data iris.csv --target species --output iris.safetensors
+              nnb train --data houses.csv --task regress --standardize --plot curves.svg
+            """
+    )
+
+    @OptionGroup(title: "Data") var data: DataOptions
+
+    @Option(help: ArgumentHelp("Test data read like --data (default: the data's own test part, or a hold-out of --test-fraction).", valueName: "file"))
+    var testData: String?
+
+    @Option(help: ArgumentHelp("The labels or targets file that goes with --test-data.", valueName: "file"))
+    var testTargets: String?
+
+    @Option(help: "The fraction of rows held out for testing when the data has no test part and no --test-data is given (0: none).")
+    var testFraction: Double = 0.2
+
+    @Option(help: ArgumentHelp("Hidden layer sizes, comma-separated; 'none' for a linear model.", valueName: "sizes"))
+    var layers: String = "64,64"
+
+    @Option(help: "The hidden layers' activation: identity, sigmoid, tanh, relu, leaky_relu, elu, gelu, gelu_tanh, silu, softplus.")
+    var activation: String = "relu"
+
+    @Option(help: "The loss: cross_entropy, bce, mse, mae, huber. Default: cross_entropy to classify, mse to regress.")
+    var loss: String?
+
+    @Option(help: "The optimizer.")
+    var optimizer: OptimizerKind = .adam
+
+    @Option(name: .customLong("lr"), parsing: .unconditional,
+            help: ArgumentHelp("The learning rate. Default: 0.001 for adam and adamw, 0.01 for the others; irprop uses none.", valueName: "rate"))
+    var learningRate: Float?
+
+    @Option(parsing: .unconditional, help: "Momentum for sgd and rmsprop.")
+    var momentum: Float = 0
+
+    @Option(parsing: .unconditional, help: "Passes over the training data. Default: 10, or 100 on the built-in spirals.")
+    var epochs: Int?
+
+    @Option(parsing: .unconditional, help: "Rows per mini-batch (irprop trains on the full batch).")
+    var batchSize: Int = 32
+
+    @Option(parsing: .unconditional, help: "The seed of the weights, the shuffles and the hold-out split.")
+    var seed: UInt64 = 42
+
+    @Option(parsing: .unconditional, help: "The fraction of the training rows (the last ones) used for validation each epoch.")
+    var validationSplit: Double = 0
+
+    @Flag(help: "Standardize the features (mean 0, standard deviation 1, fitted on the training rows and saved with the model).")
+    var standardize = false
+
+    @Option(parsing: .unconditional, help: "Threads for the kernels. Default: OMP_NUM_THREADS, else every core.")
+    var threads: Int?
+
+    @Option(help: ArgumentHelp("Save the trained model to this file (safetensors).", valueName: "file"))
+    var output: String?
+
+    @Option(help: ArgumentHelp("Write the training curves to this SVG file.", valueName: "file"))
+    var plot: String?
+
+    @Flag(help: "Print only the final summary.")
+    var quiet = false
+
+    func validate() throws {
+        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        if let lr = learningRate, !(lr > 0 && lr.isFinite) {
+            throw ValidationError("--lr must be a positive number, got \(lr)")
+        }
+        guard momentum >= 0 && momentum < 1 else { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
+        guard validationSplit >= 0 && validationSplit < 1 else {
+            throw ValidationError("--validation-split must be in [0, 1), got \(validationSplit)")
+        }
+        guard testFraction >= 0 && testFraction < 1 else {
+            throw ValidationError("--test-fraction must be in [0, 1), got \(testFraction)")
+        }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if testTargets != nil && testData == nil { throw ValidationError("--test-targets needs --test-data") }
+        _ = try parseLayerSizes(layers)
+        do { _ = try Activation(name: activation) } catch { throw ValidationError(error.message) }
+        if let loss { do { _ = try Loss(name: loss) } catch { throw ValidationError(error.message) } }
+        if data.task == .regress, [DataSource.spirals, .fashionMNIST].contains(DataSource(data.data, targets: data.targets)) {
+            throw ValidationError("--task regress needs real-valued targets; \(DataSource(data.data, targets: nil).name) has class labels")
+        }
+    }
+
+    func run() throws {
+        if let threads { nnk_set_num_threads(Int32(threads)) }
+        let task = data.task ?? .classify
+        let source = DataSource(data.data, targets: data.targets)
+
+        // Data: the training rows, and test rows from --test-data, the source's test part or a hold-out.
+        var train = try source.load(data, task: task, part: .train)
+        var test: Dataset?
+        if let testData {
+            test = try DataSource(testData, targets: testTargets).load(data, task: task, part: .test, classNames: train.classNames)
+        } else if source.hasTestPart {
+            test = try source.load(data, task: task, part: .test)
+        } else if testFraction > 0 {
+            (train, test) = try train.split(testFraction: testFraction, seed: seed)
+        }
+        if case .classes(_, let k) = train.targets { test = try test?.withClassCount(k) }
+
+        // Model, loss, optimizer.
+        let act = try Activation(name: activation)
+        var layerList: [any Layer] = []
+        var width = train.featureCount
+        for size in try parseLayerSizes(layers) {
+            layerList.append(Dense(width, size, activation: act))
+            width = size
+        }
+        layerList.append(Dense(width, train.targets.width))
+        let model = try Sequential(layers: layerList, seed: seed)
+        if standardize { model.scaler = Standardizer(fitting: train) }
+        let lossFunction = try loss.map { (name: String) throws(NNError) in try Loss(name: name) }
+            ?? (task == .classify ? .softmaxCrossEntropy() : .mse)
+        let metrics: [Metric] = task == .classify ? [.accuracy] : [.mae, .r2]
+        let opt = optimizer.make(learningRate: learningRate, momentum: momentum)
+        let batch = optimizer == .irprop ? train.count : batchSize
+        let epochCount = epochs ?? (source == .spirals ? 100 : 10)
+
+        let arch = "\(architectureSummary(model)) \(act.name)"
+        if !quiet {
+            var shape = "\(grouped(train.count)) training rows, \(test.map { "\(grouped($0.count)) test rows, " } ?? "")\(train.featureCount) features"
+            if case .classes(_, let k) = train.targets { shape += ", \(k) classes" }
+            print("data:  \(source.name): \(shape)")
+            let rate = optimizer == .irprop ? "" : " lr \(opt.learningRate)"
+            print("model: \(arch), \(grouped(model.parameterCount)) parameters; \(lossFunction.name), \(optimizer.rawValue)\(rate), batch \(batch), \(epochCount) epochs, seed \(seed), \(threadCount()) (\(String(cString: nnk_isa_name(nnk_isa_active()))))")
+        }
+
+        // Without a validation split, the test rows are scored after each epoch (for the epoch
+        // lines and the plot; nothing is chosen by them).
+        let monitor = validationSplit > 0 ? nil : test
+        let heldOut = validationSplit > 0 ? "validation" : "test"
+        let reporter = ProgressReporter(style: quiet ? .quiet : (Terminal.isTerminal ? .bar : .lines), epochs: epochCount,
+                                        heldOutPrefix: validationSplit > 0 ? "val_" : "test_")
+        reporter.start()
+        let started = Terminal.now()
+        let history = try model.fit(train, epochs: epochCount, batchSize: batch, loss: lossFunction, optimizer: opt,
+                                    validation: monitor, validationSplit: validationSplit, metrics: metrics, seed: seed,
+                                    callbacks: [reporter])
+        let seconds = Terminal.now() - started
+
+        // Summary.
+        let trainedRows = validationSplit > 0 ? train.count - Int((Double(train.count) * validationSplit).rounded()) : train.count
+        print("trained \(arch) for \(history.epochs.count) epochs on \(grouped(trainedRows)) rows in \(duration(seconds)) (\(rate(reporter.samplesPerSecond)) samples/s in training steps)")
+        if let last = history.epochs.last {
+            print("train: " + summary(last.filter { !$0.key.hasPrefix("val_") && $0.key != "lr" }))
+            let valid = last.filter { $0.key.hasPrefix("val_") }
+            if !valid.isEmpty && monitor == nil {
+                print("validation: " + summary(Dictionary(uniqueKeysWithValues: valid.map { (String($0.key.dropFirst(4)), $0.value) })))
+            }
+        }
+        if let test {
+            let r = try model.evaluate(test, loss: lossFunction, metrics: metrics)
+            print("test: " + summary(r) + " (\(grouped(test.count)) rows)")
+        }
+        if let output {
+            let column = { () -> String? in if case .csv = source { return data.target } else { return nil } }()
+            try SavedModel(model: model, task: task, loss: lossFunction, target: column, classNames: train.classNames)
+                .save(to: output)
+            print("saved the model to \(output)")
+        }
+        if let plot {
+            try CurvePlot(history: history, title: "\(arch), \(optimizer.rawValue), \(source.name)", heldOut: heldOut)
+                .write(to: plot)
+            print("wrote the training curves to \(plot)")
+        }
+    }
+
+    /// "loss 0.0312, accuracy 99.25%": loss first, then the metrics by name.
+    private func summary(_ values: [String: Double]) -> String {
+        ProgressReporter.order(values.keys).map { "\($0) \(formatMetric($0, values[$0]!))" }.joined(separator: ", ")
+    }
+}
