@@ -177,4 +177,43 @@ final class PluginTests: XCTestCase {
         XCTAssertNotEqual(replaced, before)
         XCTAssertEqual(try model.predict([1, 2]), before)
     }
+
+    /// The C example plugins (examples/plugins), compiled here and loaded with dlopen: a
+    /// network using the Mish activation and the focal loss from them passes the gradient
+    /// check, and a second load of the same library is refused as a duplicate.
+    func testCPluginLibrariesFromSwift() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nnb-cplugins-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func compile(_ source: String, _ output: String) throws -> String {
+            let out = dir.appendingPathComponent(output).path
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["cc", "-std=c99", "-O2", "-fPIC", "-shared", "-I", root.appendingPathComponent("include").path,
+                           root.appendingPathComponent("examples/plugins/" + source).path, "-o", out, "-lm"]
+            try p.run()
+            p.waitUntilExit()
+            guard p.terminationStatus == 0 else { throw XCTSkip("no C compiler to build \(source)") }
+            return out
+        }
+        let mish = try compile("mish.c", "libnnb_mish.so"), focal = try compile("focal_loss.c", "libnnb_focal.so")
+        try Plugins.loadLibrary(path: mish)
+        try Plugins.loadLibrary(path: focal)
+        XCTAssertThrowsError(try Plugins.loadLibrary(path: mish)) { error in
+            guard case NNError.duplicateName = error else { return XCTFail("expected duplicateName, got \(error)") }
+        }
+        XCTAssertThrowsError(try Plugins.loadLibrary(path: dir.appendingPathComponent("missing.so").path)) { error in
+            guard case NNError.pluginError = error else { return XCTFail("expected pluginError, got \(error)") }
+        }
+        let layer = try CustomActivationLayer(name: "mish")
+        let model = try Sequential(seed: 8) {
+            Dense(3, 5)
+            layer
+            Dense(5, 2)
+        }
+        let d = try randomDataset(rows: 7, features: 3, targets: .values([1, 0, 0, 1, 1, 1, 0, 0, 1, 0, 0.5, 0.5, 0, 1], width: 2))
+        try gradientCheck(model, d, try Loss(name: "focal"))
+        try gradientCheck(model, d, .mse)
+    }
 }
