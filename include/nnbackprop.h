@@ -19,8 +19,16 @@
  * - Threads: distinct models may be used from distinct threads at any time. On one model,
  *   nnb_predict / nnb_evaluate / the read-only queries may run from many threads at once (weights
  *   are read-only there and scratch belongs to the call). A call that changes a model (train,
- *   load into, compile) while another thread trains it fails with NNB_ERR_BUSY instead of
- *   corrupting it; do not free a model while another thread uses it.
+ *   train_batch, train_epoch, compile) while another thread is changing it fails with
+ *   NNB_ERR_BUSY instead of corrupting it. nnb_predict and nnb_evaluate wait while another
+ *   thread trains the model (they never see half-updated weights), except when called from that
+ *   training's own epoch callback, which may use the model freely. nnb_model_get_info and
+ *   nnb_model_describe never wait (a model's shape is fixed at creation). Do not free a model
+ *   while another thread uses it.
+ * - Versioned structs: struct_size must be at least 8 and at most this header's sizeof; a
+ *   smaller one (an older header) keeps the defaults for the fields it lacks. Output structs
+ *   (nnb_epoch_report, nnb_model_info) are filled up to the struct_size the caller set (0 in an
+ *   nnb_epoch_report means the whole struct).
  */
 #ifndef NNBACKPROP_H
 #define NNBACKPROP_H
@@ -88,7 +96,8 @@ NNB_API const char *nnb_last_error(void);
 /* Runtime                                                                                      */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Threads the kernels use (process-wide; starts at OMP_NUM_THREADS or the core count). */
+/* Threads the kernels use (process-wide; starts at OMP_NUM_THREADS or the core count).
+ * threads < 1 gives NNB_ERR_INVALID_ARGUMENT. */
 NNB_API nnb_status nnb_set_num_threads(int threads);
 NNB_API int nnb_get_num_threads(void);
 /* The SIMD path in use: "avx512", "avx2", "neon" or "scalar" (NNB_ISA overrides it). */
@@ -110,7 +119,7 @@ typedef enum nnb_layer_type {
 
 typedef struct nnb_layer_spec {
     uint32_t struct_size;   /* sizeof(nnb_layer_spec) */
-    nnb_layer_type type;
+    nnb_layer_type type;    /* an enum: int-sized on every ABI this library supports */
     int64_t units;          /* DENSE: outputs */
     const char *activation; /* DENSE, ACTIVATION: "identity" (or NULL), "sigmoid", "tanh", "relu",
                                "leaky_relu", "elu", "gelu", "gelu_tanh", "silu", "softplus",
@@ -127,9 +136,15 @@ NNB_API void nnb_layer_spec_init(nnb_layer_spec *spec);
 NNB_API nnb_status nnb_model_create(nnb_model **out, int64_t inputs, const nnb_layer_spec *layers,
                                     size_t n_layers, uint64_t seed);
 
-/* The same from a compact description: sizes joined by '-', each layer size optionally followed
- * by ':' and its activation, e.g. "784-256:relu-128:relu-10" (784 inputs, two ReLU layers, a
- * linear output). */
+/* The same from a compact description: the input size, then layers, joined by '-':
+ *   N            a dense layer of N units (linear)
+ *   N:ACT        a dense layer with an activation (a built-in name as in nnb_layer_spec, or one
+ *                registered by a plugin)
+ *   ACT          an activation on its own, including "softmax" and "log_softmax"
+ *   dropout:P    dropout with rate P in [0, 1)
+ * e.g. "784-256:relu-128:relu-10" (784 inputs, two ReLU layers, a linear output). A malformed
+ * element gives NNB_ERR_INVALID_ARGUMENT, an unknown activation NNB_ERR_UNKNOWN_NAME; the message
+ * names the element. */
 NNB_API nnb_status nnb_model_create_from_string(nnb_model **out, const char *description, uint64_t seed);
 
 NNB_API void nnb_model_free(nnb_model *model);
@@ -138,7 +153,8 @@ typedef struct nnb_model_info {
     uint32_t struct_size;  /* sizeof(nnb_model_info) */
     int64_t inputs;
     int64_t outputs;
-    int64_t layers;        /* as given at creation (a Dense with a fused activation counts once) */
+    int64_t layers;        /* layers of the model: a dense layer with a built-in activation counts
+                              once; a plugin activation is a layer of its own */
     int64_t parameters;    /* trainable scalars */
 } nnb_model_info;
 
@@ -147,7 +163,7 @@ NNB_API nnb_status nnb_model_get_info(const nnb_model *model, nnb_model_info *in
 
 /* Writes the model's description (as nnb_model_create_from_string takes) into buf, including
  * the terminating NUL; *needed (may be NULL) gets the size required. NNB_ERR_CAPACITY when
- * capacity is too small. */
+ * capacity is too small; buf == NULL with capacity == 0 and needed given only asks the size. */
 NNB_API nnb_status nnb_model_describe(const nnb_model *model, char *buf, size_t capacity, size_t *needed);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -159,7 +175,8 @@ typedef struct nnb_epoch_report {
     int32_t epoch;        /* 1-based */
     int32_t epochs;
     double loss;          /* mean training loss over the epoch */
-    double accuracy;      /* training accuracy (classification losses), else NaN */
+    double accuracy;      /* training accuracy: arg-max for cross_entropy, per output (logit > 0
+                             against target >= 0.5) for bce; NaN for regression losses */
     double val_loss;      /* NaN without validation data */
     double val_accuracy;  /* NaN without validation data or for regression */
     double learning_rate; /* at the end of the epoch */
@@ -172,7 +189,7 @@ typedef int (*nnb_epoch_callback)(const nnb_epoch_report *report, void *user_dat
 
 typedef struct nnb_train_options {
     uint32_t struct_size;      /* sizeof(nnb_train_options), set by nnb_train_options_init */
-    int32_t epochs;            /* default 10 */
+    int32_t epochs;            /* default 10; 0 trains nothing */
     int32_t batch_size;        /* default 32 */
     const char *loss;          /* "cross_entropy" (default; softmax from logits), "bce" (sigmoid
                                   from logits), "mse", "mae", "huber" */
@@ -181,7 +198,7 @@ typedef struct nnb_train_options {
     float learning_rate;       /* default 1e-3 */
     float momentum;            /* sgd, rmsprop; default 0 */
     int32_t nesterov;          /* sgd; default 0 */
-    float weight_decay;        /* default 0 (adamw: 0.01) */
+    float weight_decay;        /* default -1: the optimizer's own default (0; adamw 0.01) */
     float beta1, beta2, eps;   /* adam(w); defaults 0.9, 0.999, 1e-8 */
     float label_smoothing;     /* cross_entropy; default 0 */
     float huber_delta;         /* huber; default 1 */
@@ -220,7 +237,8 @@ NNB_API nnb_status nnb_compile(nnb_model *model, const nnb_train_options *option
 /* One optimizer step on this batch; *loss (may be NULL) gets the batch's mean loss. */
 NNB_API nnb_status nnb_train_batch(nnb_model *model, const float *x, size_t rows, size_t cols, const float *y,
                                    size_t y_cols, double *loss);
-/* One epoch over the data in mini-batches of the compiled batch size (shuffled when compiled so). */
+/* One epoch over the data in mini-batches of the compiled batch size (shuffled when compiled so).
+ * report may be NULL. */
 NNB_API nnb_status nnb_train_epoch(nnb_model *model, const float *x, size_t rows, size_t cols, const float *y,
                                    size_t y_cols, nnb_epoch_report *report);
 
@@ -229,8 +247,9 @@ NNB_API nnb_status nnb_train_epoch(nnb_model *model, const float *x, size_t rows
 /* ------------------------------------------------------------------------------------------ */
 
 /* out (rows, outputs) = the model's raw outputs (logits for cross_entropy models) for x (rows,
- * cols). capacity: floats available at out; NNB_ERR_CAPACITY when below rows * outputs. Safe to
- * call from many threads at once on one model. */
+ * cols). capacity: floats available at out; NNB_ERR_CAPACITY when below rows * outputs;
+ * NNB_ERR_INVALID_DATA for NaN or infinite inputs. Safe to call from many threads at once on one
+ * model. */
 NNB_API nnb_status nnb_predict(const nnb_model *model, const float *x, size_t rows, size_t cols, float *out,
                                size_t capacity);
 

@@ -5,12 +5,14 @@
 #   dataset-fashion-mnist  the real data set for tests and benchmarks
 #   gcc-aarch64-linux-gnu, qemu-user   the arm64 (NEON) kernel tests
 #   valgrind               leak checks of the C tests
+#   pkg-config             the installed C API's nnbackprop.pc
+#   libopenblas-dev        the OpenBLAS GEMM example plugin
 #   python3 numpy          the benchmark peer and the Python tests
 # As root with apt-get it installs what is missing; otherwise it says what is missing and
 # carries on (the build falls back to one thread without libomp; tests that need a missing
 # piece say so).
 set -u
-want=(libomp-dev zlib1g-dev dataset-fashion-mnist gcc-aarch64-linux-gnu qemu-user valgrind python3-numpy)
+want=(libomp-dev zlib1g-dev dataset-fashion-mnist gcc-aarch64-linux-gnu qemu-user valgrind pkg-config libopenblas-dev python3-numpy)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

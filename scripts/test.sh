@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: the Swift package's tests (which drive the C kernel suite on every SIMD path this
 # CPU has), the C kernel suite under AddressSanitizer/UBSan, the same suite cross-compiled for
-# arm64 and run under qemu (the NEON path), and the heavy end-to-end checks in release mode.
+# arm64 and run under qemu (the NEON path), the C API and plugin tests from C and Python, and
+# the heavy end-to-end checks in release mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -27,5 +28,15 @@ else
   echo "skipping arm64: gcc-aarch64-linux-gnu or qemu-user is not installed"
 fi
 
-step "heavy checks (release)"
+step "examples/swift: a package that depends on NNBackprop by path, trains, predicts"
+(cd examples/swift && swift run) | tee /dev/stderr \
+  | awk '/^test accuracy: / { seen = 1; ok = ($3 + 0 >= 95) } END { exit !(seen && ok) }'
+
+step "C API, plugins, C examples and Python (scripts/test-capi.sh)"
+scripts/test-capi.sh
+
+step "heavy checks (release): Fashion-MNIST from Swift, C and Python"
 NNB_HEAVY_TESTS=1 swift test -c release --filter 'FashionMNIST'
+build/examples/fashion_mnist 10 | tee /dev/stderr \
+  | awk '/test accuracy/ { seen = 1; ok = ($NF + 0 >= 0.875) } END { exit !(seen && ok) }'
+NNB_HEAVY_TESTS=1 python3 -m pytest -q python/tests -k fashion

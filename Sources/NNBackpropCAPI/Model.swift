@@ -97,9 +97,12 @@ private func layers(fromDescription text: String) throws -> (inputs: Int, layers
     var out: [any Layer] = []
     var width = inputs
     for (i, part) in parts.enumerated().dropFirst() {
-        let fields = part.split(separator: ":", maxSplits: 1).map(String.init)
+        let fields = part.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         guard let head = fields.first, !head.isEmpty else {
             throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "description '\(text)': element \(i) is empty")
+        }
+        if fields.count > 1 && fields[1].isEmpty {
+            throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "description '\(text)': element \(i) '\(part)' has ':' but no activation after it")
         }
         if let units = Int(head) {
             guard units > 0 else {
@@ -251,7 +254,7 @@ public func nnbModelGetInfo(_ model: OpaquePointer?, _ info: UnsafeMutablePointe
             throw CAPIFailure(NNB_ERR_VERSION, "info->struct_size is \(size); set it to sizeof(nnb_model_info) (\(MemoryLayout<nnb_model_info>.size) here)")
         }
         var full = nnb_model_info()
-        h.read {
+        do { // The shape never changes after creation: no need to wait for a trainer.
             full.struct_size = size
             full.inputs = Int64(h.model.inputSize)
             full.outputs = Int64(h.model.outputSize)
@@ -267,7 +270,7 @@ public func nnbModelDescribe(_ model: OpaquePointer?, _ buf: UnsafeMutablePointe
                              _ needed: UnsafeMutablePointer<Int>?) -> nnb_status {
     capiCall("nnb_model_describe") {
         let h = try handle(model)
-        let text = h.read { describe(h.model) }
+        let text = describe(h.model) // the layers never change after creation
         let bytes = Array(text.utf8CString)
         needed?.pointee = bytes.count
         guard let buf else {

@@ -144,9 +144,9 @@ func report(epoch: Int, epochs: Int32, logs: [String: Double], started: Continuo
     r.epoch = Int32(epoch + 1)
     r.epochs = epochs
     r.loss = logs["loss"] ?? .nan
-    r.accuracy = logs["accuracy"] ?? .nan
+    r.accuracy = logs["accuracy"] ?? logs["binary_accuracy"] ?? .nan
     r.val_loss = logs["val_loss"] ?? .nan
-    r.val_accuracy = logs["val_accuracy"] ?? .nan
+    r.val_accuracy = logs["val_accuracy"] ?? logs["val_binary_accuracy"] ?? .nan
     r.learning_rate = logs["lr"] ?? .nan
     let d = ContinuousClock.now - started
     r.seconds = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
@@ -154,8 +154,11 @@ func report(epoch: Int, epochs: Int32, logs: [String: Double], started: Continuo
 }
 
 private func metrics(for loss: Loss) -> [Metric] {
-    if case .softmaxCrossEntropy = loss { return [.accuracy] }
-    return []
+    switch loss {
+    case .softmaxCrossEntropy: return [.accuracy]
+    case .binaryCrossEntropy: return [.binaryAccuracy]
+    default: return []
+    }
 }
 
 /// Copies a report into the caller's struct, honouring its struct_size when it set one.

@@ -131,7 +131,12 @@ extension Sequential {
         }
         try self.init(layers: layers, inputSize: Int(inputSize), seed: seed, initialize: false)
         for e in stateDictLayout {
-            let values = try st.floats(e.name, shape: e.shape)
+            let values: [Float]
+            do { values = try st.floats(e.name, shape: e.shape) } catch {
+                // A tensor the architecture needs is missing or misnamed: the file is damaged.
+                if case .unknownName(let m) = error { throw .corruptFile(m) }
+                throw error
+            }
             (parameterStorage.pointer + e.offset).update(from: values, count: values.count)
         }
         if let kind = st.metadata["preprocessing"] {

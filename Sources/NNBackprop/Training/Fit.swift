@@ -99,7 +99,7 @@ extension Sequential {
                     sinceBest = 0
                 } else {
                     sinceBest += 1
-                    if sinceBest > es.patience { stop = true }
+                    if sinceBest >= es.patience { stop = true } // as Keras: stop after `patience` epochs without improvement
                 }
             }
             if stop {

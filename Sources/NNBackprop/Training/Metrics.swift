@@ -11,6 +11,9 @@ public enum Metric: Sendable, Hashable, CustomStringConvertible {
     /// Coefficient of determination, 1 - SS_res / SS_tot per output column, averaged over
     /// columns (scikit-learn's r2_score with multioutput='uniform_average').
     case r2
+    /// For yes/no outputs given as logits (binary cross-entropy): the fraction of outputs on the
+    /// right side of 0, i.e. (output > 0) == (target >= 0.5), over every output.
+    case binaryAccuracy
 
     /// The key in logs and history: "accuracy", "top5_accuracy", "mse", "mae", "r2".
     public var name: String {
@@ -20,6 +23,7 @@ public enum Metric: Sendable, Hashable, CustomStringConvertible {
         case .mse: return "mse"
         case .mae: return "mae"
         case .r2: return "r2"
+        case .binaryAccuracy: return "binary_accuracy"
         }
     }
 
@@ -54,6 +58,7 @@ struct MetricAccumulator {
     private var lossSum = 0.0
     private var correct = [Int](), topK = [Int]()
     private var sqErr = 0.0, absErr = 0.0
+    private var binaryRight = 0
     private var colSum: [Double], colSq: [Double], colRes: [Double]
 
     init(metrics: [Metric], width: Int) {
@@ -95,6 +100,13 @@ struct MetricAccumulator {
                     for j in 0..<width where row[j] > v { above += 1 }
                     if above < k { topK[mi] += 1 }
                 }
+            case .binaryAccuracy:
+                for r in 0..<n {
+                    for j in 0..<width {
+                        let t: Float = targets.map { $0[r * width + j] } ?? (labels.map { Int($0[r]) == j ? 1 : 0 } ?? 0)
+                        if (outputs[r * width + j] > 0) == (t >= 0.5) { binaryRight += 1 }
+                    }
+                }
             case .mse, .mae, .r2:
                 let needR2 = m == .r2
                 if m != .r2, let first = metrics.firstIndex(where: { $0 == .mse || $0 == .mae }), first < mi { continue }
@@ -130,6 +142,7 @@ struct MetricAccumulator {
             case .topKAccuracy: out[m.name] = Double(topK[mi]) / n
             case .mse: out[m.name] = sqErr / (n * Double(width))
             case .mae: out[m.name] = absErr / (n * Double(width))
+            case .binaryAccuracy: out[m.name] = Double(binaryRight) / (n * Double(max(width, 1)))
             case .r2:
                 var total = 0.0
                 for j in 0..<width {

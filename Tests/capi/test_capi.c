@@ -1,0 +1,1845 @@
+/*
+ * test_capi.c: tests of every call in include/nnbackprop.h, through libnnbackprop.so.
+ *
+ * Build and run from the repository root, after scripts/build-lib.sh:
+ *
+ *   cc -std=c99 -Wall -Wextra -Werror -O1 -g -Iinclude Tests/capi/test_capi.c \
+ *      -Lbuild/lib -lnnbackprop -Wl,-rpath,"$PWD/build/lib" -pthread -lm -o build/test_capi
+ *   build/test_capi                                   # one line per check, then "N passed, N failed"
+ *   valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 build/test_capi
+ *
+ * `build/test_capi GROUP` runs one group (see `groups` in main). NNB_TEST_QUICK=1 shortens the
+ * thread tests (for valgrind). Exits 0 when every check passed.
+ *
+ * What is asserted comes from the header's comments (statuses, who owns what, which calls may
+ * run at once) or from arithmetic done here (parameter counts, losses recomputed from the
+ * model's own outputs, an SGD step on a 1-1 linear model); nothing is copied from a run.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "nnbackprop.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---------------------------------------------------------------------------------------- */
+/* Harness                                                                                    */
+/* ---------------------------------------------------------------------------------------- */
+
+static int g_passed, g_failed;
+static pthread_mutex_t g_print_lock = PTHREAD_MUTEX_INITIALIZER;
+static int g_quick;
+static char g_tmpdir[256];
+
+static const char *status_name(int s) {
+    static const char *names[] = {
+        "NNB_OK", "NNB_ERR_NULL_ARGUMENT", "NNB_ERR_INVALID_ARGUMENT", "NNB_ERR_SHAPE_MISMATCH",
+        "NNB_ERR_INVALID_DATA", "NNB_ERR_CAPACITY", "NNB_ERR_IO", "NNB_ERR_CORRUPT_FILE",
+        "NNB_ERR_UNSUPPORTED", "NNB_ERR_UNKNOWN_NAME", "NNB_ERR_BUSY", "NNB_ERR_VERSION",
+        "NNB_ERR_NOT_READY", "NNB_ERR_INTERNAL", "NNB_ERR_DUPLICATE", "NNB_ERR_PLUGIN",
+    };
+    if (s < 0 || s >= (int)(sizeof names / sizeof names[0])) return "(not a status)";
+    return names[s];
+}
+
+/* Records one check and prints "ok   - what" or "FAIL - what: detail". Returns ok. */
+static int check(int ok, const char *fmt, ...) {
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&g_print_lock);
+    if (ok) g_passed++;
+    else g_failed++;
+    printf("%s - %s\n", ok ? "ok  " : "FAIL", what);
+    fflush(stdout);
+    pthread_mutex_unlock(&g_print_lock);
+    return ok;
+}
+
+/* Checks that `got` is one of the n statuses in `want` and, for a failure status, that
+ * nnb_last_error() says something. Call it directly on the result of the call under test, so
+ * that nothing runs between the call and nnb_last_error(). */
+static int expect_one_of(nnb_status got, const nnb_status *want, int n, const char *what) {
+    const char *msg = nnb_last_error();
+    char wanted[256] = "";
+    int match = 0;
+    for (int i = 0; i < n; i++) {
+        if (got == want[i]) match = 1;
+        if (i) strncat(wanted, " or ", sizeof wanted - strlen(wanted) - 1);
+        strncat(wanted, status_name(want[i]), sizeof wanted - strlen(wanted) - 1);
+    }
+    if (!match) {
+        return check(0, "%s: got %s (%d), want %s; last error \"%s\"", what, status_name(got), (int)got, wanted,
+                     msg ? msg : "(NULL)");
+    }
+    if (got == NNB_OK) return check(1, "%s -> NNB_OK", what);
+    if (msg == NULL || msg[0] == '\0') {
+        return check(0, "%s -> %s, but nnb_last_error() is %s", what, status_name(got), msg ? "empty" : "NULL");
+    }
+    return check(1, "%s -> %s (\"%.200s\")", what, status_name(got), msg);
+}
+
+static int expect(nnb_status got, nnb_status want, const char *what) {
+    return expect_one_of(got, &want, 1, what);
+}
+
+static int expect2(nnb_status got, nnb_status want1, nnb_status want2, const char *what) {
+    nnb_status w[2] = {want1, want2};
+    return expect_one_of(got, w, 2, what);
+}
+
+static int all_finite(const float *v, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) return 0;
+    return 1;
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* A small deterministic generator for test data (xorshift64*), independent of the library. */
+static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
+static void rng_seed(uint64_t s) { g_rng = s ? s : 1; }
+static double rng_uniform(void) {
+    g_rng ^= g_rng >> 12;
+    g_rng ^= g_rng << 25;
+    g_rng ^= g_rng >> 27;
+    return (double)((g_rng * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0);
+}
+static double rng_normal(void) {
+    double u = rng_uniform(), v = rng_uniform();
+    if (u < 1e-300) u = 1e-300;
+    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
+}
+
+/* Gaussian blobs: `classes` centres in `cols` dimensions, rows assigned round-robin.
+ * x is (rows, cols), y is (rows, 1) class indices. Caller frees both. */
+static void make_blobs(size_t rows, size_t cols, int classes, float spread, uint64_t seed, float **x, float **y) {
+    rng_seed(seed);
+    float *centres = malloc(sizeof(float) * (size_t)classes * cols);
+    for (size_t i = 0; i < (size_t)classes * cols; i++) centres[i] = (float)(4.0 * rng_uniform() - 2.0);
+    *x = malloc(sizeof(float) * rows * cols);
+    *y = malloc(sizeof(float) * rows);
+    for (size_t r = 0; r < rows; r++) {
+        int c = (int)(r % (size_t)classes);
+        (*y)[r] = (float)c;
+        for (size_t j = 0; j < cols; j++) (*x)[r * cols + j] = centres[(size_t)c * cols + j] + spread * (float)rng_normal();
+    }
+    free(centres);
+}
+
+static float *random_floats(size_t n, uint64_t seed) {
+    rng_seed(seed);
+    float *v = malloc(sizeof(float) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) v[i] = (float)(2.0 * rng_uniform() - 1.0);
+    return v;
+}
+
+/* Zeros for calls with mismatched sizes: the library may read rows * cols (or rows * y_cols)
+ * floats before it compares them with the model, so the buffer must hold that many. */
+static const float ZEROS[1 << 14];
+
+static const float XOR_X[8] = {0, 0, 0, 1, 1, 0, 1, 1};
+static const float XOR_Y[4] = {0, 1, 1, 0};
+
+static nnb_model *new_model(const char *description, uint64_t seed) {
+    nnb_model *m = NULL;
+    nnb_status s = nnb_model_create_from_string(&m, description, seed);
+    if (s != NNB_OK || m == NULL) {
+        check(0, "nnb_model_create_from_string(\"%s\"): %s, \"%s\"", description, status_name(s), nnb_last_error());
+        return NULL;
+    }
+    return m;
+}
+
+static int64_t model_outputs(const nnb_model *m) {
+    nnb_model_info info;
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    if (nnb_model_get_info(m, &info) != NNB_OK) return -1;
+    return info.outputs;
+}
+
+/* rows x outputs predictions in a fresh buffer (NULL, and a failed check, on error). */
+static float *predict_alloc(const nnb_model *m, const float *x, size_t rows, size_t cols) {
+    int64_t outputs = model_outputs(m);
+    if (outputs <= 0) {
+        check(0, "predict_alloc: nnb_model_get_info failed: \"%s\"", nnb_last_error());
+        return NULL;
+    }
+    size_t n = rows * (size_t)outputs;
+    float *out = malloc(sizeof(float) * n);
+    nnb_status s = nnb_predict(m, x, rows, cols, out, n);
+    if (s != NNB_OK) {
+        check(0, "nnb_predict(%zu rows): %s, \"%s\"", rows, status_name(s), nnb_last_error());
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+static void tmp_path(char *buf, size_t cap, const char *name) { snprintf(buf, cap, "%s/%s", g_tmpdir, name); }
+
+static long file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+static unsigned char *read_file(const char *path, long *size) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    *size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)*size + 1);
+    if (fread(buf, 1, (size_t)*size, f) != (size_t)*size) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    return buf;
+}
+
+static int write_file(const char *path, const void *data, size_t size) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    int ok = fwrite(data, 1, size, f) == size;
+    return fclose(f) == 0 && ok;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Version, status strings, runtime                                                           */
+/* ---------------------------------------------------------------------------------------- */
+
+static void test_version(void) {
+    check(nnb_version() == NNB_VERSION_NUMBER, "nnb_version() %d == NNB_VERSION_NUMBER %d", nnb_version(),
+          NNB_VERSION_NUMBER);
+    check(nnb_abi_version() == NNB_ABI_VERSION, "nnb_abi_version() %d == NNB_ABI_VERSION %d", nnb_abi_version(),
+          NNB_ABI_VERSION);
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", NNB_VERSION_MAJOR, NNB_VERSION_MINOR, NNB_VERSION_PATCH);
+    const char *got = nnb_version_string();
+    check(got != NULL && strcmp(got, want) == 0, "nnb_version_string() \"%s\" == \"%s\"", got ? got : "(NULL)", want);
+    check(NNB_VERSION_NUMBER == NNB_VERSION_MAJOR * 10000 + NNB_VERSION_MINOR * 100 + NNB_VERSION_PATCH,
+          "NNB_VERSION_NUMBER is MAJOR*10000 + MINOR*100 + PATCH");
+}
+
+static void test_status_strings(void) {
+    for (int s = NNB_OK; s <= NNB_ERR_PLUGIN; s++) {
+        const char *str = nnb_status_string((nnb_status)s);
+        const char *name = status_name(s);
+        check(str != NULL && strncmp(str, name, strlen(name)) == 0 && strlen(str) > strlen(name),
+              "nnb_status_string(%d) \"%s\" starts with %s and says more", s, str ? str : "(NULL)", name);
+    }
+    const char *bad = nnb_status_string((nnb_status)999);
+    check(bad != NULL && bad[0] != '\0', "nnb_status_string(999) is a non-empty string: \"%s\"", bad ? bad : "(NULL)");
+    bad = nnb_status_string((nnb_status)-1);
+    check(bad != NULL && bad[0] != '\0', "nnb_status_string(-1) is a non-empty string: \"%s\"", bad ? bad : "(NULL)");
+}
+
+static void test_runtime(void) {
+    int original = nnb_get_num_threads();
+    check(original >= 1, "nnb_get_num_threads() %d >= 1", original);
+    expect(nnb_set_num_threads(3), NNB_OK, "nnb_set_num_threads(3)");
+    check(nnb_get_num_threads() == 3, "nnb_get_num_threads() == 3 after setting 3 (got %d)", nnb_get_num_threads());
+    expect(nnb_set_num_threads(1), NNB_OK, "nnb_set_num_threads(1)");
+    check(nnb_get_num_threads() == 1, "nnb_get_num_threads() == 1 after setting 1 (got %d)", nnb_get_num_threads());
+    expect(nnb_set_num_threads(-1), NNB_ERR_INVALID_ARGUMENT, "nnb_set_num_threads(-1)");
+    check(nnb_get_num_threads() == 1, "a rejected nnb_set_num_threads leaves the count (got %d)", nnb_get_num_threads());
+    expect(nnb_set_num_threads(original), NNB_OK, "nnb_set_num_threads(original)");
+    check(nnb_get_num_threads() == original, "thread count restored to %d", original);
+
+    const char *isa = nnb_isa();
+    int known = isa && (!strcmp(isa, "avx512") || !strcmp(isa, "avx2") || !strcmp(isa, "neon") || !strcmp(isa, "scalar"));
+    check(known, "nnb_isa() \"%s\" is avx512, avx2, neon or scalar", isa ? isa : "(NULL)");
+    int omp = nnb_openmp_enabled();
+    check(omp == 0 || omp == 1, "nnb_openmp_enabled() is 0 or 1 (%d)", omp);
+}
+
+/* nnb_last_error() belongs to the calling thread. */
+struct last_error_probe {
+    char initial[256];
+    char after[256];
+    nnb_status status;
+};
+
+static void *last_error_thread(void *arg) {
+    struct last_error_probe *p = arg;
+    snprintf(p->initial, sizeof p->initial, "%s", nnb_last_error() ? nnb_last_error() : "(NULL)");
+    p->status = nnb_model_create_from_string(NULL, "2-2", 0);
+    snprintf(p->after, sizeof p->after, "%s", nnb_last_error() ? nnb_last_error() : "(NULL)");
+    return NULL;
+}
+
+static void test_last_error_threads(void) {
+    nnb_model *m = (nnb_model *)&m;
+    expect(nnb_model_create_from_string(&m, "2-0", 0), NNB_ERR_INVALID_ARGUMENT, "nnb_model_create_from_string(\"2-0\")");
+    check(m == NULL, "*out is NULL after a failed create");
+    char mine[256];
+    snprintf(mine, sizeof mine, "%s", nnb_last_error());
+
+    struct last_error_probe p;
+    memset(&p, 0, sizeof p);
+    pthread_t t;
+    pthread_create(&t, NULL, last_error_thread, &p);
+    pthread_join(t, NULL);
+    check(strcmp(p.initial, "") == 0, "a new thread's nnb_last_error() is \"\" (got \"%s\")", p.initial);
+    check(p.status == NNB_ERR_NULL_ARGUMENT && p.after[0] != '\0' && strcmp(p.after, mine) != 0,
+          "the other thread gets its own message (\"%s\")", p.after);
+    check(strcmp(nnb_last_error(), mine) == 0, "this thread's message is untouched by the other thread's error");
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Creating models                                                                            */
+/* ---------------------------------------------------------------------------------------- */
+
+static nnb_layer_spec dense(int64_t units, const char *activation) {
+    nnb_layer_spec s;
+    nnb_layer_spec_init(&s);
+    s.type = NNB_LAYER_DENSE;
+    s.units = units;
+    s.activation = activation;
+    return s;
+}
+
+static void test_layer_spec_init(void) {
+    nnb_layer_spec s;
+    memset(&s, 0xAB, sizeof s);
+    nnb_layer_spec_init(&s);
+    check(s.struct_size == sizeof s, "nnb_layer_spec_init sets struct_size = %zu (got %u)", sizeof s, s.struct_size);
+    check(s.activation == NULL || strcmp(s.activation, "identity") == 0,
+          "nnb_layer_spec_init: activation is identity (NULL or \"identity\")");
+    check(s.alpha == 0.0f && s.rate == 0.0f, "nnb_layer_spec_init: alpha and rate are 0");
+}
+
+static void test_create_from_specs(void) {
+    nnb_layer_spec layers[3];
+    layers[0] = dense(8, "tanh");
+    nnb_layer_spec_init(&layers[1]);
+    layers[1].type = NNB_LAYER_DROPOUT;
+    layers[1].rate = 0.5f;
+    layers[2] = dense(2, NULL);
+
+    nnb_model *m = NULL;
+    if (!expect(nnb_model_create(&m, 2, layers, 3, 7), NNB_OK, "nnb_model_create(2, [dense 8 tanh, dropout 0.5, dense 2])"))
+        return;
+    nnb_model_info info;
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    expect(nnb_model_get_info(m, &info), NNB_OK, "nnb_model_get_info");
+    check(info.inputs == 2 && info.outputs == 2 && info.layers == 3 && info.parameters == 42,
+          "info of 2-[8 tanh, dropout, 2]: inputs 2, outputs 2, layers 3, parameters 2*8+8+8*2+2 = 42 (got %lld, %lld, "
+          "%lld, %lld)",
+          (long long)info.inputs, (long long)info.outputs, (long long)info.layers, (long long)info.parameters);
+
+    /* Dropout is the identity at inference: repeated predicts agree, row by row too (a mask
+     * drawn per call would make them differ). */
+    float *p1 = predict_alloc(m, XOR_X, 4, 2), *p1b = predict_alloc(m, XOR_X, 4, 2);
+    if (p1 && p1b) {
+        float row[2];
+        int same = memcmp(p1, p1b, sizeof(float) * 8) == 0 && all_finite(p1, 8);
+        for (int r = 0; r < 4 && same; r++) {
+            nnb_predict(m, XOR_X + 2 * r, 1, 2, row, 2);
+            same = fabsf(row[0] - p1[2 * r]) < 1e-6f && fabsf(row[1] - p1[2 * r + 1]) < 1e-6f;
+        }
+        check(same, "dropout is the identity at inference (repeated predicts agree)");
+    }
+    free(p1);
+    free(p1b);
+
+    nnb_layer_spec two[2] = {layers[0], layers[2]};
+    nnb_model *m2 = NULL;
+    expect(nnb_model_create(&m2, 2, two, 2, 7), NNB_OK, "nnb_model_create(2, [dense 8 tanh, dense 2])");
+    nnb_model *m3 = new_model("2-8:tanh-2", 7);
+    float *p2 = m2 ? predict_alloc(m2, XOR_X, 4, 2) : NULL, *p3 = m3 ? predict_alloc(m3, XOR_X, 4, 2) : NULL;
+    if (p2 && p3)
+        check(memcmp(p2, p3, sizeof(float) * 8) == 0,
+              "nnb_model_create and nnb_model_create_from_string(\"2-8:tanh-2\") with one seed give one model");
+    free(p2);
+    free(p3);
+    nnb_model_free(m3);
+
+    /* The library copies the specs: changing them afterwards changes nothing. */
+    layers[0].units = 1000;
+    layers[0].activation = "nosuch";
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    nnb_model_get_info(m2, &info);
+    check(info.parameters == 42, "nnb_model_create copied the specs (parameters still 42 after editing them)");
+    layers[0] = dense(8, "tanh");
+
+    /* A standalone activation layer, and softmax / log_softmax as ACTIVATION layers. */
+    nnb_layer_spec act[3] = {dense(4, NULL), dense(3, NULL), dense(0, NULL)};
+    act[1].type = NNB_LAYER_ACTIVATION;
+    act[1].units = 0;
+    act[1].activation = "relu";
+    act[2] = dense(3, NULL);
+    nnb_model *ma = NULL;
+    expect(nnb_model_create(&ma, 5, act, 3, 1), NNB_OK, "nnb_model_create(5, [dense 4, relu, dense 3])");
+    if (ma) {
+        memset(&info, 0, sizeof info);
+        info.struct_size = sizeof info;
+        nnb_model_get_info(ma, &info);
+        check(info.layers == 3 && info.parameters == 5 * 4 + 4 + 4 * 3 + 3,
+              "activation layer counts as a layer and has no parameters (layers %lld, parameters %lld)",
+              (long long)info.layers, (long long)info.parameters);
+    }
+    nnb_model_free(ma);
+    const char *soft[] = {"softmax", "log_softmax"};
+    for (int i = 0; i < 2; i++) {
+        nnb_layer_spec sl[2] = {dense(3, NULL), dense(0, NULL)};
+        nnb_layer_spec_init(&sl[1]);
+        sl[1].type = NNB_LAYER_ACTIVATION;
+        sl[1].activation = soft[i];
+        nnb_model *ms = NULL;
+        char what[128];
+        snprintf(what, sizeof what, "nnb_model_create(4, [dense 3, %s activation layer])", soft[i]);
+        if (expect(nnb_model_create(&ms, 4, sl, 2, 1), NNB_OK, what)) {
+            float xin[8] = {0.1f, -0.2f, 0.3f, 0.5f, 1, 2, -3, 0.25f};
+            float *p = predict_alloc(ms, xin, 2, 4);
+            if (p) {
+                int ok = 1;
+                for (int r = 0; r < 2; r++) {
+                    double sum = 0;
+                    for (int c = 0; c < 3; c++) sum += i == 0 ? p[r * 3 + c] : exp(p[r * 3 + c]);
+                    ok &= fabs(sum - 1.0) < 1e-5;
+                }
+                check(ok, "%s layer rows sum to 1 (as probabilities)", soft[i]);
+            }
+            free(p);
+        }
+        nnb_model_free(ms);
+
+        nnb_layer_spec bad = dense(3, soft[i]);
+        ms = (nnb_model *)&ms;
+        snprintf(what, sizeof what, "nnb_model_create(4, [dense 3 with fused %s]) (ACTIVATION only)", soft[i]);
+        expect2(nnb_model_create(&ms, 4, &bad, 1, 1), NNB_ERR_INVALID_ARGUMENT, NNB_ERR_UNKNOWN_NAME, what);
+        check(ms == NULL, "*out is NULL after the failed create");
+    }
+
+    /* Every activation name the header lists, fused into a dense layer. */
+    const char *acts[] = {"identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "gelu_tanh", "silu", "softplus"};
+    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++) {
+        nnb_layer_spec l[2] = {dense(6, acts[i]), dense(2, NULL)};
+        if (i == 4 || i == 5) l[0].alpha = 0.2f;
+        nnb_model *mm = NULL;
+        char what[128];
+        snprintf(what, sizeof what, "nnb_model_create(3, [dense 6 %s, dense 2])", acts[i]);
+        if (expect(nnb_model_create(&mm, 3, l, 2, 5), NNB_OK, what)) {
+            float *p = predict_alloc(mm, XOR_X, 2, 3);
+            if (p) check(all_finite(p, 4), "%s model predicts finite values", acts[i]);
+            free(p);
+        }
+        nnb_model_free(mm);
+    }
+
+    /* Errors. */
+    nnb_model *out = (nnb_model *)&out;
+    expect(nnb_model_create(NULL, 2, layers, 3, 0), NNB_ERR_NULL_ARGUMENT, "nnb_model_create(out=NULL)");
+    expect(nnb_model_create(&out, 2, NULL, 3, 0), NNB_ERR_NULL_ARGUMENT, "nnb_model_create(layers=NULL, n=3)");
+    check(out == NULL, "*out is NULL after nnb_model_create fails");
+    expect(nnb_model_create(&out, 2, layers, 0, 0), NNB_ERR_INVALID_ARGUMENT, "nnb_model_create(n_layers=0)");
+    expect(nnb_model_create(&out, 0, layers, 3, 0), NNB_ERR_INVALID_ARGUMENT, "nnb_model_create(inputs=0)");
+    expect(nnb_model_create(&out, -4, layers, 3, 0), NNB_ERR_INVALID_ARGUMENT, "nnb_model_create(inputs=-4)");
+    nnb_layer_spec bad[2] = {layers[0], layers[2]};
+    bad[0].units = 0;
+    expect(nnb_model_create(&out, 2, bad, 2, 0), NNB_ERR_INVALID_ARGUMENT, "nnb_model_create(dense units=0)");
+    bad[0].units = -3;
+    expect(nnb_model_create(&out, 2, bad, 2, 0), NNB_ERR_INVALID_ARGUMENT, "nnb_model_create(dense units=-3)");
+    bad[0] = dense(8, "nosuch");
+    expect(nnb_model_create(&out, 2, bad, 2, 0), NNB_ERR_UNKNOWN_NAME, "nnb_model_create(activation \"nosuch\")");
+    bad[0] = dense(8, "relu");
+    bad[0].type = (nnb_layer_type)99;
+    expect2(nnb_model_create(&out, 2, bad, 2, 0), NNB_ERR_INVALID_ARGUMENT, NNB_ERR_UNKNOWN_NAME,
+            "nnb_model_create(layer type 99)");
+    nnb_layer_spec_init(&bad[0]);
+    bad[0].type = NNB_LAYER_DROPOUT;
+    bad[0].rate = 1.0f;
+    expect(nnb_model_create(&out, 2, bad, 2, 0), NNB_ERR_INVALID_ARGUMENT, "nnb_model_create(dropout rate 1.0)");
+    bad[0].rate = -0.1f;
+    expect(nnb_model_create(&out, 2, bad, 2, 0), NNB_ERR_INVALID_ARGUMENT, "nnb_model_create(dropout rate -0.1)");
+    bad[0].rate = NAN;
+    expect(nnb_model_create(&out, 2, bad, 2, 0), NNB_ERR_INVALID_ARGUMENT, "nnb_model_create(dropout rate NaN)");
+    bad[0] = dense(8, "relu");
+    bad[0].struct_size = sizeof(nnb_layer_spec) + 8;
+    expect(nnb_model_create(&out, 2, bad, 2, 0), NNB_ERR_VERSION, "nnb_model_create(spec struct_size too large)");
+    bad[0].struct_size = 0;
+    expect(nnb_model_create(&out, 2, bad, 2, 0), NNB_ERR_VERSION, "nnb_model_create(spec struct_size 0)");
+    bad[0] = dense(8, "relu");
+    bad[1].struct_size = sizeof(nnb_layer_spec) + 64;
+    expect(nnb_model_create(&out, 2, bad, 2, 0), NNB_ERR_VERSION,
+           "nnb_model_create(second spec's struct_size too large)");
+    check(out == NULL, "*out stays NULL through the failed creates");
+
+    nnb_model_free(m);
+    nnb_model_free(m2);
+}
+
+static void test_create_from_string(void) {
+    struct { const char *desc; int64_t inputs, outputs, layers, params; } ok[] = {
+        {"2-8-2", 2, 2, 2, 2 * 8 + 8 + 8 * 2 + 2},
+        {"2-8:tanh-1", 2, 1, 2, 2 * 8 + 8 + 8 + 1},
+        {"784-256:relu-128:relu-10", 784, 10, 3, 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10},
+        {"5-7:leaky_relu-3:gelu-4:sigmoid", 5, 4, 3, 5 * 7 + 7 + 7 * 3 + 3 + 3 * 4 + 4},
+        {"1-1", 1, 1, 1, 2},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        nnb_model *m = NULL;
+        char what[160];
+        snprintf(what, sizeof what, "nnb_model_create_from_string(\"%s\")", ok[i].desc);
+        if (!expect(nnb_model_create_from_string(&m, ok[i].desc, 1), NNB_OK, what)) continue;
+        nnb_model_info info;
+        memset(&info, 0, sizeof info);
+        info.struct_size = sizeof info;
+        expect(nnb_model_get_info(m, &info), NNB_OK, "nnb_model_get_info");
+        check(info.inputs == ok[i].inputs && info.outputs == ok[i].outputs && info.layers == ok[i].layers &&
+                  info.parameters == ok[i].params,
+              "\"%s\": inputs %lld outputs %lld layers %lld parameters %lld (want %lld %lld %lld %lld)", ok[i].desc,
+              (long long)info.inputs, (long long)info.outputs, (long long)info.layers, (long long)info.parameters,
+              (long long)ok[i].inputs, (long long)ok[i].outputs, (long long)ok[i].layers, (long long)ok[i].params);
+
+        /* describe round-trips through create_from_string: same shape, and with the same seed
+         * the same weights. */
+        char buf[256];
+        size_t needed = 0;
+        if (expect(nnb_model_describe(m, buf, sizeof buf, &needed), NNB_OK, "nnb_model_describe")) {
+            check(needed == strlen(buf) + 1, "describe: *needed (%zu) == strlen + 1 (\"%s\")", needed, buf);
+            nnb_model *m2 = NULL;
+            snprintf(what, sizeof what, "create_from_string(describe(\"%.40s\") = \"%.60s\")", ok[i].desc, buf);
+            if (expect(nnb_model_create_from_string(&m2, buf, 1), NNB_OK, what)) {
+                char buf2[256];
+                nnb_model_describe(m2, buf2, sizeof buf2, NULL);
+                check(strcmp(buf, buf2) == 0, "describe round-trips: \"%s\" == \"%s\"", buf, buf2);
+                size_t cols = (size_t)info.inputs;
+                float *x = random_floats(3 * cols, 11);
+                float *p1 = predict_alloc(m, x, 3, cols), *p2 = predict_alloc(m2, x, 3, cols);
+                if (p1 && p2)
+                    check(memcmp(p1, p2, sizeof(float) * 3 * (size_t)info.outputs) == 0,
+                          "model rebuilt from its description with the same seed predicts bit-identically");
+                free(p1);
+                free(p2);
+                free(x);
+            }
+            nnb_model_free(m2);
+        }
+        nnb_model_free(m);
+    }
+
+    /* Seeds: the same seed gives the same weights, another seed other weights. */
+    nnb_model *a = new_model("4-16:relu-3", 123), *b = new_model("4-16:relu-3", 123), *c = new_model("4-16:relu-3", 124);
+    if (a && b && c) {
+        float *x = random_floats(20, 5);
+        float *pa = predict_alloc(a, x, 5, 4), *pb = predict_alloc(b, x, 5, 4), *pc = predict_alloc(c, x, 5, 4);
+        if (pa && pb && pc) {
+            check(memcmp(pa, pb, sizeof(float) * 15) == 0, "same seed, same initial weights");
+            check(memcmp(pa, pc, sizeof(float) * 15) != 0, "another seed, other initial weights");
+        }
+        free(pa);
+        free(pb);
+        free(pc);
+        free(x);
+    }
+    nnb_model_free(a);
+    nnb_model_free(b);
+    nnb_model_free(c);
+
+    /* Errors. */
+    struct { const char *desc; nnb_status want, alt; } bad[] = {
+        /* "abc" is not a size; the library also reads a bare name as an activation layer. */
+        {"784-abc", NNB_ERR_INVALID_ARGUMENT, NNB_ERR_UNKNOWN_NAME},
+        {"10-5:nosuch", NNB_ERR_UNKNOWN_NAME, NNB_ERR_UNKNOWN_NAME},
+        {"", NNB_ERR_INVALID_ARGUMENT, NNB_ERR_INVALID_ARGUMENT},
+        {"784", NNB_ERR_INVALID_ARGUMENT, NNB_ERR_INVALID_ARGUMENT},
+        {"10--5", NNB_ERR_INVALID_ARGUMENT, NNB_ERR_INVALID_ARGUMENT},
+        {"10-5-", NNB_ERR_INVALID_ARGUMENT, NNB_ERR_INVALID_ARGUMENT},
+        {"0-5", NNB_ERR_INVALID_ARGUMENT, NNB_ERR_INVALID_ARGUMENT},
+        {"10-0", NNB_ERR_INVALID_ARGUMENT, NNB_ERR_INVALID_ARGUMENT},
+        {"10-5:", NNB_ERR_INVALID_ARGUMENT, NNB_ERR_UNKNOWN_NAME},
+        {"10-5x", NNB_ERR_INVALID_ARGUMENT, NNB_ERR_INVALID_ARGUMENT},
+        {"10-99999999999999999999999", NNB_ERR_INVALID_ARGUMENT, NNB_ERR_INVALID_ARGUMENT},
+        {"10-5:softmax", NNB_ERR_INVALID_ARGUMENT, NNB_ERR_UNKNOWN_NAME},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        nnb_model *m = (nnb_model *)&m;
+        char what[160];
+        snprintf(what, sizeof what, "nnb_model_create_from_string(\"%s\")", bad[i].desc);
+        expect2(nnb_model_create_from_string(&m, bad[i].desc, 0), bad[i].want, bad[i].alt, what);
+        check(m == NULL, "*out is NULL after create_from_string(\"%s\") fails", bad[i].desc);
+        if (m != NULL && m != (nnb_model *)&m) nnb_model_free(m);
+    }
+    nnb_model *m = NULL;
+    expect(nnb_model_create_from_string(NULL, "2-2", 0), NNB_ERR_NULL_ARGUMENT, "nnb_model_create_from_string(out=NULL)");
+    expect(nnb_model_create_from_string(&m, NULL, 0), NNB_ERR_NULL_ARGUMENT,
+           "nnb_model_create_from_string(description=NULL)");
+}
+
+static void test_info_and_describe(void) {
+    nnb_model *m = new_model("2-8:tanh-2", 3);
+    if (!m) return;
+    nnb_model_info info;
+    expect(nnb_model_get_info(NULL, &info), NNB_ERR_NULL_ARGUMENT, "nnb_model_get_info(model=NULL)");
+    expect(nnb_model_get_info(m, NULL), NNB_ERR_NULL_ARGUMENT, "nnb_model_get_info(info=NULL)");
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info + 8;
+    expect(nnb_model_get_info(m, &info), NNB_ERR_VERSION, "nnb_model_get_info(struct_size too large)");
+    info.struct_size = 0;
+    expect(nnb_model_get_info(m, &info), NNB_ERR_VERSION, "nnb_model_get_info(struct_size 0)");
+    /* An older caller's smaller struct: the library fills what fits and nothing beyond. */
+    memset(&info, 0, sizeof info);
+    info.struct_size = (uint32_t)offsetof(nnb_model_info, parameters);
+    info.parameters = -7;
+    if (expect(nnb_model_get_info(m, &info), NNB_OK, "nnb_model_get_info(struct_size without the last field)"))
+        check(info.inputs == 2 && info.outputs == 2 && info.layers == 2 && info.parameters == -7,
+              "the shorter info struct is filled up to its size and not beyond (parameters left at -7: %lld)",
+              (long long)info.parameters);
+
+    char buf[64];
+    size_t needed = 0;
+    expect(nnb_model_describe(NULL, buf, sizeof buf, &needed), NNB_ERR_NULL_ARGUMENT, "nnb_model_describe(model=NULL)");
+    expect(nnb_model_describe(m, NULL, 16, &needed), NNB_ERR_NULL_ARGUMENT, "nnb_model_describe(buf=NULL, capacity 16)");
+    if (expect(nnb_model_describe(m, buf, sizeof buf, &needed), NNB_OK, "nnb_model_describe(capacity 64)")) {
+        size_t len = strlen(buf);
+        check(needed == len + 1, "describe: needed %zu == strlen(\"%s\") + 1", needed, buf);
+        needed = 0;
+        expect(nnb_model_describe(m, buf, len, &needed), NNB_ERR_CAPACITY, "nnb_model_describe(capacity strlen, no room for NUL)");
+        check(needed == len + 1, "describe reports the size needed (%zu) when the capacity is too small", needed);
+        expect(nnb_model_describe(m, buf, 1, NULL), NNB_ERR_CAPACITY, "nnb_model_describe(capacity 1, needed=NULL)");
+        char exact[64];
+        expect(nnb_model_describe(m, exact, len + 1, NULL), NNB_OK, "nnb_model_describe(capacity exactly strlen + 1, needed=NULL)");
+        /* The header does not say what (NULL, 0, &needed) does: a size query that succeeds, or
+         * CAPACITY / NULL_ARGUMENT. Any of them, as long as *needed is right when it is set. */
+        needed = 0;
+        nnb_status q = nnb_model_describe(m, NULL, 0, &needed);
+        check((q == NNB_OK && needed == len + 1) || (q == NNB_ERR_CAPACITY && needed == len + 1) || q == NNB_ERR_NULL_ARGUMENT,
+              "nnb_model_describe(buf=NULL, capacity 0, &needed) as a size query: %s, needed %zu", status_name(q), needed);
+    }
+    nnb_model_free(m);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Training                                                                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+static void test_train_options_init(void) {
+    nnb_train_options o;
+    memset(&o, 0xAB, sizeof o);
+    nnb_train_options_init(&o);
+    check(o.struct_size == sizeof o, "nnb_train_options_init: struct_size %u == sizeof %zu", o.struct_size, sizeof o);
+    check(o.epochs == 10 && o.batch_size == 32, "defaults: epochs 10, batch_size 32 (got %d, %d)", o.epochs, o.batch_size);
+    check(o.loss == NULL || strcmp(o.loss, "cross_entropy") == 0, "default loss cross_entropy (\"%s\")", o.loss ? o.loss : "NULL");
+    check(o.optimizer == NULL || strcmp(o.optimizer, "adam") == 0, "default optimizer adam (\"%s\")",
+          o.optimizer ? o.optimizer : "NULL");
+    check(o.schedule == NULL || strcmp(o.schedule, "constant") == 0, "default schedule constant");
+    check(o.learning_rate == 1e-3f && o.momentum == 0 && o.nesterov == 0,
+          "defaults: learning_rate 1e-3, momentum 0, nesterov 0 (got %g, %g, %d)", o.learning_rate, o.momentum, o.nesterov);
+    /* The header says "default 0 (adamw: 0.01)"; a library can only tell "not set" from 0 with a
+     * sentinel, so -1 ("the optimizer's default") is accepted too. */
+    check(o.weight_decay == 0 || o.weight_decay == -1, "default weight_decay 0 or -1 = the optimizer's default (got %g)",
+          o.weight_decay);
+    check(o.beta1 == 0.9f && o.beta2 == 0.999f && o.eps == 1e-8f, "defaults: beta1 0.9, beta2 0.999, eps 1e-8");
+    check(o.label_smoothing == 0 && o.huber_delta == 1.0f && o.step_size == 10 && o.warmup_epochs == 0 &&
+              o.clip_norm == 0 && o.validation_split == 0,
+          "defaults: label_smoothing 0, huber_delta 1, step_size 10, warmup 0, clip_norm 0, validation_split 0");
+    check(o.shuffle == 1 && o.seed == 0 && o.early_stopping_patience == 0 && o.restore_best == 1,
+          "defaults: shuffle 1, seed 0, early stopping off, restore_best 1");
+    check(o.on_epoch == NULL && o.user_data == NULL, "defaults: no callback, no user data");
+}
+
+static void test_train_errors(void) {
+    nnb_model *m = new_model("4-8:relu-3", 9);
+    if (!m) return;
+    float *x, *y;
+    make_blobs(60, 4, 3, 0.3f, 17, &x, &y);
+    float *before = predict_alloc(m, x, 60, 4);
+    nnb_train_options o;
+    nnb_train_options_init(&o);
+    o.epochs = 1;
+    nnb_epoch_report last;
+    memset(&last, 0, sizeof last);
+    last.struct_size = sizeof last;
+
+    expect(nnb_train(NULL, x, 60, 4, y, 1, &o, &last), NNB_ERR_NULL_ARGUMENT, "nnb_train(model=NULL)");
+    expect(nnb_train(m, NULL, 60, 4, y, 1, &o, &last), NNB_ERR_NULL_ARGUMENT, "nnb_train(x=NULL)");
+    expect(nnb_train(m, x, 60, 4, NULL, 1, &o, &last), NNB_ERR_NULL_ARGUMENT, "nnb_train(y=NULL)");
+    expect(nnb_train(m, x, 60, 4, y, 1, NULL, &last), NNB_ERR_NULL_ARGUMENT, "nnb_train(options=NULL)");
+    expect(nnb_train(m, x, 0, 4, y, 1, &o, &last), NNB_ERR_INVALID_ARGUMENT, "nnb_train(rows=0)");
+    expect(nnb_train(m, x, 60, 3, y, 1, &o, &last), NNB_ERR_SHAPE_MISMATCH, "nnb_train(cols 3 for a 4-input model)");
+    expect(nnb_train(m, ZEROS, 60, 5, y, 1, &o, &last), NNB_ERR_SHAPE_MISMATCH, "nnb_train(cols 5 for a 4-input model)");
+    expect2(nnb_train(m, x, 60, 0, y, 1, &o, &last), NNB_ERR_SHAPE_MISMATCH, NNB_ERR_INVALID_ARGUMENT, "nnb_train(cols=0)");
+    expect(nnb_train(m, x, 60, 4, ZEROS, 2, &o, &last), NNB_ERR_SHAPE_MISMATCH,
+           "nnb_train(cross_entropy, y_cols 2 for 3 outputs)");
+    expect2(nnb_train(m, x, 60, 4, y, 0, &o, &last), NNB_ERR_SHAPE_MISMATCH, NNB_ERR_INVALID_ARGUMENT, "nnb_train(y_cols=0)");
+
+    float *xbad = malloc(sizeof(float) * 240), *ybad = malloc(sizeof(float) * 60);
+    memcpy(xbad, x, sizeof(float) * 240);
+    xbad[37 * 4 + 2] = NAN;
+    expect(nnb_train(m, xbad, 60, 4, y, 1, &o, &last), NNB_ERR_INVALID_DATA, "nnb_train(NaN in x[37, 2])");
+    xbad[37 * 4 + 2] = INFINITY;
+    expect(nnb_train(m, xbad, 60, 4, y, 1, &o, &last), NNB_ERR_INVALID_DATA, "nnb_train(+inf in x[37, 2])");
+    memcpy(ybad, y, sizeof(float) * 60);
+    ybad[59] = NAN;
+    expect(nnb_train(m, x, 60, 4, ybad, 1, &o, &last), NNB_ERR_INVALID_DATA, "nnb_train(NaN in y[59])");
+    ybad[59] = 3;
+    expect(nnb_train(m, x, 60, 4, ybad, 1, &o, &last), NNB_ERR_INVALID_DATA, "nnb_train(class index 3 for 3 outputs)");
+    ybad[59] = -1;
+    expect(nnb_train(m, x, 60, 4, ybad, 1, &o, &last), NNB_ERR_INVALID_DATA, "nnb_train(class index -1)");
+    ybad[59] = 1.5f;
+    expect(nnb_train(m, x, 60, 4, ybad, 1, &o, &last), NNB_ERR_INVALID_DATA, "nnb_train(class index 1.5)");
+
+    nnb_train_options b = o;
+    b.loss = "bce";
+    expect(nnb_train(m, x, 60, 4, y, 1, &b, &last), NNB_ERR_SHAPE_MISMATCH, "nnb_train(bce, y_cols 1 for 3 outputs)");
+    b = o;
+    b.loss = "mse";
+    expect(nnb_train(m, x, 60, 4, y, 1, &b, &last), NNB_ERR_SHAPE_MISMATCH, "nnb_train(mse, y_cols 1 for 3 outputs)");
+
+    struct { const char *field; nnb_status want; } cases[] = {
+        {"epochs=0", NNB_ERR_INVALID_ARGUMENT},          {"epochs=-1", NNB_ERR_INVALID_ARGUMENT},
+        {"batch_size=0", NNB_ERR_INVALID_ARGUMENT},      {"batch_size=-5", NNB_ERR_INVALID_ARGUMENT},
+        {"learning_rate=-1", NNB_ERR_INVALID_ARGUMENT},  {"learning_rate=NaN", NNB_ERR_INVALID_ARGUMENT},
+        {"validation_split=1", NNB_ERR_INVALID_ARGUMENT}, {"validation_split=-0.1", NNB_ERR_INVALID_ARGUMENT},
+        {"label_smoothing=1.5", NNB_ERR_INVALID_ARGUMENT}, {"beta1=1", NNB_ERR_INVALID_ARGUMENT},
+        {"loss=nosuch", NNB_ERR_UNKNOWN_NAME},           {"optimizer=nosuch", NNB_ERR_UNKNOWN_NAME},
+        {"schedule=nosuch", NNB_ERR_UNKNOWN_NAME},       {"struct_size too large", NNB_ERR_VERSION},
+        {"struct_size=0", NNB_ERR_VERSION},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        nnb_train_options t = o;
+        switch (i) {
+        case 0: t.epochs = 0; break;
+        case 1: t.epochs = -1; break;
+        case 2: t.batch_size = 0; break;
+        case 3: t.batch_size = -5; break;
+        case 4: t.learning_rate = -1; break;
+        case 5: t.learning_rate = NAN; break;
+        case 6: t.validation_split = 1; break;
+        case 7: t.validation_split = -0.1f; break;
+        case 8: t.label_smoothing = 1.5f; break;
+        case 9: t.beta1 = 1; break;
+        case 10: t.loss = "nosuch"; break;
+        case 11: t.optimizer = "nosuch"; break;
+        case 12: t.schedule = "nosuch"; break;
+        case 13: t.struct_size = sizeof t + 16; break;
+        case 14: t.struct_size = 0; break;
+        }
+        char what[128];
+        snprintf(what, sizeof what, "nnb_train(%s)", cases[i].field);
+        if (i == 0) /* zero epochs: nothing to do (OK) or out of range; the header does not say */
+            expect2(nnb_train(m, x, 60, 4, y, 1, &t, &last), NNB_ERR_INVALID_ARGUMENT, NNB_OK, what);
+        else
+            expect(nnb_train(m, x, 60, 4, y, 1, &t, &last), cases[i].want, what);
+        snprintf(what, sizeof what, "nnb_compile(%s)", cases[i].field);
+        if (i == 0 || i == 1 || i == 6 || i == 7) continue; /* fields nnb_compile may not look at */
+        expect(nnb_compile(m, &t), cases[i].want, what);
+    }
+
+    float *after = predict_alloc(m, x, 60, 4);
+    if (before && after)
+        check(memcmp(before, after, sizeof(float) * 180) == 0, "failed nnb_train / nnb_compile calls left the weights unchanged");
+    free(after);
+
+    /* The model is not left busy by the failures. */
+    expect(nnb_train(m, x, 60, 4, y, 1, &o, &last), NNB_OK, "nnb_train after the failures");
+    check(last.epoch == 1 && last.epochs == 1, "last.epoch 1 of 1 (got %d of %d)", last.epoch, last.epochs);
+    expect(nnb_train(m, x, 60, 4, y, 1, &o, NULL), NNB_OK, "nnb_train(last=NULL)");
+
+    /* Every loss, optimizer and schedule name the header lists. One-hot targets suit them all. */
+    float *onehot = calloc(180, sizeof(float));
+    for (int r = 0; r < 60; r++) onehot[r * 3 + (int)y[r]] = 1;
+    const char *losses[] = {"cross_entropy", "bce", "mse", "mae", "huber"};
+    for (size_t i = 0; i < 5; i++) {
+        nnb_train_options t = o;
+        t.loss = losses[i];
+        char what[96];
+        snprintf(what, sizeof what, "nnb_train(loss \"%s\", one-hot targets)", losses[i]);
+        expect(nnb_train(m, x, 60, 4, onehot, 3, &t, &last), NNB_OK, what);
+        check(isfinite(last.loss) && last.loss >= 0, "%s: the epoch's loss %g is finite and >= 0", losses[i], last.loss);
+        if (i == 0)
+            check(last.accuracy >= 0 && last.accuracy <= 1, "%s: accuracy %g in [0, 1]", losses[i], last.accuracy);
+        if (i >= 2) check(isnan(last.accuracy), "%s: accuracy is NaN for a regression loss (%g)", losses[i], last.accuracy);
+    }
+    const char *optimizers[] = {"adam", "adamw", "sgd", "rmsprop", "adagrad", "irprop"};
+    for (size_t i = 0; i < 6; i++) {
+        nnb_train_options t = o;
+        t.optimizer = optimizers[i];
+        t.momentum = (i == 2 || i == 3) ? 0.9f : 0.0f;
+        t.nesterov = i == 2;
+        char what[96];
+        snprintf(what, sizeof what, "nnb_train(optimizer \"%s\")", optimizers[i]);
+        expect(nnb_train(m, x, 60, 4, y, 1, &t, &last), NNB_OK, what);
+    }
+    const char *schedules[] = {"constant", "step", "exponential", "cosine"};
+    for (size_t i = 0; i < 4; i++) {
+        nnb_train_options t = o;
+        t.schedule = schedules[i];
+        t.epochs = 2;
+        t.warmup_epochs = i == 3;
+        char what[96];
+        snprintf(what, sizeof what, "nnb_train(schedule \"%s\")", schedules[i]);
+        expect(nnb_train(m, x, 60, 4, y, 1, &t, &last), NNB_OK, what);
+    }
+    nnb_train_options t = o;
+    t.schedule = NULL;
+    expect(nnb_train(m, x, 60, 4, y, 1, &t, &last), NNB_OK, "nnb_train(schedule NULL = constant)");
+    t = o;
+    t.clip_norm = 1.0f;
+    t.label_smoothing = 0.1f;
+    t.weight_decay = 1e-4f;
+    expect(nnb_train(m, x, 60, 4, y, 1, &t, &last), NNB_OK, "nnb_train(clip_norm 1, label_smoothing 0.1, weight_decay 1e-4)");
+    t = o;
+    t.batch_size = 1000;
+    expect(nnb_train(m, x, 60, 4, y, 1, &t, &last), NNB_OK, "nnb_train(batch_size 1000 > rows 60)");
+
+    float *final = predict_alloc(m, x, 60, 4);
+    if (final) check(all_finite(final, 180), "predictions are finite after all that training");
+    free(final);
+    free(onehot);
+    free(before);
+    free(xbad);
+    free(ybad);
+    free(x);
+    free(y);
+    nnb_model_free(m);
+}
+
+static int count_correct_bce(const float *logits) {
+    int correct = 0;
+    for (int r = 0; r < 4; r++) correct += (logits[r] > 0) == (XOR_Y[r] > 0.5f);
+    return correct;
+}
+
+static int count_correct_ce(const float *logits) {
+    int correct = 0;
+    for (int r = 0; r < 4; r++) correct += (logits[2 * r + 1] > logits[2 * r]) == (XOR_Y[r] > 0.5f);
+    return correct;
+}
+
+/* Full-batch options for the 4 XOR rows. */
+static nnb_train_options xor_options(const char *loss, const char *optimizer, float learning_rate, int epochs) {
+    nnb_train_options o;
+    nnb_train_options_init(&o);
+    o.loss = loss;
+    o.optimizer = optimizer;
+    o.learning_rate = learning_rate;
+    o.epochs = epochs;
+    o.batch_size = 4;
+    o.seed = 1;
+    return o;
+}
+
+static void test_xor(void) {
+    /* "2-8:tanh-1" with bce: one logit per row. */
+    nnb_model *m = new_model("2-8:tanh-1", 42);
+    if (m) {
+        nnb_train_options o = xor_options("bce", "adam", 0.05f, 1000);
+        nnb_epoch_report last;
+        memset(&last, 0, sizeof last);
+        last.struct_size = sizeof last;
+        expect(nnb_train(m, XOR_X, 4, 2, XOR_Y, 1, &o, &last), NNB_OK, "nnb_train(XOR, 2-8:tanh-1, bce, 1000 epochs)");
+        /* bce is a classification loss (nnb_evaluate reports its accuracy), so the epoch report
+         * carries an accuracy too; the last epoch of a learned XOR is all right. */
+        check(last.accuracy == 1.0, "bce training report: accuracy of the last epoch is 1 (got %g)", last.accuracy);
+        float *p = predict_alloc(m, XOR_X, 4, 2);
+        if (p) check(count_correct_bce(p) == 4, "XOR with bce: 4 of 4 predictions right (%d; logits %.3f %.3f %.3f %.3f)",
+                     count_correct_bce(p), p[0], p[1], p[2], p[3]);
+        double loss = -1, acc = -1;
+        expect(nnb_evaluate(m, XOR_X, 4, 2, XOR_Y, 1, "bce", &loss, &acc), NNB_OK, "nnb_evaluate(XOR, bce)");
+        check(acc == 1.0 && loss < 0.1, "XOR with bce: evaluate accuracy 1 (%g), loss < 0.1 (%g)", acc, loss);
+        if (p) {
+            /* The loss recomputed here from the logits: mean of softplus(z) - y z. */
+            double want = 0;
+            for (int r = 0; r < 4; r++) {
+                double z = p[r];
+                want += (z > 0 ? z + log1p(exp(-z)) : log1p(exp(z))) - XOR_Y[r] * z;
+            }
+            want /= 4;
+            check(fabs(loss - want) <= 1e-4 * (1 + want), "bce loss %g == mean(softplus(z) - y z) from the logits %g", loss, want);
+        }
+        free(p);
+        nnb_model_free(m);
+    }
+
+    /* "2-8:tanh-2" with cross_entropy on class indices. */
+    m = new_model("2-8:tanh-2", 42);
+    if (m) {
+        nnb_train_options o = xor_options("cross_entropy", "adam", 0.05f, 1000);
+        expect(nnb_train(m, XOR_X, 4, 2, XOR_Y, 1, &o, NULL), NNB_OK, "nnb_train(XOR, 2-8:tanh-2, cross_entropy)");
+        float *p = predict_alloc(m, XOR_X, 4, 2);
+        if (p) check(count_correct_ce(p) == 4, "XOR with cross_entropy: 4 of 4 predictions right (%d)", count_correct_ce(p));
+        double loss = -1, acc = -1, loss2 = -1, acc2 = -1;
+        expect(nnb_evaluate(m, XOR_X, 4, 2, XOR_Y, 1, NULL, &loss, &acc), NNB_OK, "nnb_evaluate(XOR, loss NULL)");
+        expect(nnb_evaluate(m, XOR_X, 4, 2, XOR_Y, 1, "cross_entropy", &loss2, &acc2), NNB_OK,
+               "nnb_evaluate(XOR, \"cross_entropy\")");
+        check(loss == loss2 && acc == acc2 && acc == 1.0,
+              "evaluate with loss NULL on an uncompiled model is cross_entropy (%g == %g), accuracy 1", loss, loss2);
+        if (p) {
+            double want = 0;
+            for (int r = 0; r < 4; r++) {
+                double a = p[2 * r], b = p[2 * r + 1], mx = a > b ? a : b;
+                double lse = mx + log(exp(a - mx) + exp(b - mx));
+                want += lse - (XOR_Y[r] > 0.5f ? b : a);
+            }
+            want /= 4;
+            check(fabs(loss - want) <= 1e-4 * (1 + want), "cross_entropy loss %g == mean(logsumexp - logit[y]) %g", loss, want);
+        }
+        /* The same targets one-hot give the same loss. */
+        float onehot[8];
+        for (int r = 0; r < 4; r++) {
+            onehot[2 * r] = XOR_Y[r] > 0.5f ? 0.0f : 1.0f;
+            onehot[2 * r + 1] = XOR_Y[r] > 0.5f ? 1.0f : 0.0f;
+        }
+        double loss3 = -1, acc3 = -1;
+        expect(nnb_evaluate(m, XOR_X, 4, 2, onehot, 2, "cross_entropy", &loss3, &acc3), NNB_OK,
+               "nnb_evaluate(XOR, one-hot targets, y_cols 2)");
+        check(fabs(loss3 - loss) <= 1e-5 * (1 + loss) && acc3 == acc, "one-hot targets give the loss of class indices (%g, %g)",
+              loss3, loss);
+        free(p);
+        nnb_model_free(m);
+    }
+
+    /* FANN's iRPROP- on full batches learns XOR too. */
+    m = new_model("2-8:tanh-1", 5);
+    if (m) {
+        nnb_train_options o = xor_options("bce", "irprop", 1e-3f, 500);
+        expect(nnb_train(m, XOR_X, 4, 2, XOR_Y, 1, &o, NULL), NNB_OK, "nnb_train(XOR, irprop, 500 epochs)");
+        float *p = predict_alloc(m, XOR_X, 4, 2);
+        if (p) check(count_correct_bce(p) == 4, "XOR with irprop: 4 of 4 right (%d)", count_correct_bce(p));
+        free(p);
+        nnb_model_free(m);
+    }
+}
+
+/* A 1-1 linear model is w x + b; one SGD step on MSE must move w and b as PyTorch would:
+ * loss = (w x + b - t)^2, dloss/dw = 2 (w x + b - t) x, dloss/db = 2 (w x + b - t). */
+static void test_sgd_step_arithmetic(void) {
+    nnb_model *m = new_model("1-1", 77);
+    if (!m) return;
+    float probe[2] = {0, 1}, out[2];
+    nnb_predict(m, probe, 2, 1, out, 2);
+    double b = out[0], w = out[1] - out[0];
+    nnb_train_options o;
+    nnb_train_options_init(&o);
+    o.loss = "mse";
+    o.optimizer = "sgd";
+    o.learning_rate = 0.1f;
+    o.batch_size = 1;
+    o.shuffle = 0;
+    expect(nnb_compile(m, &o), NNB_OK, "nnb_compile(1-1, mse, sgd lr 0.1)");
+    float x = 2, t = 3;
+    double loss = -1;
+    expect(nnb_train_batch(m, &x, 1, 1, &t, 1, &loss), NNB_OK, "nnb_train_batch(one row)");
+    double err = w * x + b - t;
+    check(fabs(loss - err * err) <= 1e-5 * (1 + err * err), "batch loss %g == (w x + b - t)^2 = %g (before the step)", loss,
+          err * err);
+    nnb_predict(m, probe, 2, 1, out, 2);
+    double b2 = out[0], w2 = out[1] - out[0];
+    double want_w = w - 0.1 * 2 * err * x, want_b = b - 0.1 * 2 * err;
+    check(fabs(w2 - want_w) < 1e-5 && fabs(b2 - want_b) < 1e-5,
+          "one SGD step: w %g -> %g (want %g), b %g -> %g (want %g)", w, w2, want_w, b, b2, want_b);
+    nnb_model_free(m);
+}
+
+struct callback_log {
+    int calls;
+    int epochs_seen[64];
+    int epochs_field;
+    int stop_at;
+    int bad_struct_size;
+    int bad_values;
+    int loss_nonfinite;
+    int val_nan, acc_out_of_range;
+    double lr_first, lr_last;
+    double last_loss;
+    void *self;
+};
+
+static int log_epochs(const nnb_epoch_report *r, void *user_data) {
+    struct callback_log *log = user_data;
+    if (log == NULL || log->self != log) return 1;
+    if (r->struct_size < sizeof(nnb_epoch_report)) log->bad_struct_size = 1;
+    if (log->calls < 64) log->epochs_seen[log->calls] = r->epoch;
+    log->calls++;
+    log->epochs_field = r->epochs;
+    if (!isfinite(r->loss) || r->loss < 0) log->loss_nonfinite = 1;
+    if (!(r->accuracy >= 0 && r->accuracy <= 1)) log->acc_out_of_range = 1;
+    if (!(isnan(r->val_loss) && isnan(r->val_accuracy))) log->val_nan = 1;
+    if (!(r->seconds >= 0) || !(r->learning_rate > 0)) log->bad_values = 1;
+    if (log->calls == 1) log->lr_first = r->learning_rate;
+    log->lr_last = r->learning_rate;
+    log->last_loss = r->loss;
+    return log->stop_at != 0 && r->epoch >= log->stop_at;
+}
+
+static int flag_called(const nnb_epoch_report *r, void *user_data) {
+    (void)r;
+    *(int *)user_data = 1;
+    return 0;
+}
+
+struct val_log {
+    int calls, val_ok;
+    double val_loss[64];
+};
+
+static int log_val(const nnb_epoch_report *r, void *user_data) {
+    struct val_log *v = user_data;
+    if (v->calls < 64) v->val_loss[v->calls] = r->val_loss;
+    v->calls++;
+    if (isfinite(r->val_loss) && r->val_loss >= 0 && r->val_accuracy >= 0 && r->val_accuracy <= 1) v->val_ok++;
+    return 0;
+}
+
+static void test_callback(void) {
+    nnb_model *m = new_model("4-16:relu-3", 2);
+    if (!m) return;
+    float *x, *y;
+    make_blobs(90, 4, 3, 0.4f, 23, &x, &y);
+    nnb_train_options o;
+    nnb_train_options_init(&o);
+    o.epochs = 6;
+    o.batch_size = 16;
+    o.learning_rate = 0.01f;
+
+    struct callback_log log;
+    memset(&log, 0, sizeof log);
+    log.self = &log;
+    o.on_epoch = log_epochs;
+    o.user_data = &log;
+    nnb_epoch_report last;
+    memset(&last, 0, sizeof last);
+    last.struct_size = sizeof last;
+    expect(nnb_train(m, x, 90, 4, y, 1, &o, &last), NNB_OK, "nnb_train(6 epochs, callback)");
+    int in_order = log.calls == 6;
+    for (int i = 0; i < log.calls && i < 64; i++) in_order &= log.epochs_seen[i] == i + 1;
+    check(in_order, "callback received epochs 1..6 in order (%d calls)", log.calls);
+    check(log.epochs_field == 6, "report.epochs == 6 (%d)", log.epochs_field);
+    check(!log.bad_struct_size, "report.struct_size >= sizeof(nnb_epoch_report)");
+    check(!log.loss_nonfinite && !log.acc_out_of_range, "report loss finite, accuracy in [0, 1] (cross_entropy)");
+    check(!log.val_nan, "report val_loss and val_accuracy are NaN without validation data");
+    check(!log.bad_values, "report seconds >= 0 and learning_rate > 0");
+    check(fabs(log.lr_first - 0.01) < 1e-6 && fabs(log.lr_last - 0.01) < 1e-6,
+          "constant schedule: learning_rate stays 0.01 (%g .. %g)", log.lr_first, log.lr_last);
+    check(last.epoch == 6 && last.epochs == 6 && last.loss == log.last_loss,
+          "*last is the last epoch's report (epoch %d, loss %g == %g)", last.epoch, last.loss, log.last_loss);
+
+    /* Cancel after epoch 2. */
+    memset(&log, 0, sizeof log);
+    log.self = &log;
+    log.stop_at = 2;
+    memset(&last, 0, sizeof last);
+    last.struct_size = sizeof last;
+    expect(nnb_train(m, x, 90, 4, y, 1, &o, &last), NNB_OK, "nnb_train(6 epochs, callback stops after epoch 2)");
+    check(log.calls == 2 && last.epoch == 2, "training stopped after epoch 2 (callback calls %d, last.epoch %d)", log.calls,
+          last.epoch);
+    float *p = predict_alloc(m, x, 90, 4);
+    if (p) check(all_finite(p, 270), "the model predicts finite values after a cancelled run");
+    free(p);
+
+    /* The schedule reaches the reports: step decay halves the rate every 2 epochs. */
+    memset(&log, 0, sizeof log);
+    log.self = &log;
+    nnb_train_options s = o;
+    s.schedule = "step";
+    s.step_size = 2;
+    s.gamma = 0.5f;
+    s.learning_rate = 0.1f;
+    expect(nnb_train(m, x, 90, 4, y, 1, &s, NULL), NNB_OK, "nnb_train(step schedule, step 2, gamma 0.5)");
+    check(log.lr_first >= 0.05 - 1e-6 && log.lr_first <= 0.1 + 1e-6 && log.lr_last < log.lr_first &&
+              (fabs(log.lr_last - 0.0125) < 1e-6 || fabs(log.lr_last - 0.025) < 1e-6),
+          "step schedule: learning_rate %g at epoch 1, %g at epoch 6", log.lr_first, log.lr_last);
+
+    /* Validation split: val_loss and val_accuracy are reported. */
+    struct val_log vl;
+    memset(&vl, 0, sizeof vl);
+    nnb_train_options v = o;
+    v.validation_split = 0.25f;
+    v.on_epoch = log_val;
+    v.user_data = &vl;
+    expect(nnb_train(m, x, 90, 4, y, 1, &v, NULL), NNB_OK, "nnb_train(validation_split 0.25)");
+    check(vl.calls == 6 && vl.val_ok == 6, "validation loss and accuracy reported every epoch (%d of %d)", vl.val_ok, vl.calls);
+
+    /* Early stopping stops when val_loss stops improving: targets that are noise cannot be
+     * learned, so with a high learning rate val_loss rises and training ends early. */
+    float *noise = malloc(sizeof(float) * 90);
+    rng_seed(99);
+    for (int i = 0; i < 90; i++) noise[i] = (float)(int)(3 * rng_uniform());
+    memset(&vl, 0, sizeof vl);
+    v.epochs = 60;
+    v.learning_rate = 0.05f;
+    v.early_stopping_patience = 2;
+    nnb_model *m2 = new_model("4-64:relu-3", 4);
+    if (m2) {
+        nnb_epoch_report l2;
+        memset(&l2, 0, sizeof l2);
+        l2.struct_size = sizeof l2;
+        expect(nnb_train(m2, x, 90, 4, noise, 1, &v, &l2), NNB_OK, "nnb_train(noise targets, early_stopping_patience 2)");
+        check(vl.calls < 60 && l2.epoch == vl.calls, "early stopping ended training at epoch %d of 60", l2.epoch);
+        /* The run stops `patience` epochs after the best val_loss. */
+        int best = 0;
+        for (int i = 1; i < vl.calls && i < 64; i++)
+            if (vl.val_loss[i] < vl.val_loss[best]) best = i;
+        check(vl.calls - 1 - best == 2, "stopped 2 epochs after the best val_loss (best at epoch %d, stopped at %d)", best + 1,
+              vl.calls);
+    }
+    nnb_model_free(m2);
+    free(noise);
+
+    /* An options struct from an older header, without on_epoch and user_data: the library
+     * must not read the fields it was not given. */
+    int called = 0;
+    nnb_train_options old = o;
+    old.on_epoch = flag_called;
+    old.user_data = &called;
+    old.epochs = 2;
+    old.struct_size = (uint32_t)offsetof(nnb_train_options, on_epoch);
+    expect(nnb_train(m, x, 90, 4, y, 1, &old, NULL), NNB_OK, "nnb_train(struct_size ending before on_epoch)");
+    check(called == 0, "fields past struct_size are not read (callback not called)");
+
+    free(x);
+    free(y);
+    nnb_model_free(m);
+}
+
+static void test_compile_loop(void) {
+    nnb_model *m = new_model("4-16:relu-3", 8);
+    if (!m) return;
+    float *x, *y;
+    make_blobs(120, 4, 3, 0.5f, 31, &x, &y);
+    nnb_epoch_report rep;
+    memset(&rep, 0, sizeof rep);
+    rep.struct_size = sizeof rep;
+    double loss = -1;
+    expect(nnb_train_batch(m, x, 16, 4, y, 1, &loss), NNB_ERR_NOT_READY, "nnb_train_batch before nnb_compile");
+    expect(nnb_train_epoch(m, x, 120, 4, y, 1, &rep), NNB_ERR_NOT_READY, "nnb_train_epoch before nnb_compile");
+
+    nnb_train_options o;
+    nnb_train_options_init(&o);
+    o.batch_size = 16;
+    o.learning_rate = 0.01f;
+    expect(nnb_compile(NULL, &o), NNB_ERR_NULL_ARGUMENT, "nnb_compile(model=NULL)");
+    expect(nnb_compile(m, NULL), NNB_ERR_NULL_ARGUMENT, "nnb_compile(options=NULL)");
+    expect(nnb_compile(m, &o), NNB_OK, "nnb_compile(adam 0.01, batch 16)");
+
+    /* Errors of the batch and epoch calls. */
+    expect(nnb_train_batch(NULL, x, 16, 4, y, 1, &loss), NNB_ERR_NULL_ARGUMENT, "nnb_train_batch(model=NULL)");
+    expect(nnb_train_batch(m, NULL, 16, 4, y, 1, &loss), NNB_ERR_NULL_ARGUMENT, "nnb_train_batch(x=NULL)");
+    expect(nnb_train_batch(m, x, 16, 4, NULL, 1, &loss), NNB_ERR_NULL_ARGUMENT, "nnb_train_batch(y=NULL)");
+    expect(nnb_train_batch(m, x, 0, 4, y, 1, &loss), NNB_ERR_INVALID_ARGUMENT, "nnb_train_batch(rows=0)");
+    expect(nnb_train_batch(m, x, 16, 5, y, 1, &loss), NNB_ERR_SHAPE_MISMATCH, "nnb_train_batch(cols 5 for 4 inputs)");
+    expect(nnb_train_batch(m, x, 16, 4, y, 2, &loss), NNB_ERR_SHAPE_MISMATCH, "nnb_train_batch(y_cols 2 for 3 outputs)");
+    float xnan[64], ybad[16];
+    memcpy(xnan, x, sizeof xnan);
+    xnan[5] = NAN;
+    expect(nnb_train_batch(m, xnan, 16, 4, y, 1, &loss), NNB_ERR_INVALID_DATA, "nnb_train_batch(NaN in x)");
+    memcpy(ybad, y, sizeof ybad);
+    ybad[3] = 7;
+    expect(nnb_train_batch(m, x, 16, 4, ybad, 1, &loss), NNB_ERR_INVALID_DATA, "nnb_train_batch(class index 7)");
+    expect(nnb_train_epoch(NULL, x, 120, 4, y, 1, &rep), NNB_ERR_NULL_ARGUMENT, "nnb_train_epoch(model=NULL)");
+    expect(nnb_train_epoch(m, NULL, 120, 4, y, 1, &rep), NNB_ERR_NULL_ARGUMENT, "nnb_train_epoch(x=NULL)");
+    expect(nnb_train_epoch(m, x, 120, 4, NULL, 1, &rep), NNB_ERR_NULL_ARGUMENT, "nnb_train_epoch(y=NULL)");
+    expect(nnb_train_epoch(m, x, 0, 4, y, 1, &rep), NNB_ERR_INVALID_ARGUMENT, "nnb_train_epoch(rows=0)");
+    expect(nnb_train_epoch(m, x, 120, 3, y, 1, &rep), NNB_ERR_SHAPE_MISMATCH, "nnb_train_epoch(cols 3 for 4 inputs)");
+    expect(nnb_train_epoch(m, x, 120, 4, ZEROS, 4, &rep), NNB_ERR_SHAPE_MISMATCH, "nnb_train_epoch(y_cols 4 for 3 outputs)");
+    expect(nnb_train_epoch(m, xnan, 16, 4, y, 1, &rep), NNB_ERR_INVALID_DATA, "nnb_train_epoch(NaN in x)");
+
+    /* The batch loss is the loss before the step, the one nnb_evaluate gives. */
+    double eval_loss = -1;
+    nnb_evaluate(m, x, 16, 4, y, 1, NULL, &eval_loss, NULL);
+    expect(nnb_train_batch(m, x, 16, 4, y, 1, &loss), NNB_OK, "nnb_train_batch(16 rows)");
+    check(fabs(loss - eval_loss) <= 1e-5 * (1 + eval_loss), "batch loss %g == evaluate's loss before the step %g", loss, eval_loss);
+    expect(nnb_train_batch(m, x, 16, 4, y, 1, NULL), NNB_OK, "nnb_train_batch(loss=NULL)");
+
+    /* Steps on one batch reduce its loss. */
+    double first = loss, latest = loss;
+    for (int i = 0; i < 100; i++) nnb_train_batch(m, x, 16, 4, y, 1, &latest);
+    check(latest < 0.5 * first, "100 steps on one batch: loss %g -> %g", first, latest);
+
+    /* Epochs reduce the loss over the whole set. */
+    double start = -1;
+    nnb_evaluate(m, x, 120, 4, y, 1, NULL, &start, NULL);
+    int ok = 1;
+    for (int e = 0; e < 30 && ok; e++) ok = nnb_train_epoch(m, x, 120, 4, y, 1, &rep) == NNB_OK;
+    check(ok, "30 nnb_train_epoch calls return NNB_OK");
+    double end = -1, acc = -1;
+    nnb_evaluate(m, x, 120, 4, y, 1, NULL, &end, &acc);
+    check(end < 0.5 * start && acc > 0.9, "30 epochs: loss %g -> %g, accuracy %g", start, end, acc);
+    check(isfinite(rep.loss) && rep.loss >= 0 && rep.accuracy >= 0 && rep.accuracy <= 1,
+          "nnb_train_epoch's report: loss %g, accuracy %g", rep.loss, rep.accuracy);
+
+    /* A second compile resets the optimizer; training still works. */
+    o.optimizer = "sgd";
+    o.learning_rate = 0.05f;
+    expect(nnb_compile(m, &o), NNB_OK, "nnb_compile again (sgd)");
+    expect(nnb_train_epoch(m, x, 120, 4, y, 1, &rep), NNB_OK, "nnb_train_epoch after the second compile");
+
+    /* The compiled loss becomes evaluate's default. */
+    nnb_model *r = new_model("3-2", 1);
+    if (r) {
+        nnb_train_options mo;
+        nnb_train_options_init(&mo);
+        mo.loss = "mse";
+        expect(nnb_compile(r, &mo), NNB_OK, "nnb_compile(mse)");
+        float rx[6] = {1, 2, 3, 4, 5, 6}, ry[4] = {0.5f, -1, 2, 0};
+        double l1 = -1, l2 = -2, a1 = 0;
+        nnb_evaluate(r, rx, 2, 3, ry, 2, NULL, &l1, &a1);
+        nnb_evaluate(r, rx, 2, 3, ry, 2, "mse", &l2, NULL);
+        check(l1 == l2 && isnan(a1), "evaluate with loss NULL uses the compiled mse (%g == %g), accuracy NaN", l1, l2);
+        float out[4];
+        nnb_predict(r, rx, 2, 3, out, 4);
+        double want = 0;
+        for (int i = 0; i < 4; i++) want += (out[i] - ry[i]) * (out[i] - ry[i]);
+        want /= 4;
+        check(fabs(l1 - want) <= 1e-5 * (1 + want), "mse %g == mean squared error over all outputs %g", l1, want);
+    }
+    nnb_model_free(r);
+    free(x);
+    free(y);
+    nnb_model_free(m);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Inference                                                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+static void test_predict_and_evaluate(void) {
+    nnb_model *m = new_model("6-32:relu-16:tanh-4", 12);
+    if (!m) return;
+    size_t rows = 100;
+    float *x = random_floats(rows * 6, 3);
+    float *out = malloc(sizeof(float) * (rows * 4 + 8));
+    for (size_t i = 0; i < rows * 4 + 8; i++) out[i] = -12345.0f;
+    expect(nnb_predict(m, x, rows, 6, out, rows * 4 + 8), NNB_OK, "nnb_predict(100 rows, capacity with room to spare)");
+    int untouched = 1;
+    for (size_t i = rows * 4; i < rows * 4 + 8; i++) untouched &= out[i] == -12345.0f;
+    check(untouched, "nnb_predict writes rows * outputs floats and nothing past them");
+    check(all_finite(out, rows * 4), "predictions are finite");
+
+    /* Row by row gives the same answers as the batch (to rounding: the kernels may take
+     * another path for one row). */
+    float one[4];
+    double worst = 0;
+    for (size_t r = 0; r < rows; r++) {
+        nnb_predict(m, x + r * 6, 1, 6, one, 4);
+        for (int j = 0; j < 4; j++) {
+            double d = fabs((double)one[j] - out[r * 4 + j]);
+            if (d > worst) worst = d;
+        }
+    }
+    check(worst < 1e-5, "one row at a time matches the 100-row batch (max difference %g)", worst);
+
+    float small[4];
+    expect(nnb_predict(NULL, x, 1, 6, small, 4), NNB_ERR_NULL_ARGUMENT, "nnb_predict(model=NULL)");
+    expect(nnb_predict(m, NULL, 1, 6, small, 4), NNB_ERR_NULL_ARGUMENT, "nnb_predict(x=NULL)");
+    expect(nnb_predict(m, x, 1, 6, NULL, 4), NNB_ERR_NULL_ARGUMENT, "nnb_predict(out=NULL)");
+    expect(nnb_predict(m, x, 0, 6, small, 4), NNB_ERR_INVALID_ARGUMENT, "nnb_predict(rows=0)");
+    expect(nnb_predict(m, x, 1, 5, small, 4), NNB_ERR_SHAPE_MISMATCH, "nnb_predict(cols 5 for 6 inputs)");
+    expect2(nnb_predict(m, x, 1, 0, small, 4), NNB_ERR_SHAPE_MISMATCH, NNB_ERR_INVALID_ARGUMENT, "nnb_predict(cols=0)");
+    expect(nnb_predict(m, x, 1, 6, small, 3), NNB_ERR_CAPACITY, "nnb_predict(capacity 3 for 1 x 4 outputs)");
+    expect(nnb_predict(m, x, 1, 6, small, 0), NNB_ERR_CAPACITY, "nnb_predict(capacity 0)");
+    expect(nnb_predict(m, x, rows, 6, out, rows * 4 - 1), NNB_ERR_CAPACITY, "nnb_predict(capacity rows*outputs - 1)");
+    float xnan[6] = {0, 1, NAN, 0, 0, 0};
+    nnb_status s = nnb_predict(m, xnan, 1, 6, small, 4);
+    check(s == NNB_OK || s == NNB_ERR_INVALID_DATA, "nnb_predict(NaN input) returns OK or NNB_ERR_INVALID_DATA, no crash (%s)",
+          status_name(s));
+
+    /* evaluate */
+    float *y = malloc(sizeof(float) * rows);
+    for (size_t r = 0; r < rows; r++) y[r] = (float)(r % 4);
+    double loss = -1, acc = -1;
+    if (expect(nnb_evaluate(m, x, rows, 6, y, 1, "cross_entropy", &loss, &acc), NNB_OK, "nnb_evaluate(cross_entropy)")) {
+        double want = 0;
+        int correct = 0;
+        for (size_t r = 0; r < rows; r++) {
+            const float *z = out + r * 4;
+            double mx = z[0];
+            int arg = 0;
+            for (int j = 1; j < 4; j++)
+                if (z[j] > mx) mx = z[j], arg = j;
+            double sum = 0;
+            for (int j = 0; j < 4; j++) sum += exp(z[j] - mx);
+            want += mx + log(sum) - z[(int)y[r]];
+            correct += arg == (int)y[r];
+        }
+        want /= (double)rows;
+        check(fabs(loss - want) <= 1e-4 * (1 + want), "evaluate's cross-entropy %g == recomputed from predict's logits %g", loss,
+              want);
+        check(fabs(acc - correct / (double)rows) < 1e-9, "evaluate's accuracy %g == argmax accuracy %g", acc,
+              correct / (double)rows);
+    }
+    expect(nnb_evaluate(m, x, rows, 6, y, 1, NULL, NULL, NULL), NNB_OK, "nnb_evaluate(loss_value=NULL, accuracy=NULL)");
+    float *yreg = random_floats(rows * 4, 8);
+    acc = 0;
+    expect(nnb_evaluate(m, x, rows, 6, yreg, 4, "mse", &loss, &acc), NNB_OK, "nnb_evaluate(mse)");
+    check(isnan(acc), "evaluate under mse: accuracy NaN (%g)", acc);
+    expect(nnb_evaluate(m, x, rows, 6, yreg, 4, "huber", &loss, &acc), NNB_OK, "nnb_evaluate(huber)");
+    expect(nnb_evaluate(m, x, rows, 6, yreg, 4, "mae", &loss, &acc), NNB_OK, "nnb_evaluate(mae)");
+
+    expect(nnb_evaluate(NULL, x, rows, 6, y, 1, NULL, &loss, &acc), NNB_ERR_NULL_ARGUMENT, "nnb_evaluate(model=NULL)");
+    expect(nnb_evaluate(m, NULL, rows, 6, y, 1, NULL, &loss, &acc), NNB_ERR_NULL_ARGUMENT, "nnb_evaluate(x=NULL)");
+    expect(nnb_evaluate(m, x, rows, 6, NULL, 1, NULL, &loss, &acc), NNB_ERR_NULL_ARGUMENT, "nnb_evaluate(y=NULL)");
+    expect(nnb_evaluate(m, x, 0, 6, y, 1, NULL, &loss, &acc), NNB_ERR_INVALID_ARGUMENT, "nnb_evaluate(rows=0)");
+    expect(nnb_evaluate(m, ZEROS, rows, 7, y, 1, NULL, &loss, &acc), NNB_ERR_SHAPE_MISMATCH, "nnb_evaluate(cols 7 for 6 inputs)");
+    expect(nnb_evaluate(m, x, rows, 6, ZEROS, 3, NULL, &loss, &acc), NNB_ERR_SHAPE_MISMATCH, "nnb_evaluate(y_cols 3 for 4 outputs)");
+    expect(nnb_evaluate(m, x, rows, 6, y, 1, "mse", &loss, &acc), NNB_ERR_SHAPE_MISMATCH, "nnb_evaluate(mse, y_cols 1 for 4 outputs)");
+    expect(nnb_evaluate(m, x, rows, 6, y, 1, "nosuch", &loss, &acc), NNB_ERR_UNKNOWN_NAME, "nnb_evaluate(loss \"nosuch\")");
+    y[50] = 4;
+    expect(nnb_evaluate(m, x, rows, 6, y, 1, NULL, &loss, &acc), NNB_ERR_INVALID_DATA, "nnb_evaluate(class index 4 for 4 outputs)");
+    y[50] = NAN;
+    expect(nnb_evaluate(m, x, rows, 6, y, 1, NULL, &loss, &acc), NNB_ERR_INVALID_DATA, "nnb_evaluate(NaN target)");
+    y[50] = 2;
+    x[7] = NAN;
+    expect(nnb_evaluate(m, x, rows, 6, y, 1, NULL, &loss, &acc), NNB_ERR_INVALID_DATA, "nnb_evaluate(NaN in x)");
+
+    free(yreg);
+    free(y);
+    free(out);
+    free(x);
+    nnb_model_free(m);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Files                                                                                      */
+/* ---------------------------------------------------------------------------------------- */
+
+static void expect_corrupt(const char *path, const char *what) {
+    nnb_model *m = (nnb_model *)&m;
+    expect(nnb_model_load(&m, path), NNB_ERR_CORRUPT_FILE, what);
+    if (m != NULL) {
+        check(0, "%s: *out is NULL after a failed load", what);
+        if (m != (nnb_model *)&m) nnb_model_free(m);
+    }
+}
+
+static void test_save_load(void) {
+    nnb_model *m = new_model("5-12:relu-7:tanh-3", 21);
+    if (!m) return;
+    float *x, *y;
+    make_blobs(60, 5, 3, 0.5f, 41, &x, &y);
+    nnb_train_options o;
+    nnb_train_options_init(&o);
+    o.epochs = 3;
+    nnb_train(m, x, 60, 5, y, 1, &o, NULL);
+
+    char path[512], path2[512];
+    tmp_path(path, sizeof path, "model.safetensors");
+    if (!expect(nnb_model_save(m, path), NNB_OK, "nnb_model_save")) goto done;
+    check(file_size(path) > 0, "the saved file exists (%ld bytes)", file_size(path));
+    nnb_model *l = (nnb_model *)&l;
+    if (expect(nnb_model_load(&l, path), NNB_OK, "nnb_model_load") && l) {
+        float *p1 = predict_alloc(m, x, 60, 5), *p2 = predict_alloc(l, x, 60, 5);
+        if (p1 && p2) check(memcmp(p1, p2, sizeof(float) * 180) == 0, "the loaded model predicts bit-identically");
+        free(p1);
+        free(p2);
+        char d1[128], d2[128];
+        nnb_model_describe(m, d1, sizeof d1, NULL);
+        nnb_model_describe(l, d2, sizeof d2, NULL);
+        check(strcmp(d1, d2) == 0, "the loaded model has the same description (\"%s\")", d2);
+        /* Saving the loaded model gives the same predictions again, and it still trains. */
+        tmp_path(path2, sizeof path2, "model2.safetensors");
+        expect(nnb_model_save(l, path2), NNB_OK, "nnb_model_save(loaded model)");
+        expect(nnb_train(l, x, 60, 5, y, 1, &o, NULL), NNB_OK, "nnb_train(loaded model)");
+        /* Saving over an existing file replaces it. */
+        expect(nnb_model_save(l, path2), NNB_OK, "nnb_model_save over an existing file");
+        nnb_model *l2 = NULL;
+        if (expect(nnb_model_load(&l2, path2), NNB_OK, "nnb_model_load(replaced file)")) {
+            float *q1 = predict_alloc(l, x, 60, 5), *q2 = predict_alloc(l2, x, 60, 5);
+            if (q1 && q2) check(memcmp(q1, q2, sizeof(float) * 180) == 0, "the replaced file holds the newer weights");
+            free(q1);
+            free(q2);
+        }
+        nnb_model_free(l2);
+        nnb_model_free(l);
+    }
+
+    /* Errors. */
+    expect(nnb_model_save(NULL, path), NNB_ERR_NULL_ARGUMENT, "nnb_model_save(model=NULL)");
+    expect(nnb_model_save(m, NULL), NNB_ERR_NULL_ARGUMENT, "nnb_model_save(path=NULL)");
+    l = (nnb_model *)&l;
+    expect(nnb_model_load(NULL, path), NNB_ERR_NULL_ARGUMENT, "nnb_model_load(out=NULL)");
+    expect(nnb_model_load(&l, NULL), NNB_ERR_NULL_ARGUMENT, "nnb_model_load(path=NULL)");
+    l = (nnb_model *)&l;
+    tmp_path(path2, sizeof path2, "no-such-file.safetensors");
+    expect(nnb_model_load(&l, path2), NNB_ERR_IO, "nnb_model_load(missing file)");
+    check(l == NULL, "*out is NULL after loading a missing file");
+    expect(nnb_model_load(&l, g_tmpdir), NNB_ERR_IO, "nnb_model_load(a directory)");
+    tmp_path(path2, sizeof path2, "no-such-dir/model.safetensors");
+    expect(nnb_model_save(m, path2), NNB_ERR_IO, "nnb_model_save(into a missing directory)");
+    expect(nnb_model_save(m, g_tmpdir), NNB_ERR_IO, "nnb_model_save(over a directory)");
+
+    /* Corrupted copies of the good file. */
+    long size = 0;
+    unsigned char *good = read_file(path, &size);
+    if (!good || size < 16) {
+        check(0, "could not read back %s", path);
+        free(good);
+        goto done;
+    }
+    uint64_t header_len = 0;
+    for (int i = 7; i >= 0; i--) header_len = (header_len << 8) | good[i];
+    check(header_len > 2 && 8 + header_len <= (uint64_t)size && good[8] == '{',
+          "the file is safetensors: an 8-byte header length (%llu) then JSON", (unsigned long long)header_len);
+    char bad[512];
+    tmp_path(bad, sizeof bad, "bad.safetensors");
+    long cuts[] = {0, 1, 7, 8, 9, 8 + (long)header_len / 2, 8 + (long)header_len - 1, 8 + (long)header_len,
+                   8 + (long)header_len + 4, size / 2 + (long)header_len / 2, size - 4, size - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        if (cuts[i] < 0 || cuts[i] >= size) continue;
+        write_file(bad, good, (size_t)cuts[i]);
+        char what[160];
+        snprintf(what, sizeof what, "nnb_model_load(file truncated to %ld of %ld bytes)", cuts[i], size);
+        expect_corrupt(bad, what);
+    }
+    unsigned char *copy = malloc((size_t)size + 16);
+    /* Header length far too large, zero, and one past the file. */
+    uint64_t lens[] = {(uint64_t)1 << 40, 0, (uint64_t)size};
+    for (int i = 0; i < 3; i++) {
+        memcpy(copy, good, (size_t)size);
+        for (int b = 0; b < 8; b++) copy[b] = (unsigned char)(lens[i] >> (8 * b));
+        write_file(bad, copy, (size_t)size);
+        char what[160];
+        snprintf(what, sizeof what, "nnb_model_load(header length field %llu)", (unsigned long long)lens[i]);
+        expect_corrupt(bad, what);
+    }
+    /* Flipped bytes in the JSON header: its opening brace, a quote, a tensor name. */
+    const char *json = (const char *)good + 8;
+    size_t jlen = (size_t)header_len;
+    struct { const char *label; long at; unsigned char to; } flips[4];
+    int nflips = 0;
+    flips[nflips].label = "opening brace";
+    flips[nflips].at = 8;
+    flips[nflips++].to = '#';
+    for (size_t i = jlen / 2; i < jlen; i++)
+        if (json[i] == '"') {
+            flips[nflips].label = "a quote in the middle";
+            flips[nflips].at = 8 + (long)i;
+            flips[nflips++].to = '#';
+            break;
+        }
+    for (size_t i = 0; i + 8 < jlen; i++)
+        if (memcmp(json + i, "\"0.weight\"", 10) == 0) {
+            flips[nflips].label = "tensor name 0.weight -> 0.wfight";
+            flips[nflips].at = 8 + (long)i + 4;
+            flips[nflips++].to = 'f';
+            break;
+        }
+    for (size_t i = 0; i + 8 < jlen; i++)
+        if (memcmp(json + i, "\"F32\"", 5) == 0) {
+            flips[nflips].label = "dtype F32 -> F3#";
+            flips[nflips].at = 8 + (long)i + 3;
+            flips[nflips++].to = '#';
+            break;
+        }
+    check(nflips == 4, "found the brace, a quote, the tensor name \"0.weight\" and a dtype to corrupt (%d of 4)", nflips);
+    for (int i = 0; i < nflips; i++) {
+        memcpy(copy, good, (size_t)size);
+        copy[flips[i].at] = flips[i].to;
+        write_file(bad, copy, (size_t)size);
+        char what[160];
+        snprintf(what, sizeof what, "nnb_model_load(flipped byte at %ld: %s)", flips[i].at, flips[i].label);
+        if (strncmp(flips[i].label, "dtype", 5) == 0) {
+            /* An unknown dtype could be a newer file's (UNSUPPORTED) or garbage (CORRUPT_FILE). */
+            nnb_model *lm = NULL;
+            expect2(nnb_model_load(&lm, bad), NNB_ERR_CORRUPT_FILE, NNB_ERR_UNSUPPORTED, what);
+            check(lm == NULL, "*out is NULL after a failed load");
+            nnb_model_free(lm);
+        } else {
+            expect_corrupt(bad, what);
+        }
+    }
+    /* Garbage, and a valid safetensors file that is not a model. */
+    rng_seed(5);
+    for (long i = 0; i < size; i++) copy[i] = (unsigned char)(256 * rng_uniform());
+    write_file(bad, copy, (size_t)size);
+    expect_corrupt(bad, "nnb_model_load(random bytes)");
+    const char *not_model_json = "{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+    size_t nj = strlen(not_model_json);
+    memset(copy, 0, 8);
+    for (int b = 0; b < 8; b++) copy[b] = (unsigned char)((uint64_t)nj >> (8 * b));
+    memcpy(copy + 8, not_model_json, nj);
+    memset(copy + 8 + nj, 0, 4);
+    write_file(bad, copy, 8 + nj + 4);
+    expect_corrupt(bad, "nnb_model_load(a safetensors file that is not a model)");
+    /* The good file still loads after all that (nothing was cached). */
+    l = NULL;
+    expect(nnb_model_load(&l, path), NNB_OK, "nnb_model_load(the good file again)");
+    nnb_model_free(l);
+    free(copy);
+    free(good);
+    remove(bad);
+    remove(path);
+    tmp_path(path2, sizeof path2, "model2.safetensors");
+    remove(path2);
+done:
+    free(x);
+    free(y);
+    nnb_model_free(m);
+}
+
+/* Two models trained with one seed and the same options end bit-identical. */
+static void test_determinism(void) {
+    float *x, *y;
+    make_blobs(200, 8, 4, 0.6f, 77, &x, &y);
+    float *p[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++) {
+        nnb_model *m = new_model("8-32:relu-4", 5);
+        if (!m) break;
+        nnb_train_options o;
+        nnb_train_options_init(&o);
+        o.epochs = 4;
+        o.batch_size = 16;
+        o.seed = 3;
+        nnb_train(m, x, 200, 8, y, 1, &o, NULL);
+        p[i] = predict_alloc(m, x, 200, 8);
+        nnb_model_free(m);
+    }
+    if (p[0] && p[1]) check(memcmp(p[0], p[1], sizeof(float) * 800) == 0, "training twice from one seed gives bit-identical models");
+    free(p[0]);
+    free(p[1]);
+    free(x);
+    free(y);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Threads                                                                                    */
+/* ---------------------------------------------------------------------------------------- */
+
+struct predict_job {
+    const nnb_model *model;
+    const float *x;
+    const float *y;
+    const float *ref[3];
+    double ref_loss;
+    size_t rows[3];
+    int iterations;
+    int mismatches, failures;
+};
+
+static void *predict_worker(void *arg) {
+    struct predict_job *j = arg;
+    float *out = malloc(sizeof(float) * j->rows[2] * 10);
+    for (int it = 0; it < j->iterations; it++) {
+        int v = it % 3;
+        size_t n = j->rows[v] * 10;
+        if (nnb_predict(j->model, j->x, j->rows[v], 64, out, n) != NNB_OK) {
+            j->failures++;
+            continue;
+        }
+        if (memcmp(out, j->ref[v], sizeof(float) * n) != 0) j->mismatches++;
+        if (it % 7 == 0) {
+            double loss = -1;
+            if (nnb_evaluate(j->model, j->x, j->rows[2], 64, j->y, 1, NULL, &loss, NULL) != NNB_OK) j->failures++;
+            else if (loss != j->ref_loss) j->mismatches++;
+            nnb_model_info info;
+            memset(&info, 0, sizeof info);
+            info.struct_size = sizeof info;
+            char buf[64];
+            if (nnb_model_get_info(j->model, &info) != NNB_OK || info.outputs != 10 ||
+                nnb_model_describe(j->model, buf, sizeof buf, NULL) != NNB_OK)
+                j->failures++;
+        }
+    }
+    free(out);
+    return NULL;
+}
+
+static void test_concurrent_predict(void) {
+    nnb_model *m = new_model("64-128:relu-64:tanh-10", 13);
+    if (!m) return;
+    size_t rows[3] = {1, 37, 300};
+    float *x = random_floats(300 * 64, 19);
+    float *y = malloc(sizeof(float) * 300);
+    for (int r = 0; r < 300; r++) y[r] = (float)(r % 10);
+    struct predict_job base;
+    memset(&base, 0, sizeof base);
+    base.model = m;
+    base.x = x;
+    base.y = y;
+    base.iterations = g_quick ? 30 : 600;
+    for (int v = 0; v < 3; v++) {
+        base.rows[v] = rows[v];
+        base.ref[v] = predict_alloc(m, x, rows[v], 64);
+        if (!base.ref[v]) return;
+    }
+    nnb_evaluate(m, x, 300, 64, y, 1, NULL, &base.ref_loss, NULL);
+
+    enum { THREADS = 8 };
+    struct predict_job jobs[THREADS];
+    pthread_t t[THREADS];
+    double t0 = now_seconds();
+    for (int i = 0; i < THREADS; i++) {
+        jobs[i] = base;
+        pthread_create(&t[i], NULL, predict_worker, &jobs[i]);
+    }
+    int mismatches = 0, failures = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        mismatches += jobs[i].mismatches;
+        failures += jobs[i].failures;
+    }
+    check(failures == 0 && mismatches == 0,
+          "8 threads x %d predicts (1, 37, 300 rows) + evaluates + queries on one model: %d failures, %d answers differing "
+          "bitwise from the single-threaded ones (%.2f s)",
+          base.iterations, failures, mismatches, now_seconds() - t0);
+    for (int v = 0; v < 3; v++) free((void *)base.ref[v]);
+    free(x);
+    free(y);
+    nnb_model_free(m);
+}
+
+/* One thread sits inside nnb_train (its callback waits on a flag) while another tries to train,
+ * compile and train again: those must return NNB_ERR_BUSY. */
+struct busy_state {
+    nnb_model *model;
+    const float *x, *y;
+    size_t rows;
+    volatile int in_callback;   /* set by the trainer's callback */
+    volatile int release;       /* set by the other thread when done */
+    int timed_out;
+    nnb_status train_status;
+    pthread_mutex_t lock;
+};
+
+static int busy_callback(const nnb_epoch_report *r, void *user_data) {
+    struct busy_state *s = user_data;
+    if (r->epoch != 1) return 0;
+    pthread_mutex_lock(&s->lock);
+    s->in_callback = 1;
+    pthread_mutex_unlock(&s->lock);
+    double deadline = now_seconds() + 20.0;
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        int done = s->release;
+        pthread_mutex_unlock(&s->lock);
+        if (done) break;
+        if (now_seconds() > deadline) {
+            s->timed_out = 1;
+            break;
+        }
+        sleep_ms(1);
+    }
+    return 0;
+}
+
+static void *busy_trainer(void *arg) {
+    struct busy_state *s = arg;
+    nnb_train_options o;
+    nnb_train_options_init(&o);
+    o.epochs = 3;
+    o.batch_size = 8;
+    o.on_epoch = busy_callback;
+    o.user_data = s;
+    s->train_status = nnb_train(s->model, s->x, s->rows, 8, s->y, 1, &o, NULL);
+    return NULL;
+}
+
+struct predict_during {
+    const nnb_model *model;
+    const float *x;
+    float out[4 * 16];
+    nnb_status status;
+    volatile int done;
+};
+
+static void *predict_during_training(void *arg) {
+    struct predict_during *p = arg;
+    p->status = nnb_predict(p->model, p->x, 16, 8, p->out, 4 * 16);
+    p->done = 1;
+    return NULL;
+}
+
+struct race_job {
+    nnb_model *model;
+    const float *x, *y;
+    int iterations, ok, busy, other;
+    nnb_status other_status;
+};
+
+static void *race_worker(void *arg) {
+    struct race_job *j = arg;
+    for (int i = 0; i < j->iterations; i++) {
+        double loss;
+        nnb_status s = nnb_train_batch(j->model, j->x + (size_t)(i % 8) * 16 * 8, 16, 8, j->y + (i % 8) * 16, 1, &loss);
+        if (s == NNB_OK) j->ok++;
+        else if (s == NNB_ERR_BUSY) j->busy++;
+        else {
+            j->other++;
+            j->other_status = s;
+        }
+    }
+    return NULL;
+}
+
+static void test_busy(void) {
+    nnb_model *m = new_model("8-32:relu-4", 6);
+    if (!m) return;
+    float *x, *y;
+    make_blobs(128, 8, 4, 0.5f, 55, &x, &y);
+    nnb_train_options o;
+    nnb_train_options_init(&o);
+    o.batch_size = 16;
+    expect(nnb_compile(m, &o), NNB_OK, "nnb_compile before the busy test");
+
+    struct busy_state s;
+    memset(&s, 0, sizeof s);
+    pthread_mutex_init(&s.lock, NULL);
+    s.model = m;
+    s.x = x;
+    s.y = y;
+    s.rows = 128;
+    pthread_t t;
+    pthread_create(&t, NULL, busy_trainer, &s);
+    double deadline = now_seconds() + 20.0;
+    int inside = 0;
+    while (!inside && now_seconds() < deadline) {
+        pthread_mutex_lock(&s.lock);
+        inside = s.in_callback;
+        pthread_mutex_unlock(&s.lock);
+        if (!inside) sleep_ms(1);
+    }
+    check(inside, "the trainer thread reached its epoch-1 callback");
+    if (inside) {
+        double loss;
+        nnb_epoch_report rep;
+        memset(&rep, 0, sizeof rep);
+        rep.struct_size = sizeof rep;
+        expect(nnb_train_batch(m, x, 16, 8, y, 1, &loss), NNB_ERR_BUSY, "nnb_train_batch while another thread is in nnb_train");
+        expect(nnb_train_epoch(m, x, 128, 8, y, 1, &rep), NNB_ERR_BUSY, "nnb_train_epoch while another thread is in nnb_train");
+        expect(nnb_compile(m, &o), NNB_ERR_BUSY, "nnb_compile while another thread is in nnb_train");
+        nnb_train_options t2;
+        nnb_train_options_init(&t2);
+        t2.epochs = 1;
+        expect(nnb_train(m, x, 128, 8, y, 1, &t2, NULL), NNB_ERR_BUSY, "nnb_train while another thread is in nnb_train");
+    }
+    /* A predict meanwhile: the header does not say whether it waits for the trainer, fails
+     * with BUSY or reads the weights between steps; any of those, with sane outputs. */
+    struct predict_during pd;
+    memset(&pd, 0, sizeof pd);
+    pd.model = m;
+    pd.x = x;
+    pthread_t pt;
+    pthread_create(&pt, NULL, predict_during_training, &pd);
+    sleep_ms(50);
+    int finished_before_release = pd.done;
+    pthread_mutex_lock(&s.lock);
+    s.release = 1;
+    pthread_mutex_unlock(&s.lock);
+    pthread_join(t, NULL);
+    pthread_join(pt, NULL);
+    check((pd.status == NNB_OK && all_finite(pd.out, 64)) || pd.status == NNB_ERR_BUSY,
+          "nnb_predict from a third thread during nnb_train: %s, %s", status_name(pd.status),
+          finished_before_release ? "returned while the trainer was in its callback" : "waited for the trainer");
+    check(!s.timed_out, "the other thread's calls returned at once (the trainer was not kept waiting 20 s)");
+    expect(s.train_status, NNB_OK, "the trainer's nnb_train finished");
+    float *p = predict_alloc(m, x, 128, 8);
+    if (p) check(all_finite(p, 512), "the model predicts finite values after the contention");
+    free(p);
+    double loss = -1;
+    expect(nnb_train_batch(m, x, 16, 8, y, 1, &loss), NNB_OK, "nnb_train_batch once the trainer has finished (not left busy)");
+
+    /* Two threads hammering nnb_train_batch on one model: each call succeeds or says BUSY. */
+    struct race_job jobs[2];
+    pthread_t rt[2];
+    for (int i = 0; i < 2; i++) {
+        memset(&jobs[i], 0, sizeof jobs[i]);
+        jobs[i].model = m;
+        jobs[i].x = x;
+        jobs[i].y = y;
+        jobs[i].iterations = g_quick ? 50 : 2000;
+        pthread_create(&rt[i], NULL, race_worker, &jobs[i]);
+    }
+    for (int i = 0; i < 2; i++) pthread_join(rt[i], NULL);
+    int ok = jobs[0].ok + jobs[1].ok, busy = jobs[0].busy + jobs[1].busy, other = jobs[0].other + jobs[1].other;
+    check(other == 0 && ok > 0, "2 threads x %d nnb_train_batch on one model: %d OK, %d BUSY, %d other (%s)", jobs[0].iterations,
+          ok, busy, other, status_name(jobs[0].other ? jobs[0].other_status : jobs[1].other_status));
+    p = predict_alloc(m, x, 128, 8);
+    if (p) check(all_finite(p, 512), "the model predicts finite values after the race");
+    free(p);
+    double acc = 0;
+    nnb_evaluate(m, x, 128, 8, y, 1, NULL, &loss, &acc);
+    check(acc > 0.9, "and it learned the blobs (accuracy %g): the steps were applied, not garbled", acc);
+
+    pthread_mutex_destroy(&s.lock);
+    free(x);
+    free(y);
+    nnb_model_free(m);
+}
+
+static void test_free_null(void) {
+    nnb_model_free(NULL);
+    check(1, "nnb_model_free(NULL) returns");
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
+int main(int argc, char **argv) {
+    struct { const char *name; void (*run)(void); } groups[] = {
+        {"version", test_version},
+        {"status", test_status_strings},
+        {"runtime", test_runtime},
+        {"last_error", test_last_error_threads},
+        {"spec_init", test_layer_spec_init},
+        {"create", test_create_from_specs},
+        {"create_string", test_create_from_string},
+        {"info", test_info_and_describe},
+        {"options_init", test_train_options_init},
+        {"train_errors", test_train_errors},
+        {"xor", test_xor},
+        {"sgd_step", test_sgd_step_arithmetic},
+        {"callback", test_callback},
+        {"compile", test_compile_loop},
+        {"predict", test_predict_and_evaluate},
+        {"files", test_save_load},
+        {"determinism", test_determinism},
+        {"threads_predict", test_concurrent_predict},
+        {"threads_busy", test_busy},
+        {"free_null", test_free_null},
+    };
+    const char *quick = getenv("NNB_TEST_QUICK");
+    g_quick = quick && quick[0] && strcmp(quick, "0") != 0;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(g_tmpdir, sizeof g_tmpdir, "%s/nnb_capi_XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    if (!mkdtemp(g_tmpdir)) {
+        fprintf(stderr, "test_capi: cannot create a temporary directory: %s\n", strerror(errno));
+        return 2;
+    }
+    printf("libnnbackprop %s (header %d.%d.%d), ISA %s, OpenMP %s, %d threads\n", nnb_version_string(), NNB_VERSION_MAJOR,
+           NNB_VERSION_MINOR, NNB_VERSION_PATCH, nnb_isa(), nnb_openmp_enabled() ? "on" : "off", nnb_get_num_threads());
+    int ran = 0;
+    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
+        if (argc > 1) {
+            int wanted = 0;
+            for (int a = 1; a < argc; a++) wanted |= strcmp(argv[a], groups[g].name) == 0;
+            if (!wanted) continue;
+        }
+        printf("# %s\n", groups[g].name);
+        groups[g].run();
+        ran++;
+    }
+    rmdir(g_tmpdir);
+    if (ran == 0) {
+        fprintf(stderr, "test_capi: no group named");
+        for (int a = 1; a < argc; a++) fprintf(stderr, " %s", argv[a]);
+        fprintf(stderr, "\n");
+        return 2;
+    }
+    printf("%d passed, %d failed\n", g_passed, g_failed);
+    return g_failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,121 @@
+"""nnbackprop: train and run feed-forward networks with libnnbackprop, from numpy arrays.
+
+    import nnbackprop as nnb
+    model = nnb.Model("2-8:tanh-2", seed=1)
+    model.fit(x, y, epochs=500, batch_size=4, lr=0.05)
+    model.predict_classes(x)
+
+Only ctypes and numpy are needed; see _lib.py for where the library is looked for
+(NNBACKPROP_LIB, next to this package, the checkout's build/lib, the system path).
+"""
+
+import ctypes
+
+from . import _lib
+from .errors import (
+    BusyError,
+    CapacityError,
+    CorruptFileError,
+    DuplicateError,
+    InternalError,
+    InvalidArgumentError,
+    InvalidDataError,
+    ModelFileError,
+    NNBackpropError,
+    NotReadyError,
+    NullArgumentError,
+    PluginError,
+    ShapeError,
+    UnknownNameError,
+    UnsupportedError,
+    VersionError,
+    check,
+    status_name,
+)
+from .model import Activation, Dense, Dropout, Model, ModelInfo
+
+_C = _lib.lib
+
+ABI_VERSION = _lib.ABI_VERSION
+HEADER_VERSION = f"{_lib.VERSION_MAJOR}.{_lib.VERSION_MINOR}.{_lib.VERSION_PATCH}"
+__version__ = _C.nnb_version_string().decode()
+
+
+def version():
+    """The library's version string ("0.1.0")."""
+    return _C.nnb_version_string().decode()
+
+
+def version_number():
+    """The library's NNB_VERSION_NUMBER (major * 10000 + minor * 100 + patch)."""
+    return _C.nnb_version()
+
+
+def abi_version():
+    return _C.nnb_abi_version()
+
+
+def set_num_threads(threads):
+    """Sets the number of threads the kernels use (process-wide)."""
+    check(_C.nnb_set_num_threads(int(threads)))
+
+
+def num_threads():
+    """The number of threads the kernels use."""
+    return _C.nnb_get_num_threads()
+
+
+def isa():
+    """The SIMD path in use: "avx512", "avx2", "neon" or "scalar"."""
+    return _C.nnb_isa().decode()
+
+
+def openmp_enabled():
+    return bool(_C.nnb_openmp_enabled())
+
+
+def status_string(status):
+    """The library's description of a status code."""
+    raw = _C.nnb_status_string(int(status))
+    return raw.decode() if raw else status_name(status)
+
+
+def library_path():
+    """The path of the loaded libnnbackprop."""
+    return _C._name
+
+
+__all__ = [
+    "Model",
+    "ModelInfo",
+    "Dense",
+    "Activation",
+    "Dropout",
+    "version",
+    "version_number",
+    "abi_version",
+    "set_num_threads",
+    "num_threads",
+    "isa",
+    "openmp_enabled",
+    "status_string",
+    "library_path",
+    "NNBackpropError",
+    "NullArgumentError",
+    "InvalidArgumentError",
+    "ShapeError",
+    "InvalidDataError",
+    "CapacityError",
+    "ModelFileError",
+    "CorruptFileError",
+    "UnsupportedError",
+    "UnknownNameError",
+    "BusyError",
+    "VersionError",
+    "NotReadyError",
+    "InternalError",
+    "DuplicateError",
+    "PluginError",
+]
+
+del ctypes

@@ -1,0 +1,448 @@
+"""The Model class: a feed-forward network in libnnbackprop, driven with numpy arrays."""
+
+import ctypes
+import math
+import os
+from collections import namedtuple
+
+import numpy as np
+
+from . import _lib
+from .errors import NNBackpropError, ShapeError, check
+
+_C = _lib.lib
+
+ModelInfo = namedtuple("ModelInfo", "inputs outputs layers parameters")
+
+
+class Dense:
+    """A fully connected layer with `units` outputs and an optional fused activation
+    ("relu", "tanh", ...; `alpha` is leaky_relu's slope or elu's alpha, 0 for the default)."""
+
+    def __init__(self, units, activation=None, alpha=0.0):
+        self.units, self.activation, self.alpha = int(units), activation, float(alpha)
+
+    def _spec(self):
+        return _spec(_lib.LAYER_DENSE, units=self.units, activation=self.activation, alpha=self.alpha)
+
+    def __repr__(self):
+        return f"Dense({self.units}, {self.activation!r})" if self.activation else f"Dense({self.units})"
+
+
+class Activation:
+    """An activation on its own ("softmax" and "log_softmax" exist only as this)."""
+
+    def __init__(self, name, alpha=0.0):
+        self.name, self.alpha = name, float(alpha)
+
+    def _spec(self):
+        return _spec(_lib.LAYER_ACTIVATION, activation=self.name, alpha=self.alpha)
+
+    def __repr__(self):
+        return f"Activation({self.name!r})"
+
+
+class Dropout:
+    """Inverted dropout with drop probability `rate` in [0, 1); the identity at inference."""
+
+    def __init__(self, rate):
+        self.rate = float(rate)
+
+    def _spec(self):
+        return _spec(_lib.LAYER_DROPOUT, rate=self.rate)
+
+    def __repr__(self):
+        return f"Dropout({self.rate})"
+
+
+def _spec(kind, units=0, activation=None, alpha=0.0, rate=0.0):
+    spec = _lib.LayerSpec()
+    _C.nnb_layer_spec_init(ctypes.byref(spec))
+    spec.type = kind
+    spec.units = units
+    spec.activation = activation.encode() if activation else None
+    spec.alpha = alpha
+    spec.rate = rate
+    return spec
+
+
+def _layer(item):
+    """A Dense / Activation / Dropout from the shorthand a layer list may hold:
+    256 -> Dense(256); "256:relu" -> Dense(256, "relu"); "relu" -> Activation("relu");
+    "dropout:0.2" -> Dropout(0.2)."""
+    if isinstance(item, (Dense, Activation, Dropout)):
+        return item
+    if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+        return Dense(int(item))
+    if isinstance(item, str):
+        head, _, tail = item.partition(":")
+        if head.strip().isdigit():
+            return Dense(int(head), tail or None)
+        if head == "dropout":
+            return Dropout(float(tail))
+        return Activation(item)
+    raise TypeError(f"a layer is a Dense, Activation, Dropout, int or str, not {type(item).__name__}: {item!r}")
+
+
+def _floats(a, name):
+    """`a` as a C-contiguous float32 array, converting (once) only when needed."""
+    try:
+        return np.ascontiguousarray(a, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{name} must be convertible to a float32 array: {e}") from None
+
+
+def _ptr(a):
+    return a.ctypes.data_as(_lib.float_p)
+
+
+def _features(x, inputs, name="x"):
+    """x as a (rows, cols) float32 array: trailing dimensions are flattened (images); a 1-D x of
+    `inputs` values is one row (for a one-input model, a 1-D x is a column of samples).
+    Returns (array, was_one_row). Whether cols matches the model is the library's to check."""
+    x = _floats(x, name)
+    if x.ndim == 1:
+        if x.shape[0] == inputs:
+            return x.reshape(1, inputs), True
+        if inputs == 1:
+            return x.reshape(-1, 1), False  # one feature: a 1-D x is a column of samples
+        raise ShapeError(f"{name} has shape {x.shape}: a single sample needs {inputs} values", _lib.ERR_SHAPE_MISMATCH)
+    if x.ndim == 0:
+        raise ShapeError(f"{name} is a scalar; expected (rows, {inputs})", _lib.ERR_SHAPE_MISMATCH)
+    if x.ndim > 2:
+        x = x.reshape(x.shape[0], -1)
+    return x, False
+
+
+def _targets(y, rows, name="y"):
+    """y as a (rows, y_cols) float32 array: a 1-D y (class indices, or one target per row) is
+    one column."""
+    y = _floats(y, name)
+    if y.ndim == 0:
+        raise ShapeError(f"{name} is a scalar; expected {rows} rows", _lib.ERR_SHAPE_MISMATCH)
+    if y.ndim == 1:
+        y = y.reshape(-1, 1)
+    elif y.ndim > 2:
+        y = y.reshape(y.shape[0], -1)
+    if y.shape[0] != rows:
+        raise ShapeError(f"{name} has {y.shape[0]} rows but x has {rows}", _lib.ERR_SHAPE_MISMATCH)
+    return y
+
+
+def _report_dict(r):
+    return {
+        "epoch": r.epoch,
+        "epochs": r.epochs,
+        "loss": r.loss,
+        "accuracy": r.accuracy,
+        "val_loss": r.val_loss,
+        "val_accuracy": r.val_accuracy,
+        "learning_rate": r.learning_rate,
+        "seconds": r.seconds,
+    }
+
+
+def _fmt(v):
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4f}"
+
+
+# Options of nnb_train_options that fit/compile take as keyword arguments, and their C types.
+_OPTION_FIELDS = {
+    "momentum": float,
+    "nesterov": int,
+    "weight_decay": float,
+    "beta1": float,
+    "beta2": float,
+    "eps": float,
+    "label_smoothing": float,
+    "huber_delta": float,
+    "schedule": str,
+    "step_size": int,
+    "gamma": float,
+    "warmup_epochs": int,
+    "clip_norm": float,
+    "shuffle": int,
+    "seed": int,
+    "early_stopping_patience": int,
+    "restore_best": int,
+}
+
+
+def _options(epochs, batch_size, loss, optimizer, lr, validation_split, options):
+    o = _lib.TrainOptions()
+    _C.nnb_train_options_init(ctypes.byref(o))
+    if epochs is not None:
+        o.epochs = int(epochs)
+    if batch_size is not None:
+        o.batch_size = int(batch_size)
+    if loss is not None:
+        o.loss = loss.encode()
+    if optimizer is not None:
+        o.optimizer = optimizer.encode()
+    if lr is not None:
+        o.learning_rate = float(lr)
+    if validation_split is not None:
+        o.validation_split = float(validation_split)
+    for key, value in options.items():
+        kind = _OPTION_FIELDS.get(key)
+        if kind is None:
+            raise TypeError(f"unknown training option {key!r}; known: {', '.join(sorted(_OPTION_FIELDS))}")
+        if kind is str:
+            setattr(o, key, value.encode() if value is not None else None)
+        else:
+            setattr(o, key, kind(value))
+    return o
+
+
+class Model:
+    """A feed-forward network trained by backpropagation in libnnbackprop.
+
+    Model("784-256:relu-128:relu-10")                    the compact form: inputs first
+    Model("256:relu-128:relu-10", inputs=784)            the same, inputs given apart
+    Model([Dense(256, "relu"), Dropout(0.2), Dense(10)], inputs=784)
+    Model(["256:relu", "dropout:0.2", 10], inputs=784)   the same, in shorthand
+
+    Weights start as PyTorch initialises them, from `seed`. Many threads may call predict and
+    evaluate on one model at once (they wait while another thread trains it); training it from
+    two threads at once raises BusyError.
+    """
+
+    def __init__(self, layers, inputs=None, seed=0):
+        self._handle = None
+        handle = _lib.model_p()
+        if isinstance(layers, str):
+            description = layers if inputs is None else f"{int(inputs)}-{layers}"
+            check(_C.nnb_model_create_from_string(ctypes.byref(handle), description.encode(), int(seed)))
+        else:
+            if inputs is None:
+                raise TypeError("Model(layers=[...]) needs inputs= (the number of features)")
+            items = [_layer(item) for item in layers]
+            specs = (_lib.LayerSpec * max(len(items), 1))(*[item._spec() for item in items])
+            check(_C.nnb_model_create(ctypes.byref(handle), int(inputs), specs, len(items), int(seed)))
+        self._adopt(handle)
+
+    def _adopt(self, handle):
+        self._handle = handle
+        # A handle's shape never changes, so it is read once: the calls below then need no
+        # nnb_model_get_info, which waits while another thread trains the model.
+        info = self.info
+        self._inputs, self._outputs = info.inputs, info.outputs
+
+    @classmethod
+    def _from_handle(cls, handle):
+        model = cls.__new__(cls)
+        model._handle = None
+        model._adopt(handle)
+        return model
+
+    @classmethod
+    def load(cls, path):
+        """A model read from a file written by save() (or by NNBackprop's Swift and C APIs)."""
+        handle = _lib.model_p()
+        check(_C.nnb_model_load(ctypes.byref(handle), os.fsencode(path)))
+        return cls._from_handle(handle)
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    def close(self):
+        """Frees the model now (it is freed anyway when garbage-collected)."""
+        handle, self._handle = self._handle, None
+        if handle:
+            _C.nnb_model_free(handle)
+
+    def __del__(self):
+        # At interpreter exit the module globals may be gone already.
+        if getattr(self, "_handle", None) and _C is not None:
+            self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    @property
+    def _h(self):
+        if not self._handle:
+            raise ValueError("the model is closed")
+        return self._handle
+
+    # -- shape ------------------------------------------------------------------------------
+
+    @property
+    def info(self):
+        """ModelInfo(inputs, outputs, layers, parameters)."""
+        info = _lib.ModelInfo()
+        info.struct_size = ctypes.sizeof(info)
+        check(_C.nnb_model_get_info(self._h, ctypes.byref(info)))
+        return ModelInfo(info.inputs, info.outputs, info.layers, info.parameters)
+
+    @property
+    def inputs(self):
+        return self._inputs
+
+    @property
+    def outputs(self):
+        return self._outputs
+
+    def describe(self):
+        """The compact description ("784-256:relu-128:relu-10") that Model(...) takes."""
+        needed = ctypes.c_size_t(0)
+        buf = ctypes.create_string_buffer(256)
+        status = _C.nnb_model_describe(self._h, buf, len(buf), ctypes.byref(needed))
+        if status == _lib.ERR_CAPACITY and needed.value > len(buf):
+            buf = ctypes.create_string_buffer(needed.value)
+            status = _C.nnb_model_describe(self._h, buf, len(buf), ctypes.byref(needed))
+        check(status)
+        return buf.value.decode()
+
+    def __repr__(self):
+        if not self._handle:
+            return "<nnbackprop.Model (closed)>"
+        return f"<nnbackprop.Model {self.describe()!r}, {self.info.parameters} parameters>"
+
+    # -- training ---------------------------------------------------------------------------
+
+    def fit(
+        self,
+        x,
+        y,
+        epochs=10,
+        batch_size=32,
+        loss="cross_entropy",
+        optimizer="adam",
+        lr=1e-3,
+        validation_split=0.0,
+        callback=None,
+        verbose=False,
+        **options,
+    ):
+        """Trains on (x, y) and returns the history: one dict per epoch run (epoch, epochs, loss,
+        accuracy, val_loss, val_accuracy, learning_rate, seconds).
+
+        x is (rows, inputs), or (rows, ...) and flattened. y holds class indices (1-D, or one
+        column) or one-hot/soft rows for cross_entropy, else (rows, outputs) targets.
+        validation_split holds out that fraction of the last rows. callback(report_dict) runs
+        after every epoch; returning True stops training. An exception raised in it stops
+        training and is re-raised here. Other keyword options: momentum, nesterov,
+        weight_decay, beta1, beta2, eps, label_smoothing, huber_delta, schedule, step_size,
+        gamma, warmup_epochs, clip_norm, shuffle, seed, early_stopping_patience, restore_best.
+        """
+        x, _ = _features(x, self.inputs)
+        y = _targets(y, x.shape[0])
+        opts = _options(epochs, batch_size, loss, optimizer, lr, validation_split, options)
+        history = []
+        raised = []
+
+        def on_epoch(report_p, _user_data):
+            # Nothing may propagate into C: any exception is kept and re-raised after nnb_train.
+            try:
+                report = _report_dict(report_p.contents)
+                history.append(report)
+                if verbose:
+                    print(
+                        f"epoch {report['epoch']}/{report['epochs']}  loss {_fmt(report['loss'])}"
+                        f"  accuracy {_fmt(report['accuracy'])}  val_loss {_fmt(report['val_loss'])}"
+                        f"  val_accuracy {_fmt(report['val_accuracy'])}  {report['seconds']:.2f} s",
+                        flush=True,
+                    )
+                if callback is not None and callback(dict(report)):
+                    return 1
+                return 0
+            except BaseException as e:  # noqa: B036 - KeyboardInterrupt too must not cross into C
+                raised.append(e)
+                return 1
+
+        c_callback = _lib.EPOCH_CALLBACK(on_epoch)  # referenced until nnb_train returns
+        opts.on_epoch = c_callback
+        last = _lib.EpochReport()
+        last.struct_size = ctypes.sizeof(last)
+        status = _C.nnb_train(
+            self._h, _ptr(x), x.shape[0], x.shape[1], _ptr(y), y.shape[1], ctypes.byref(opts), ctypes.byref(last)
+        )
+        del c_callback
+        if raised:
+            raise raised[0]
+        check(status)
+        return history
+
+    def compile(self, loss="cross_entropy", optimizer="adam", lr=1e-3, batch_size=32, **options):
+        """Sets loss and optimizer for train_batch / train_epoch (a new optimizer state)."""
+        opts = _options(None, batch_size, loss, optimizer, lr, None, options)
+        check(_C.nnb_compile(self._h, ctypes.byref(opts)))
+        return self
+
+    def train_batch(self, x, y):
+        """One optimizer step on (x, y); returns the batch's mean loss. Needs compile()."""
+        x, _ = _features(x, self.inputs)
+        y = _targets(y, x.shape[0])
+        loss = ctypes.c_double(math.nan)
+        check(_C.nnb_train_batch(self._h, _ptr(x), x.shape[0], x.shape[1], _ptr(y), y.shape[1], ctypes.byref(loss)))
+        return loss.value
+
+    def train_epoch(self, x, y):
+        """One epoch over (x, y) in compiled-size mini-batches; returns the epoch's report dict."""
+        x, _ = _features(x, self.inputs)
+        y = _targets(y, x.shape[0])
+        report = _lib.EpochReport()
+        report.struct_size = ctypes.sizeof(report)
+        check(_C.nnb_train_epoch(self._h, _ptr(x), x.shape[0], x.shape[1], _ptr(y), y.shape[1], ctypes.byref(report)))
+        return _report_dict(report)
+
+    # -- inference --------------------------------------------------------------------------
+
+    def predict(self, x):
+        """The raw outputs (logits for classifiers), (rows, outputs) float32; a 1-D x is one
+        sample and gives a 1-D result."""
+        x, one = _features(x, self.inputs)
+        out = np.empty((x.shape[0], self.outputs), dtype=np.float32)
+        check(_C.nnb_predict(self._h, _ptr(x), x.shape[0], x.shape[1], _ptr(out), out.size))
+        return out[0] if one else out
+
+    def predict_classes(self, x):
+        """Class indices: the argmax of the outputs, or for one output (a bce logit) 1 where it
+        is positive."""
+        out = self.predict(x)
+        if out.shape[-1] == 1:
+            return (out[..., 0] > 0).astype(np.int64)
+        return np.argmax(out, axis=-1)
+
+    def predict_proba(self, x):
+        """Probabilities: softmax of the outputs, or sigmoid for one output."""
+        out = self.predict(x).astype(np.float64)
+        if out.shape[-1] == 1:
+            return 1.0 / (1.0 + np.exp(-out))
+        out = out - out.max(axis=-1, keepdims=True)
+        e = np.exp(out)
+        return e / e.sum(axis=-1, keepdims=True)
+
+    def evaluate(self, x, y, loss=None):
+        """{"loss": mean loss, "accuracy": accuracy (NaN for regression losses)} on (x, y) under
+        `loss` (None: the compiled loss, else cross_entropy)."""
+        x, _ = _features(x, self.inputs)
+        y = _targets(y, x.shape[0])
+        value, accuracy = ctypes.c_double(math.nan), ctypes.c_double(math.nan)
+        check(
+            _C.nnb_evaluate(
+                self._h,
+                _ptr(x),
+                x.shape[0],
+                x.shape[1],
+                _ptr(y),
+                y.shape[1],
+                loss.encode() if loss is not None else None,
+                ctypes.byref(value),
+                ctypes.byref(accuracy),
+            )
+        )
+        return {"loss": value.value, "accuracy": accuracy.value}
+
+    # -- files ------------------------------------------------------------------------------
+
+    def save(self, path):
+        """Writes the model (a safetensors file that PyTorch's load_state_dict reads too)."""
+        check(_C.nnb_model_save(self._h, os.fsencode(path)))
+
+
+__all__ = ["Model", "ModelInfo", "Dense", "Activation", "Dropout", "NNBackpropError"]
