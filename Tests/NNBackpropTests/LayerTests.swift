@@ -123,6 +123,7 @@ final class FitFeatureTests: XCTestCase {
         XCTAssertTrue(h.stoppedEarly)
         let best = try XCTUnwrap(h.bestEpoch)
         XCTAssertEqual(h["val_loss"][best], h["val_loss"].min()!)
+        XCTAssertEqual(h.epochs.count, best + 1 + 3, "patience 3: training stops 3 epochs after the best one")
         let data = try noisyData()
         let valid = try data.subset(210..<300)
         let r = try model.evaluate(valid, loss: .softmaxCrossEntropy())

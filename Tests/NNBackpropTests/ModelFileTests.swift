@@ -66,7 +66,9 @@ final class ModelFileTests: XCTestCase {
         // A missing tensor, an unknown layer, a foreign file.
         st = try model.safeTensors()
         st.remove("3.bias")
-        XCTAssertThrowsError(try Sequential(safeTensors: st))
+        XCTAssertThrowsError(try Sequential(safeTensors: st)) { e in
+            guard case NNError.corruptFile(let m) = e, m.contains("3.bias") else { return XCTFail("\(e)") }
+        }
         st = try model.safeTensors()
         st.metadata["architecture"] = st.metadata["architecture"]!.replacingOccurrences(of: "\"Dropout\"", with: "\"Conv9\"")
         XCTAssertThrowsError(try Sequential(safeTensors: st)) { e in
