@@ -214,6 +214,9 @@ typedef struct nnb_train_options {
     int32_t restore_best;      /* with early stopping: restore the best weights; default 1 */
     nnb_epoch_callback on_epoch; /* may be NULL */
     void *user_data;           /* passed to on_epoch */
+    int32_t standardize;       /* 1: fit a per-feature standardizer ((x - mean) / std) on the
+                                  training rows first; the model keeps it (in files too) and
+                                  applies it to every input it is given. Default 0 */
 } nnb_train_options;
 
 /* Sets struct_size and every default above. */

@@ -180,6 +180,11 @@ public func nnbTrain(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ rows
         var training = try compile(o)
         let data = try dataset(h, x, rows, cols, y, yCols, loss: training.loss)
         try h.mutate("nnb_train") {
+            if o.standardize != 0 {
+                // Fitted on the rows that train, not on those validation_split holds out.
+                let held = Int((Double(rows) * Double(o.validation_split)).rounded())
+                h.model.scaler = Standardizer(fitting: held > 0 ? try data.subset(0..<(rows - held)) : data)
+            }
             let relay = o.on_epoch.map { EpochRelay($0, o.user_data, epochs: o.epochs) }
             var summary: [String: Double] = [:]
             let tracker = ClosureCallback(onEpochEnd: { _, logs in summary = logs; return .proceed })

@@ -845,6 +845,32 @@ static nnb_train_options xor_options(const char *loss, const char *optimizer, fl
     return o;
 }
 
+/* standardize: XOR on inputs scaled to thousands and shifted learns only after standardizing;
+ * the model keeps the standardizer (predict on raw inputs, and after a save and load). */
+static void test_standardize(void) {
+    const float raw[] = {5000, -3000, 5000, -1000, 7000, -3000, 7000, -1000};
+    const float y[] = {0, 1, 1, 0};
+    nnb_model *m = NULL;
+    nnb_model_create_from_string(&m, "2-8:tanh-2", 3);
+    nnb_train_options o;
+    nnb_train_options_init(&o);
+    check(o.standardize == 0, "standardize defaults to 0");
+    o.epochs = 300, o.batch_size = 4, o.learning_rate = 0.05f, o.standardize = 1;
+    check(nnb_train(m, raw, 4, 2, y, 1, &o, NULL) == NNB_OK, "nnb_train with standardize = 1");
+    float out[8], again[8];
+    nnb_predict(m, raw, 4, 2, out, 8);
+    int right = 0;
+    for (int i = 0; i < 4; i++) right += (out[2 * i + 1] > out[2 * i]) == (int)y[i];
+    check(right == 4, "standardized XOR on raw inputs in the thousands: %d of 4 right", right);
+    char path[400];
+    snprintf(path, sizeof path, "%s/standardized.safetensors", g_tmpdir);
+    nnb_model *back = NULL;
+    check(nnb_model_save(m, path) == NNB_OK && nnb_model_load(&back, path) == NNB_OK, "save and load a standardized model");
+    if (back) nnb_predict(back, raw, 4, 2, again, 8);
+    check(back && memcmp(out, again, sizeof out) == 0, "the loaded model standardizes its inputs the same way (bitwise)");
+    nnb_model_free(m), nnb_model_free(back);
+}
+
 static void test_xor(void) {
     /* "2-8:tanh-1" with bce: one logit per row. */
     nnb_model *m = new_model("2-8:tanh-1", 42);
@@ -1802,6 +1828,7 @@ int main(int argc, char **argv) {
         {"options_init", test_train_options_init},
         {"train_errors", test_train_errors},
         {"xor", test_xor},
+        {"standardize", test_standardize},
         {"sgd_step", test_sgd_step_arithmetic},
         {"callback", test_callback},
         {"compile", test_compile_loop},

@@ -104,6 +104,7 @@ int main(int argc, char **argv) {
     nnb_train_options_init(&options);
     options.epochs = epochs;
     options.batch_size = 128;
+    options.standardize = 1; /* per-pixel standardization, kept in the model: as the Swift test */
     options.loss = "cross_entropy";
     options.optimizer = "adam";
     options.learning_rate = 1e-3f;

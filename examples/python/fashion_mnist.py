@@ -48,7 +48,8 @@ def main():
 
     model = nnb.Model("784-256:relu-128:relu-10", seed=42)
     started = time.perf_counter()
-    model.fit(x_train, y_train, epochs=args.epochs, batch_size=128, optimizer="adam", lr=1e-3, seed=42, verbose=True)
+    model.fit(x_train, y_train, epochs=args.epochs, batch_size=128, optimizer="adam", lr=1e-3, seed=42,
+              standardize=1, verbose=True)
     seconds = time.perf_counter() - started
     result = model.evaluate(x_test, y_test)
     print(f"test loss {result['loss']:.4f}  test accuracy {result['accuracy']:.4f}  ({seconds:.1f} s training)")

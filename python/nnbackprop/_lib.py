@@ -123,6 +123,7 @@ class TrainOptions(ctypes.Structure):
         ("restore_best", ctypes.c_int32),
         ("on_epoch", EPOCH_CALLBACK),
         ("user_data", ctypes.c_void_p),
+        ("standardize", ctypes.c_int32),
     ]
 
 

@@ -165,6 +165,7 @@ _OPTION_FIELDS = {
     "seed": int,
     "early_stopping_patience": int,
     "restore_best": int,
+    "standardize": int,
 }
 
 
@@ -327,7 +328,8 @@ class Model:
         after every epoch; returning True stops training. An exception raised in it stops
         training and is re-raised here. Other keyword options: momentum, nesterov,
         weight_decay, beta1, beta2, eps, label_smoothing, huber_delta, schedule, step_size,
-        gamma, warmup_epochs, clip_norm, shuffle, seed, early_stopping_patience, restore_best.
+        gamma, warmup_epochs, clip_norm, shuffle, seed, early_stopping_patience, restore_best,
+        standardize (fit a per-feature standardizer on the training rows; the model keeps it).
         """
         x, _ = _features(x, self.inputs)
         y = _targets(y, x.shape[0])

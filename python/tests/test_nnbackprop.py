@@ -540,7 +540,9 @@ def test_fashion_mnist_reaches_88_percent():
     x_test = load_idx(FASHION / "t10k-images-idx3-ubyte.gz").reshape(-1, 784) / np.float32(255)
     y_test = load_idx(FASHION / "t10k-labels-idx1-ubyte.gz")
     model = nnb.Model("784-256:relu-128:relu-10", seed=42)
-    model.fit(x_train, y_train, epochs=10, batch_size=128, lr=1e-3, seed=42)
+    # The settings of the Swift library's test (Tests/NNBackpropTests, FashionMNIST): the same
+    # seeds, batches and per-pixel standardization, so the same accuracy.
+    model.fit(x_train, y_train, epochs=10, batch_size=128, lr=1e-3, seed=42, standardize=1)
     accuracy = model.evaluate(x_test, y_test)["accuracy"]
     print(f"Fashion-MNIST test accuracy {accuracy:.4f}")
-    assert accuracy >= 0.88
+    assert accuracy >= 0.885
