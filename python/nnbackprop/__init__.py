@@ -33,6 +33,7 @@ from .errors import (
     status_name,
 )
 from .model import Activation, Dense, Dropout, Model, ModelInfo
+from .plugins import load_plugin, plugin_registered, raise_pending, register_activation, register_loss
 
 _C = _lib.lib
 

@@ -127,6 +127,50 @@ class TrainOptions(ctypes.Structure):
     ]
 
 
+# include/nnbackprop_plugin.h
+PLUGIN_ABI_VERSION = 1
+ACT_FORWARD = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_float), size_t)
+ACT_BACKWARD = ctypes.CFUNCTYPE(
+    None,
+    ctypes.c_void_p,
+    ctypes.POINTER(ctypes.c_float),
+    ctypes.POINTER(ctypes.c_float),
+    ctypes.POINTER(ctypes.c_float),
+    ctypes.POINTER(ctypes.c_float),
+    size_t,
+)
+LOSS_FN = ctypes.CFUNCTYPE(
+    ctypes.c_float,
+    ctypes.c_void_p,
+    ctypes.POINTER(ctypes.c_float),
+    ctypes.POINTER(ctypes.c_float),
+    ctypes.POINTER(ctypes.c_float),
+    size_t,
+    size_t,
+)
+
+
+class ActivationPlugin(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32),
+        ("abi_version", ctypes.c_uint32),
+        ("name", ctypes.c_char_p),
+        ("forward", ACT_FORWARD),
+        ("backward", ACT_BACKWARD),
+        ("ctx", ctypes.c_void_p),
+    ]
+
+
+class LossPlugin(ctypes.Structure):
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32),
+        ("abi_version", ctypes.c_uint32),
+        ("name", ctypes.c_char_p),
+        ("loss", LOSS_FN),
+        ("ctx", ctypes.c_void_p),
+    ]
+
+
 # name: (restype, argtypes)
 PROTOTYPES = {
     "nnb_version": (ctypes.c_int, []),
@@ -162,6 +206,10 @@ PROTOTYPES = {
     ),
     "nnb_model_save": (status_t, [model_p, ctypes.c_char_p]),
     "nnb_model_load": (status_t, [ctypes.POINTER(model_p), ctypes.c_char_p]),
+    "nnb_register_activation": (status_t, [ctypes.POINTER(ActivationPlugin)]),
+    "nnb_register_loss": (status_t, [ctypes.POINTER(LossPlugin)]),
+    "nnb_plugin_registered": (ctypes.c_int, [ctypes.c_char_p]),
+    "nnb_plugin_load": (status_t, [ctypes.c_char_p]),
 }
 
 

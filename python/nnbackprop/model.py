@@ -8,6 +8,7 @@ from collections import namedtuple
 import numpy as np
 
 from . import _lib
+from .plugins import raise_pending
 from .errors import NNBackpropError, ShapeError, check
 
 _C = _lib.lib
@@ -366,6 +367,7 @@ class Model:
         del c_callback
         if raised:
             raise raised[0]
+        raise_pending()
         check(status)
         return history
 
@@ -400,6 +402,7 @@ class Model:
         x, one = _features(x, self.inputs)
         out = np.empty((x.shape[0], self.outputs), dtype=np.float32)
         check(_C.nnb_predict(self._h, _ptr(x), x.shape[0], x.shape[1], _ptr(out), out.size))
+        raise_pending()
         return out[0] if one else out
 
     def predict_classes(self, x):
@@ -438,6 +441,7 @@ class Model:
                 ctypes.byref(accuracy),
             )
         )
+        raise_pending()
         return {"loss": value.value, "accuracy": accuracy.value}
 
     # -- files ------------------------------------------------------------------------------
