@@ -3,7 +3,7 @@
  * nnb-kernels: the CKernels self-check and GEMM benchmark.
  *
  *   nnb-kernels info             ISA in use, OpenMP, threads
- *   nnb-kernels check            run the kernel test suite on every ISA path this CPU has
+ *   nnb-kernels check [GROUP]    run the kernel test suite on every ISA path this CPU has
  *   nnb-kernels bench [--quick]  GFLOP/s of square GEMMs and of the 784-256-128-10 network's
  *                                products, beside numpy (float32 @, OpenBLAS) timed in the same run
  *
@@ -171,25 +171,6 @@ static int bench(int quick) {
     return 0;
 }
 
-static int check(void) {
-    struct { const char *name; void (*run)(nnk_check *); } groups[] = {
-        {"dispatch", nnk_check_dispatch}, {"gemm", nnk_check_gemm},   {"dense", nnk_check_dense},
-        {"activations", nnk_check_activations}, {"losses", nnk_check_losses}, {"optim", nnk_check_optim}, {"overrides", nnk_check_overrides},
-    };
-    int passed = 0, failed = 0;
-    printf("CKernels self-check: ISA %s, OpenMP %s, %d threads (every supported path is exercised)\n",
-           nnk_isa_name(nnk_isa_active()), nnk_openmp_enabled() ? "on" : "off", nnk_get_num_threads());
-    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
-        nnk_check c = {0};
-        groups[g].run(&c);
-        printf("  %-12s %6d passed, %d failed\n", groups[g].name, c.passed, c.failed);
-        passed += c.passed;
-        failed += c.failed;
-    }
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
-}
-
 static void info(void) {
     printf("ISA: %s\n", nnk_isa_name(nnk_isa_active()));
     printf("supported:");
@@ -206,7 +187,7 @@ int main(int argc, char **argv) {
         info();
         return 0;
     }
-    if (strcmp(cmd, "check") == 0) return check();
+    if (strcmp(cmd, "check") == 0) return nnk_check_run(argc > 2 ? argv[2] : NULL) == 0 ? 0 : 1;
     if (strcmp(cmd, "bench") == 0) return bench(argc > 2 && strcmp(argv[2], "--quick") == 0);
     fprintf(stderr, "usage: nnb-kernels [info | check | bench [--quick]]\n");
     return 2;

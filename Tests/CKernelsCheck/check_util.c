@@ -24,6 +24,30 @@ int check_record(nnk_check *c, int ok, const char *fmt, ...) {
 
 const char *nnk_check_first_failure(const nnk_check *c) { return c->first_failure; }
 
+int nnk_check_run(const char *only) {
+    static const struct {
+        const char *name;
+        void (*run)(nnk_check *);
+    } groups[] = {
+        {"dispatch", nnk_check_dispatch},       {"gemm", nnk_check_gemm},     {"dense", nnk_check_dense},
+        {"activations", nnk_check_activations}, {"losses", nnk_check_losses}, {"optim", nnk_check_optim},
+        {"overrides", nnk_check_overrides},
+    };
+    int passed = 0, failed = 0;
+    printf("CKernels check: ISA %s, OpenMP %s, %d threads (every supported path is exercised)\n",
+           nnk_isa_name(nnk_isa_active()), nnk_openmp_enabled() ? "on" : "off", nnk_get_num_threads());
+    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
+        if (only != NULL && strcmp(only, groups[g].name) != 0) continue;
+        nnk_check c = {0};
+        groups[g].run(&c);
+        printf("  %-12s %6d passed, %d failed\n", groups[g].name, c.passed, c.failed);
+        passed += c.passed;
+        failed += c.failed;
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed;
+}
+
 uint64_t check_rng_next(check_rng *r) {
     uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;

@@ -26,6 +26,10 @@ void nnk_check_losses(nnk_check *c);
 void nnk_check_optim(nnk_check *c);
 void nnk_check_overrides(nnk_check *c); /* kernel replacement (plugin API) */
 
+/* Runs every group (or only the one named `only`, when not NULL) and prints one line per group
+ * and a closing "N passed, N failed" line to stdout; returns the number of failures. */
+int nnk_check_run(const char *only);
+
 /* The first failure's message ("" when none). */
 const char *nnk_check_first_failure(const nnk_check *c);
 
