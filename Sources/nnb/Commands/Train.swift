@@ -1,5 +1,6 @@
 import ArgumentParser
 import CKernels
+import Foundation
 import NNBackprop
 
 /// `nnb train`: builds a multilayer perceptron, trains it by backpropagation, reports accuracy
@@ -92,6 +93,14 @@ struct Train: ParsableCommand {
         _ = try parseLayerSizes(layers)
         do { _ = try Activation(name: activation) } catch { throw ValidationError(error.message) }
         if let loss { do { _ = try Loss(name: loss) } catch { throw ValidationError(error.message) } }
+        // Fail before training, not after it, when a result cannot be written.
+        for (option, path) in [("--output", output), ("--plot", plot)] {
+            guard let path else { continue }
+            let dir = (path as NSString).deletingLastPathComponent
+            guard FileManager.default.isWritableFile(atPath: dir.isEmpty ? "." : dir) else {
+                throw ValidationError("\(option) \(path): the folder '\(dir.isEmpty ? "." : dir)' does not exist or is not writable")
+            }
+        }
         if data.task == .regress, [DataSource.spirals, .fashionMNIST].contains(DataSource(data.data, targets: data.targets)) {
             throw ValidationError("--task regress needs real-valued targets; \(DataSource(data.data, targets: nil).name) has class labels")
         }
@@ -138,7 +147,8 @@ struct Train: ParsableCommand {
             if case .classes(_, let k) = train.targets { shape += ", \(k) classes" }
             print("data:  \(source.name): \(shape)")
             let rate = optimizer == .irprop ? "" : " lr \(opt.learningRate)"
-            print("model: \(arch), \(grouped(model.parameterCount)) parameters; \(lossFunction.name), \(optimizer.rawValue)\(rate), batch \(batch), \(epochCount) epochs, seed \(seed), \(threadCount()) (\(String(cString: nnk_isa_name(nnk_isa_active()))))")
+            print("model: \(arch), \(grouped(model.parameterCount)) parameters, \(lossFunction.name) loss")
+            print("run:   \(optimizer.rawValue)\(rate), batch \(batch), \(epochCount) epoch\(epochCount == 1 ? "" : "s"), seed \(seed), \(threadCount()) (\(String(cString: nnk_isa_name(nnk_isa_active()))))")
         }
 
         // Without a validation split, the test rows are scored after each epoch (for the epoch
@@ -156,7 +166,7 @@ struct Train: ParsableCommand {
 
         // Summary.
         let trainedRows = validationSplit > 0 ? train.count - Int((Double(train.count) * validationSplit).rounded()) : train.count
-        print("trained \(arch) for \(history.epochs.count) epochs on \(grouped(trainedRows)) rows in \(duration(seconds)) (\(rate(reporter.samplesPerSecond)) samples/s in training steps)")
+        print("trained \(arch) for \(history.epochs.count) epoch\(history.epochs.count == 1 ? "" : "s") on \(grouped(trainedRows)) rows in \(duration(seconds)) (\(rate(reporter.samplesPerSecond)) samples/s in training steps)")
         if let last = history.epochs.last {
             print("train: " + summary(last.filter { !$0.key.hasPrefix("val_") && $0.key != "lr" }))
             let valid = last.filter { $0.key.hasPrefix("val_") }
@@ -169,7 +179,8 @@ struct Train: ParsableCommand {
             print("test: " + summary(r) + " (\(grouped(test.count)) rows)")
         }
         if let output {
-            let column = { () -> String? in if case .csv = source { return data.target } else { return nil } }()
+            var column: String?
+            if case .csv = source { column = data.target }
             try SavedModel(model: model, task: task, loss: lossFunction, target: column, classNames: train.classNames)
                 .save(to: output)
             print("saved the model to \(output)")

@@ -14,6 +14,7 @@ final class ProgressReporter: TrainingCallback {
     private var lastBatchEnd = 0.0
     private var lastDraw = -1.0
     private var samples = 0
+    private var totalSamples = 0.0
     private let width: Int?
 
     /// How the epoch lines name the logs' "val_" keys ("val_", or "test_" when the held-out
@@ -35,7 +36,6 @@ final class ProgressReporter: TrainingCallback {
 
     /// Training samples per second over all finished epochs.
     var samplesPerSecond: Double { totalSamples / epochSeconds.reduce(0, +) }
-    private var totalSamples = 0.0
 
     func batchEnded(_ p: BatchProgress) -> TrainingControl {
         samples += p.size
