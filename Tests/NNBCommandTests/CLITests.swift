@@ -251,6 +251,35 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: temporaryDirectory.path).filter { $0 != "curves.svg" }, [])
     }
 
+    /// `--plugin`: a plugin library's activation trains from the command line; the saved model
+    /// names it, so evaluating without the plugin fails and says so, and with it succeeds.
+    func testPluginActivationFromTheCommandLine() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let lib = temporaryDirectory.appendingPathComponent("libnnb_mish.so").path
+        let cc = Process()
+        cc.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        cc.arguments = ["cc", "-std=c99", "-O2", "-fPIC", "-shared", "-I", root.appendingPathComponent("include").path,
+                        root.appendingPathComponent("examples/plugins/mish.c").path, "-o", lib, "-lm"]
+        try cc.run()
+        cc.waitUntilExit()
+        guard cc.terminationStatus == 0 else { throw XCTSkip("no C compiler to build the example plugin") }
+        let blobs = try writeBlobs("blobs.csv")
+        let model = temporaryDirectory.appendingPathComponent("mish.safetensors").path
+        let train = try run(["train", "--plugin", lib, "--activation", "mish", "--data", blobs.path, "--target", "colour",
+                             "--epochs", "60", "--layers", "16", "--output", model, "--quiet"])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let accuracy = try XCTUnwrap(number(in: train.stdout, line: "test:", after: "accuracy"), train.stdout)
+        XCTAssertGreaterThanOrEqual(accuracy, 85, train.stdout)
+        let without = try run(["evaluate", "--model", model, "--data", blobs.path, "--target", "colour"])
+        XCTAssertNotEqual(without.status, 0)
+        XCTAssertTrue(without.stderr.contains("mish"), without.stderr)
+        let with = try run(["evaluate", "--plugin", lib, "--model", model, "--data", blobs.path, "--target", "colour"])
+        XCTAssertEqual(with.status, 0, with.stderr)
+        let bad = try run(["train", "--plugin", temporaryDirectory.appendingPathComponent("none.so").path])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("none.so"), bad.stderr)
+    }
+
     func testInfoReportsISAThreadsAndOpenMP() throws {
         let r = try run(["info"])
         XCTAssertEqual(r.status, 0, r.stderr)

@@ -18,6 +18,9 @@ struct Evaluate: ParsableCommand {
 
     @OptionGroup(title: "Data") var data: DataOptions
 
+    @Option(name: .customLong("plugin"), help: ArgumentHelp("Load a plugin library first (repeatable): a model that uses a plugin's activation needs it.", valueName: "file.so"))
+    var plugins: [String] = []
+
     @Option(parsing: .unconditional, help: "Rows per forward pass.")
     var batchSize: Int = 256
 
@@ -25,6 +28,7 @@ struct Evaluate: ParsableCommand {
     var threads: Int?
 
     func validate() throws {
+        try loadPlugins(plugins)
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
     }

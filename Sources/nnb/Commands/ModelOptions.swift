@@ -46,3 +46,22 @@ func architectureSummary(_ model: Sequential) -> String {
     }
     return widths.map(String.init).joined(separator: "-")
 }
+
+/// Loads each plugin library (`--plugin FILE`, repeatable) before anything names what it
+/// provides; a library that cannot be loaded is a usage error with the library's message.
+func loadPlugins(_ paths: [String]) throws(ValidationError) {
+    for path in paths {
+        do { try Plugins.loadLibrary(path: path) } catch {
+            // A second --plugin for the same library is harmless: its names are taken already.
+            if case .duplicateName = error, paths.filter({ $0 == path }).count > 1 { continue }
+            throw ValidationError("--plugin \(path): \(error.message)")
+        }
+    }
+}
+
+/// A hidden layer of `size` units with activation `name`: a built-in activation is fused into
+/// the Dense layer; one a plugin registered follows it as a layer of its own.
+func hiddenLayer(_ width: Int, _ size: Int, activation name: String) throws(NNError) -> [any Layer] {
+    if let builtIn = try? Activation(name: name) { return [Dense(width, size, activation: builtIn)] }
+    return [Dense(width, size), try CustomActivationLayer(name: name)]
+}

@@ -19,6 +19,9 @@ struct Predict: ParsableCommand {
 
     @OptionGroup(title: "Data") var data: DataOptions
 
+    @Option(name: .customLong("plugin"), help: ArgumentHelp("Load a plugin library first (repeatable): a model that uses a plugin's activation needs it.", valueName: "file.so"))
+    var plugins: [String] = []
+
     @Option(help: ArgumentHelp("Write the predictions to this CSV file (default: standard output).", valueName: "file"))
     var output: String?
 
@@ -26,6 +29,7 @@ struct Predict: ParsableCommand {
     var threads: Int?
 
     func validate() throws {
+        try loadPlugins(plugins)
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
     }
 

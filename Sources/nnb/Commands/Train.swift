@@ -75,7 +75,11 @@ struct Train: ParsableCommand {
     @Flag(help: "Print only the final summary.")
     var quiet = false
 
+    @Option(name: .customLong("plugin"), help: ArgumentHelp("Load a plugin library first (repeatable); its activations and losses can then be named by --activation and --loss.", valueName: "file.so"))
+    var plugins: [String] = []
+
     func validate() throws {
+        try loadPlugins(plugins)
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
         if let lr = learningRate, !(lr > 0 && lr.isFinite) {
@@ -91,7 +95,9 @@ struct Train: ParsableCommand {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
         if testTargets != nil && testData == nil { throw ValidationError("--test-targets needs --test-data") }
         _ = try parseLayerSizes(layers)
-        do { _ = try Activation(name: activation) } catch { throw ValidationError(error.message) }
+        if Plugins.activation(named: activation) == nil {
+            do { _ = try Activation(name: activation) } catch { throw ValidationError(error.message) }
+        }
         if let loss { do { _ = try Loss(name: loss) } catch { throw ValidationError(error.message) } }
         // Fail before training, not after it, when a result cannot be written.
         for (option, path) in [("--output", output), ("--plot", plot)] {
@@ -124,11 +130,10 @@ struct Train: ParsableCommand {
         if case .classes(_, let k) = train.targets { test = try test?.withClassCount(k) }
 
         // Model, loss, optimizer.
-        let act = try Activation(name: activation)
         var layerList: [any Layer] = []
         var width = train.featureCount
         for size in try parseLayerSizes(layers) {
-            layerList.append(Dense(width, size, activation: act))
+            layerList += try hiddenLayer(width, size, activation: activation)
             width = size
         }
         layerList.append(Dense(width, train.targets.width))
@@ -141,7 +146,7 @@ struct Train: ParsableCommand {
         let batch = optimizer == .irprop ? train.count : batchSize
         let epochCount = epochs ?? (source == .spirals ? 100 : 10)
 
-        let arch = "\(architectureSummary(model)) \(act.name)"
+        let arch = "\(architectureSummary(model)) \(activation)"
         if !quiet {
             var shape = "\(grouped(train.count)) training rows, \(test.map { "\(grouped($0.count)) test rows, " } ?? "")\(train.featureCount) features"
             if case .classes(_, let k) = train.targets { shape += ", \(k) classes" }
