@@ -8,6 +8,17 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 
 step() { printf '\n== %s ==\n' "$*"; }
+# Runs a command, shows its output, and passes that output to the check in $2 (an awk program
+# that exits 0 on success). Output goes through a file, never a second open of stdout/stderr
+# (which would truncate a log file the caller redirected them to).
+expect() {
+  local out
+  out=$(mktemp)
+  bash -c "$1" > "$out"
+  cat "$out"
+  awk "$2" "$out" || { echo "check failed: $1" >&2; rm -f "$out"; return 1; }
+  rm -f "$out"
+}
 
 step "swift test (debug)"
 swift build --build-tests
@@ -15,7 +26,7 @@ swift test --skip-build
 
 step "build without OpenMP (NNB_OPENMP=0): single-threaded, still correct"
 NNB_OPENMP=0 swift build --product nnb-kernels --scratch-path .build-noomp
-.build-noomp/debug/nnb-kernels info | tee /dev/stderr | grep -q "OpenMP: off"
+expect ".build-noomp/debug/nnb-kernels info" '/^OpenMP: off$/ { off = 1 } END { exit !off }'
 .build-noomp/debug/nnb-kernels check
 
 step "C kernel suite under AddressSanitizer + UBSan"
@@ -29,14 +40,12 @@ else
 fi
 
 step "examples/swift: a package that depends on NNBackprop by path, trains, predicts"
-(cd examples/swift && swift run) | tee /dev/stderr \
-  | awk '/^test accuracy: / { seen = 1; ok = ($3 + 0 >= 95) } END { exit !(seen && ok) }'
+expect "cd examples/swift && swift run" '/^test accuracy: / { seen = 1; ok = ($3 + 0 >= 95) } END { exit !(seen && ok) }'
 
 step "C API, plugins, C examples and Python (scripts/test-capi.sh)"
 scripts/test-capi.sh
 
 step "heavy checks (release): Fashion-MNIST from Swift, C and Python"
 NNB_HEAVY_TESTS=1 swift test -c release --filter 'FashionMNIST'
-build/examples/fashion_mnist 10 | tee /dev/stderr \
-  | awk '/test accuracy/ { seen = 1; ok = ($NF + 0 >= 0.885) } END { exit !(seen && ok) }'
+expect "build/examples/fashion_mnist 10" '/test accuracy/ { seen = 1; ok = ($NF + 0 >= 0.885) } END { exit !(seen && ok) }'
 NNB_HEAVY_TESTS=1 python3 -m pytest -q python/tests -k fashion

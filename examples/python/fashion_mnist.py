@@ -37,9 +37,9 @@ def main():
     parser.add_argument("--save", type=pathlib.Path, help="write the trained model here (safetensors)")
     args = parser.parse_args()
 
-    x_train = load_idx(args.data / "train-images-idx3-ubyte.gz").reshape(-1, 784) / np.float32(255)
+    x_train = load_idx(args.data / "train-images-idx3-ubyte.gz").reshape(-1, 784) * np.float32(1 / 255)
     y_train = load_idx(args.data / "train-labels-idx1-ubyte.gz")
-    x_test = load_idx(args.data / "t10k-images-idx3-ubyte.gz").reshape(-1, 784) / np.float32(255)
+    x_test = load_idx(args.data / "t10k-images-idx3-ubyte.gz").reshape(-1, 784) * np.float32(1 / 255)
     y_test = load_idx(args.data / "t10k-labels-idx1-ubyte.gz")
     print(
         f"Fashion-MNIST: {len(x_train)} training and {len(x_test)} test images; "

@@ -535,9 +535,9 @@ def load_idx(path):
 @pytest.mark.skipif(os.environ.get("NNB_HEAVY_TESTS") != "1", reason="set NNB_HEAVY_TESTS=1 to train on Fashion-MNIST")
 @pytest.mark.skipif(not FASHION.is_dir(), reason="Fashion-MNIST is not installed (Debian dataset-fashion-mnist)")
 def test_fashion_mnist_reaches_88_percent():
-    x_train = load_idx(FASHION / "train-images-idx3-ubyte.gz").reshape(-1, 784) / np.float32(255)
+    x_train = load_idx(FASHION / "train-images-idx3-ubyte.gz").reshape(-1, 784) * np.float32(1 / 255)
     y_train = load_idx(FASHION / "train-labels-idx1-ubyte.gz")
-    x_test = load_idx(FASHION / "t10k-images-idx3-ubyte.gz").reshape(-1, 784) / np.float32(255)
+    x_test = load_idx(FASHION / "t10k-images-idx3-ubyte.gz").reshape(-1, 784) * np.float32(1 / 255)
     y_test = load_idx(FASHION / "t10k-labels-idx1-ubyte.gz")
     model = nnb.Model("784-256:relu-128:relu-10", seed=42)
     # The settings of the Swift library's test (Tests/NNBackpropTests, FashionMNIST): the same
