@@ -8,6 +8,8 @@
 #   pkg-config             the installed C API's nnbackprop.pc
 #   libopenblas-dev        the OpenBLAS GEMM example plugin
 #   python3 numpy          the benchmark peer and the Python tests
+#   python3-torch          optional: the PyTorch peer of the benchmarks and the test that loads a
+#                          model file into PyTorch (installed separately; its failure is not fatal)
 # As root with apt-get it installs what is missing; otherwise it says what is missing and
 # carries on (the build falls back to one thread without libomp; tests that need a missing
 # piece say so).
@@ -22,14 +24,23 @@ if python3 -c "import numpy" 2>/dev/null; then
   missing=("${missing[@]/python3-numpy}")
 fi
 missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
-if [ ${#missing[@]} -eq 0 ]; then
+optional=()
+dpkg-query -W -f='${Status}' python3-torch 2>/dev/null | grep -q "install ok installed" || optional+=(python3-torch)
+if [ ${#missing[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ]; then
   exit 0
 fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null && apt-get install -y -qq "${missing[@]}" >/dev/null \
-    || echo "setup: apt-get could not install everything (${missing[*]}); continuing" >&2
-else
+  apt-get update -qq >/dev/null || true
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    apt-get install -y -qq "${missing[@]}" >/dev/null \
+      || echo "setup: apt-get could not install everything (${missing[*]}); continuing" >&2
+  fi
+  if [ ${#optional[@]} -gt 0 ]; then
+    apt-get install -y -qq "${optional[@]}" >/dev/null 2>&1 \
+      || echo "setup: optional ${optional[*]} not installed; the tests that need it will skip" >&2
+  fi
+elif [ ${#missing[@]} -gt 0 ]; then
   echo "setup: missing ${missing[*]} (run as root, or install them yourself); continuing" >&2
 fi

@@ -1,0 +1,66 @@
+"""Model files load into PyTorch: the tensors of a saved model have nn.Sequential's state-dict
+names and shapes, so load_state_dict(strict=True) takes them and the PyTorch model computes the
+same outputs. Runs where some python3 on the machine imports torch (Debian python3-torch), in
+that interpreter; skipped elsewhere."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import nnbackprop as nnb
+
+TORCH_SIDE = r"""
+import json, struct, sys
+import numpy as np, torch
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        assert t["dtype"] == "F32", t
+        b, e = t["data_offsets"]
+        out[name] = torch.from_numpy(np.frombuffer(data[b:e], dtype="<f4").reshape(t["shape"]).copy())
+    return out
+
+path, x_path = sys.argv[1], sys.argv[2]
+model = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.ReLU(), torch.nn.Linear(7, 4), torch.nn.Tanh(), torch.nn.Linear(4, 3))
+model.load_state_dict(read_safetensors(path), strict=True)
+x = torch.from_numpy(np.load(x_path))
+with torch.no_grad():
+    print(json.dumps(model(x).numpy().tolist()))
+"""
+
+
+def torch_python():
+    for candidate in [sys.executable, "python3", "/usr/bin/python3"]:
+        exe = shutil.which(candidate) or candidate
+        if os.path.exists(exe) and subprocess.run([exe, "-c", "import torch"], capture_output=True).returncode == 0:
+            return exe
+    return None
+
+
+def test_saved_model_loads_into_pytorch_sequential(tmp_path):
+    exe = torch_python()
+    if exe is None:
+        pytest.skip("no python3 here imports torch (Debian: apt-get install python3-torch)")
+    model = nnb.Model("5-7:relu-4:tanh-3", seed=11)
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(6, 5)).astype(np.float32)
+    model.fit(x, rng.integers(0, 3, 6), epochs=3, batch_size=3)
+    model.save(tmp_path / "m.safetensors")
+    np.save(tmp_path / "x.npy", x)
+    r = subprocess.run([exe, "-c", TORCH_SIDE, str(tmp_path / "m.safetensors"), str(tmp_path / "x.npy")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    torch_out = np.array(json.loads(r.stdout), dtype=np.float32)
+    np.testing.assert_allclose(torch_out, model.predict(x), rtol=1e-5, atol=1e-6)
