@@ -306,6 +306,14 @@ func features(_ x: UnsafePointer<Float>?, rows: Int, cols: Int, model: Sequentia
 func targets(_ y: UnsafePointer<Float>?, rows: Int, yCols: Int, loss: Loss, outputs: Int) throws -> Dataset.Targets {
     guard let y else { throw CAPIFailure.null("y") }
     guard yCols > 0 else { throw CAPIFailure(NNB_ERR_SHAPE_MISMATCH, "y_cols must be positive, got 0") }
+    // The width is checked before anything is read, so a wild y_cols never sizes a read.
+    if case .softmaxCrossEntropy = loss {
+        guard yCols == 1 || yCols == outputs else {
+            throw CAPIFailure(NNB_ERR_SHAPE_MISMATCH, "y has \(yCols) columns; cross_entropy takes 1 (class indices) or \(outputs) (one row per output)")
+        }
+    } else if yCols != outputs {
+        throw CAPIFailure(NNB_ERR_SHAPE_MISMATCH, "y has \(yCols) columns but the model has \(outputs) outputs")
+    }
     let values = Array(UnsafeBufferPointer(start: y, count: rows * yCols))
     if let i = values.firstIndex(where: { !$0.isFinite }) {
         throw CAPIFailure(NNB_ERR_INVALID_DATA, "y[row \(i / yCols), column \(i % yCols)] is \(values[i]); targets must be finite")
