@@ -27,10 +27,40 @@
 
 /* OpenMP pragmas that vanish in a build without OpenMP. */
 #ifdef NNK_HAVE_OPENMP
+#include <omp.h>
 #define NNK_PRAGMA(x) _Pragma(#x)
 #else
 #define NNK_PRAGMA(x)
 #endif
+
+/* Inside a parallel region: this thread's share [*begin, *end) of n items, split statically
+ * and contiguously. Kernels use it instead of `omp for`, whose static-schedule set-up
+ * allocates in libomp on every call; a training step must not touch the heap. */
+static inline void nnk_thread_share(size_t n, size_t *begin, size_t *end) {
+#ifdef NNK_HAVE_OPENMP
+    const size_t t = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
+#else
+    const size_t t = 0, nt = 1;
+#endif
+    *begin = n * t / nt;
+    *end = n * (t + 1) / nt;
+}
+
+/* Runs BODY(i) for i in [0, n) across `threads` threads (a parallel region with static shares),
+ * or on the calling thread when threads <= 1, without entering OpenMP. */
+#define NNK_PARALLEL_FOR(threads, n, i, BODY)                                                 \
+    do {                                                                                      \
+        if ((threads) <= 1) {                                                                 \
+            for (size_t i = 0; i < (size_t)(n); i++) { BODY; }                                \
+        } else {                                                                              \
+            NNK_PRAGMA(omp parallel num_threads(threads))                                     \
+            {                                                                                 \
+                size_t b_, e_;                                                                \
+                nnk_thread_share((size_t)(n), &b_, &e_);                                      \
+                for (size_t i = b_; i < e_; i++) { BODY; }                                    \
+            }                                                                                 \
+        }                                                                                     \
+    } while (0)
 
 #define NNK_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define NNK_MAX(a, b) ((a) > (b) ? (a) : (b))

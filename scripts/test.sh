@@ -45,6 +45,10 @@ expect "cd examples/swift && swift run" '/^test accuracy: / { seen = 1; ok = ($3
 step "C API, plugins, C examples and Python (scripts/test-capi.sh)"
 scripts/test-capi.sh
 
+step "no heap allocation per training step (release nnb under a malloc-counting shim)"
+swift build -c release --product nnb
+Tests/alloc/check_steady_state.sh .build/release/nnb
+
 step "heavy checks (release): Fashion-MNIST from Swift, C and Python"
 NNB_HEAVY_TESTS=1 swift test -c release --filter 'FashionMNIST'
 expect "build/examples/fashion_mnist 10" '/test accuracy/ { seen = 1; ok = ($NF + 0 >= 0.885) } END { exit !(seen && ok) }'

@@ -84,11 +84,10 @@ static void run_spans(void (*span)(const act_call *, size_t, size_t), const act_
         return;
     }
     const ptrdiff_t nchunks = (ptrdiff_t)((n + NNK_ELEMWISE_CHUNK - 1) / NNK_ELEMWISE_CHUNK);
-    NNK_PRAGMA(omp parallel for num_threads(nthreads) schedule(static))
-    for (ptrdiff_t i = 0; i < nchunks; i++) {
-        const size_t off = (size_t)i * NNK_ELEMWISE_CHUNK;
+    NNK_PARALLEL_FOR(nthreads, nchunks, i, {
+        const size_t off = i * NNK_ELEMWISE_CHUNK;
         span(c, off, NNK_MIN((size_t)NNK_ELEMWISE_CHUNK, n - off));
-    }
+    });
 }
 
 /* y (n) = f(x (n)); y may equal x. */

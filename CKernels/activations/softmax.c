@@ -140,8 +140,7 @@ static void run_rows(void (*row)(const rows_call *, size_t), const rows_call *c,
         for (size_t r = 0; r < rows; r++) row(c, r);
         return;
     }
-    NNK_PRAGMA(omp parallel for num_threads(nthreads) schedule(static))
-    for (ptrdiff_t r = 0; r < (ptrdiff_t)rows; r++) row(c, (size_t)r);
+    NNK_PARALLEL_FOR(nthreads, rows, r, row(c, r));
 }
 
 /* ---- the public calls -------------------------------------------------------------------- */

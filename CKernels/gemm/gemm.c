@@ -148,11 +148,10 @@ static void scale_c(float *C, size_t ldc, size_t M, size_t N, float beta) {
 
 /* The dot path: 4-column strips of C (4 rows of W, kept in L1) against 4-row blocks of A,
  * strips split across threads. */
-static void gemm_dot_rows(const nnk_gemm_arch *g, const gemm_args *a) {
-    const size_t strips = (a->N + 3) / 4;
-    const int nt = nnk_threads_for(2.0 * (double)a->M * (double)a->N * (double)a->K, GEMM_MIN_FLOPS_PER_THREAD);
-    NNK_PRAGMA(omp parallel for num_threads(nt) schedule(static) if (nt > 1))
-    for (size_t s = 0; s < strips; s++) {
+/* Strips [s0, s1) of the dot path: 4-column strips of C (4 rows of W, kept in L1) against
+ * 4-row blocks of A. */
+static void dot_strips(const nnk_gemm_arch *g, const gemm_args *a, size_t s0, size_t s1) {
+    for (size_t s = s0; s < s1; s++) {
         const size_t j = s * 4, nb = NNK_MIN(4, a->N - j);
         for (size_t i = 0; i < a->M; i += 4) {
             const size_t mb = NNK_MIN(4, a->M - i);
@@ -161,6 +160,14 @@ static void gemm_dot_rows(const nnk_gemm_arch *g, const gemm_args *a) {
             if (a->ep) apply_epilogue(a->ep, a->C, a->ldc, i, j, mb, nb);
         }
     }
+}
+
+/* The dot path, strips split across threads. A product too small to share runs on the calling
+ * thread without entering OpenMP at all (even a serialized region allocates in libomp). */
+static void gemm_dot_rows(const nnk_gemm_arch *g, const gemm_args *a) {
+    const size_t strips = (a->N + 3) / 4;
+    const int nt = nnk_threads_for(2.0 * (double)a->M * (double)a->N * (double)a->K, GEMM_MIN_FLOPS_PER_THREAD);
+    NNK_PARALLEL_FOR(nt, strips, s, dot_strips(g, a, s, s + 1));
 }
 
 void nnk_sgemm_ex(nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K, float alpha,

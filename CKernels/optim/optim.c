@@ -24,12 +24,11 @@ static int elementwise_threads(size_t n) {
             span;                                                                             \
         } else {                                                                              \
             const size_t chunks_ = ((n) + NNK_ELEMWISE_CHUNK - 1) / NNK_ELEMWISE_CHUNK;       \
-            NNK_PRAGMA(omp parallel for schedule(static) num_threads(threads_))               \
-            for (size_t c_ = 0; c_ < chunks_; c_++) {                                         \
+            NNK_PARALLEL_FOR(threads_, chunks_, c_, {                                         \
                 const size_t off = c_ * NNK_ELEMWISE_CHUNK;                                   \
                 const size_t len = NNK_MIN((size_t)NNK_ELEMWISE_CHUNK, (n) - off);            \
                 span;                                                                         \
-            }                                                                                 \
+            });                                                                               \
         }                                                                                     \
     } while (0)
 
@@ -152,11 +151,10 @@ double nnk_sum_squares(const float *x, size_t n) {
     for (size_t b = 0; b < chunks; b += SUMSQ_BATCH) {
         const size_t nb = NNK_MIN((size_t)SUMSQ_BATCH, chunks - b);
         double part[SUMSQ_BATCH];
-        NNK_PRAGMA(omp parallel for schedule(static) num_threads(threads))
-        for (size_t c = 0; c < nb; c++) {
+        NNK_PARALLEL_FOR(threads, nb, c, {
             const size_t off = (b + c) * NNK_ELEMWISE_CHUNK;
             part[c] = f(x + off, NNK_MIN((size_t)NNK_ELEMWISE_CHUNK, n - off));
-        }
+        });
         for (size_t c = 0; c < nb; c++) total += part[c];
     }
     return total;
