@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds libnnbackprop.so (the C API) into build/: build/lib/libnnbackprop.so, build/include/,
-# build/lib/pkgconfig/nnbackprop.pc. The Swift runtime (and Foundation) are linked statically,
+# build/lib/pkgconfig/nnbackprop.pc. The Swift runtime (and FoundationEssentials) are linked statically,
 # so a machine without Swift can load it; the version script exports the nnb_ symbols only.
 # Needs at run time: libc, libstdc++, libm, zlib and libomp (LLVM's OpenMP runtime, Debian
 # libomp5) when built with OpenMP.

@@ -19,7 +19,7 @@ extension Dataset {
         var fields = [CSVField]()
         guard try reader.nextRecord(&fields) else { throw .invalidData("\(path): the file is empty") }
         let columns = fields.count
-        let header: [String]? = hasHeader ? fields.map { reader.text($0).trimmingCharacters(in: .whitespaces) } : nil
+        let header: [String]? = hasHeader ? fields.map { reader.text($0).trimmedSpaces } : nil
 
         var skip: Int?
         switch dropping {

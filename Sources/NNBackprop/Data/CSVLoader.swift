@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials // not all of Foundation: keeps ICU out of libnnbackprop.so
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A column of a CSV file, by header name or by 0-based position.
 public enum CSVColumn: Sendable, Equatable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral {
@@ -147,7 +154,7 @@ struct CSVReader {
     /// The text of a field, with "" turned into ".
     func text(_ f: CSVField) -> String {
         let s = String(decoding: bytes[f.start..<f.end], as: UTF8.self)
-        return f.escaped ? s.replacingOccurrences(of: "\"\"", with: "\"") : s
+        return f.escaped ? s.collapsingDoubledQuotes : s
     }
 
     /// The field as a float, or nil when it is not a number (spaces around it are allowed).
@@ -176,7 +183,7 @@ struct CSVReader {
         var fields = [CSVField]()
         guard try nextRecord(&fields) else { throw .invalidData("\(source): the file is empty") }
         let columns = fields.count
-        let header: [String]? = hasHeader ? fields.map { text($0).trimmingCharacters(in: .whitespaces) } : nil
+        let header: [String]? = hasHeader ? fields.map { text($0).trimmedSpaces } : nil
         func name(_ j: Int) -> String { header.map { "'\($0[j])'" } ?? "\(j + 1)" }
 
         let targetIndex: Int
@@ -192,7 +199,7 @@ struct CSVReader {
             guard let header else {
                 throw .invalidArgument("\(source): target column '\(wanted)' given by name, but the file is read without a header row")
             }
-            guard let i = header.firstIndex(of: wanted) ?? header.firstIndex(of: wanted.trimmingCharacters(in: .whitespaces)) else {
+            guard let i = header.firstIndex(of: wanted) ?? header.firstIndex(of: wanted.trimmedSpaces) else {
                 throw .unknownName("\(source): no column named '\(wanted)'; the header has: \(header.joined(separator: ", "))")
             }
             targetIndex = i
@@ -218,7 +225,7 @@ struct CSVReader {
             for (j, f) in fields.enumerated() {
                 if j == targetIndex {
                     if kind == .classes {
-                        labelText.append(text(f).trimmingCharacters(in: .whitespaces))
+                        labelText.append(text(f).trimmedSpaces)
                         labelLines.append(f.line)
                     } else {
                         values.append(try cellNumber(f, column: j, name: name(j)))
@@ -254,7 +261,7 @@ struct CSVReader {
         guard let v = number(f) else {
             let t = text(f)
             let shown = t.count > 40 ? String(t.prefix(40)) + "..." : t
-            throw .invalidData("\(source):\(f.line):\(j + 1): cell '\(shown)' in column \(name) is \(t.trimmingCharacters(in: .whitespaces).isEmpty ? "empty" : "not a number")")
+            throw .invalidData("\(source):\(f.line):\(j + 1): cell '\(shown)' in column \(name) is \(t.trimmedSpaces.isEmpty ? "empty" : "not a number")")
         }
         guard v.isFinite else {
             throw .invalidData("\(source):\(f.line):\(j + 1): cell '\(text(f))' in column \(name) is \(v); values must be finite")
@@ -300,5 +307,30 @@ struct CSVReader {
         var index = [String: Int32]()
         for (i, c) in distinct.enumerated() { index[c] = Int32(i) }
         return (labels.map { index[$0] ?? 0 }, distinct.count, distinct)
+    }
+}
+
+extension String {
+    /// The string without leading and trailing spaces and tabs (CSV cells and headers).
+    var trimmedSpaces: String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(self[first...last])
+    }
+
+    /// A quoted CSV field's text with each doubled quote ("") read as one.
+    var collapsingDoubledQuotes: String {
+        var out = ""
+        out.reserveCapacity(count)
+        var previousQuote = false
+        for c in self {
+            if c == "\"" && previousQuote {
+                previousQuote = false
+                continue
+            }
+            previousQuote = c == "\""
+            out.append(c)
+        }
+        return out
     }
 }

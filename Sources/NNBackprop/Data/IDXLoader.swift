@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials // not all of Foundation: keeps ICU out of libnnbackprop.so
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// An array read from an IDX file, the format of MNIST, Fashion-MNIST, KMNIST and EMNIST.
 ///

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials // not all of Foundation: keeps ICU out of libnnbackprop.so
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension Dataset {
     /// Interleaved spirals in the plane, one arm per class: a generated classification set that

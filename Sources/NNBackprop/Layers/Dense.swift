@@ -1,5 +1,12 @@
 import CKernels
+#if canImport(FoundationEssentials)
+import FoundationEssentials // not all of Foundation: keeps ICU out of libnnbackprop.so
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// How a layer's parameters are drawn at creation.
 public enum Initializer: String, Sendable, CaseIterable {

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials // not all of Foundation: keeps ICU out of libnnbackprop.so
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A learning rate as a function of the epoch (0-based), applied by `fit` before each epoch.
 public indirect enum LearningRateSchedule: Sendable, Equatable {

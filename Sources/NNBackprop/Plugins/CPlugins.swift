@@ -240,7 +240,7 @@ public enum CPlugins {
 
     /// The registrations of the plugin library whose entry point is running (one at a time).
     final class Loading: @unchecked Sendable {
-        let lock = NSLockLite()
+        let lock = PThreadMutex()
         var active = false
         var thread = pthread_t()
         var staged: [PluginEntry] = []
@@ -334,8 +334,9 @@ func nnbStatusText(_ s: nnb_status) -> UnsafePointer<CChar> {
     return UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
 }
 
-/// A pthread mutex as a class (Foundation's NSLock would do; this keeps the file libc-only).
-final class NSLockLite: @unchecked Sendable {
+/// A pthread mutex as a class (Foundation's NSLock would do, but the library uses only
+/// FoundationEssentials, so that libnnbackprop.so does not carry ICU).
+final class PThreadMutex: @unchecked Sendable {
     private var m = pthread_mutex_t()
     init() { pthread_mutex_init(&m, nil) }
     deinit { pthread_mutex_destroy(&m) }
@@ -348,5 +349,14 @@ extension Plugins {
     /// nothing and an error saying why.
     public static func loadLibrary(path: String) throws(NNError) {
         do { try CPlugins.load(path: path) } catch { throw error.nnError }
+    }
+}
+
+extension PThreadMutex {
+    /// Runs `body` holding the lock.
+    func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        lock()
+        defer { unlock() }
+        return try body()
     }
 }

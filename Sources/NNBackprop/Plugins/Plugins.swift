@@ -1,5 +1,12 @@
 import CKernels
+#if canImport(FoundationEssentials)
+import FoundationEssentials // not all of Foundation: keeps ICU out of libnnbackprop.so
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// An activation the library does not ship: f and f' over buffers. Conform a type to it and
 /// register it with `Plugins.register(activation:)`; layers then name it like a built-in.
@@ -37,7 +44,7 @@ public protocol GEMMKernel: AnyObject, Sendable {
 /// registration leaves nothing behind. Entries stay for the life of the process.
 public enum Plugins {
     private final class Registry: @unchecked Sendable {
-        let lock = NSLock()
+        let lock = PThreadMutex()
         var activations: [String: any CustomActivation] = [:]
         var losses: [String: any CustomLoss] = [:]
         var gemm: (any GEMMKernel)?

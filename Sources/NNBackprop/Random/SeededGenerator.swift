@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials // not all of Foundation: keeps ICU out of libnnbackprop.so
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The library's one source of randomness: xoshiro256** seeded through SplitMix64.
 ///
@@ -107,10 +114,10 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
         }
         let u1 = 1.0 - nextDouble() // (0, 1]: log stays finite
         let u2 = nextDouble()
-        let r = (-2.0 * Foundation.log(u1)).squareRoot()
+        let r = (-2.0 * log(u1)).squareRoot()
         let theta = 2.0 * Double.pi * u2
-        spareGaussian = Float(r * Foundation.sin(theta))
-        return Float(r * Foundation.cos(theta))
+        spareGaussian = Float(r * sin(theta))
+        return Float(r * cos(theta))
     }
 
     /// A normal deviate with the given mean and standard deviation.

@@ -1,5 +1,12 @@
 import CZlib
+#if canImport(FoundationEssentials)
+import FoundationEssentials // not all of Foundation: keeps ICU out of libnnbackprop.so
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Whole-file reads (optionally gunzipped) and atomic whole-file writes, with POSIX errors
 /// turned into `NNError.fileError` messages that name the path and the reason. The loaders and
