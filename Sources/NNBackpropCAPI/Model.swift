@@ -83,6 +83,29 @@ func copyVersioned<T>(_ source: UnsafePointer<T>, into target: inout T, size: UI
     }
 }
 
+/// a * b, or NNB_ERR_INVALID_ARGUMENT when it overflows (sizes from C are not trusted).
+func product(_ a: Int, _ b: Int, _ what: String) throws -> Int {
+    let (p, overflow) = a.multipliedReportingOverflow(by: b)
+    guard !overflow else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(what) overflows (\(a) x \(b))") }
+    return p
+}
+
+/// The most parameters a model may have (2^31 floats, 8 GiB): larger requests are refused
+/// with an error instead of failing to allocate.
+let maxParameters = 1 << 31
+
+/// Adds a dense layer's parameters (width x units + units) to `total`, refusing overflow and
+/// models past `maxParameters`.
+func countParameters(_ total: inout Int, width: Int, units: Int) throws {
+    let (w, o1) = width.multipliedReportingOverflow(by: units)
+    let (layer, o2) = w.addingReportingOverflow(units)
+    let (sum, o3) = total.addingReportingOverflow(layer)
+    guard !(o1 || o2 || o3), sum <= maxParameters else {
+        throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "the model would have more than 2^31 parameters (a \(width) -> \(units) dense layer); refusing to allocate it")
+    }
+    total = sum
+}
+
 // MARK: - Model descriptions
 
 /// One element of a compact description: "256:relu", "10", "dropout:0.5", "softmax".
@@ -96,6 +119,7 @@ private func layers(fromDescription text: String) throws -> (inputs: Int, layers
     }
     var out: [any Layer] = []
     var width = inputs
+    var parameters = 0
     for (i, part) in parts.enumerated().dropFirst() {
         let fields = part.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         guard let head = fields.first, !head.isEmpty else {
@@ -108,6 +132,7 @@ private func layers(fromDescription text: String) throws -> (inputs: Int, layers
             guard units > 0 else {
                 throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "description '\(text)': element \(i) has \(units) units; sizes must be positive")
             }
+            try countParameters(&parameters, width: width, units: units)
             let named = fields.count > 1 ? try activationLayers(fields[1], alpha: 0) : (.identity, nil)
             out.append(Dense(inputSize: width, outputSize: units, activation: named.fused))
             if let extra = named.layer { out.append(extra) }
@@ -211,10 +236,14 @@ public func nnbModelCreate(_ out: UnsafeMutablePointer<OpaquePointer?>?, _ input
         guard count > 0 else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "n_layers must be positive, got 0") }
         var built: [any Layer] = []
         var width = Int(inputs)
+        var parameters = 0
         for i in 0..<count {
             var spec = nnb_layer_spec()
             nnbLayerSpecInit(&spec)
             try copyVersioned(specs + i, into: &spec, size: specs[i].struct_size, "nnb_layer_spec")
+            if spec.type == NNB_LAYER_DENSE && spec.units > 0 {
+                try countParameters(&parameters, width: width, units: Int(spec.units))
+            }
             for l in try layers(from: spec, index: i, width: width) {
                 try l.configure(inputSize: width)
                 width = l.outputSize(forInputSize: width)
@@ -314,7 +343,7 @@ func targets(_ y: UnsafePointer<Float>?, rows: Int, yCols: Int, loss: Loss, outp
     } else if yCols != outputs {
         throw CAPIFailure(NNB_ERR_SHAPE_MISMATCH, "y has \(yCols) columns but the model has \(outputs) outputs")
     }
-    let values = Array(UnsafeBufferPointer(start: y, count: rows * yCols))
+    let values = Array(UnsafeBufferPointer(start: y, count: try product(rows, yCols, "rows * y_cols")))
     if let i = values.firstIndex(where: { !$0.isFinite }) {
         throw CAPIFailure(NNB_ERR_INVALID_DATA, "y[row \(i / yCols), column \(i % yCols)] is \(values[i]); targets must be finite")
     }
@@ -358,7 +387,7 @@ public func nnbPredict(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ ro
         guard let out else { throw CAPIFailure.null("out") }
         try h.read {
             let xs = try features(x, rows: rows, cols: cols, model: h.model)
-            let need = rows * h.model.outputSize
+            let need = try product(rows, h.model.outputSize, "rows * outputs")
             guard capacity >= need else {
                 throw CAPIFailure(NNB_ERR_CAPACITY, "out holds \(capacity) floats but \(rows) rows x \(h.model.outputSize) outputs need \(need)")
             }
@@ -401,7 +430,7 @@ public func nnbEvaluate(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ r
             let xs = try features(x, rows: rows, cols: cols, model: h.model)
             let t = try targets(y, rows: rows, yCols: yCols, loss: loss, outputs: h.model.outputSize)
             try loss.validate(targets: t, outputSize: h.model.outputSize)
-            var p = [Float](repeating: 0, count: rows * h.model.outputSize)
+            var p = [Float](repeating: 0, count: try product(rows, h.model.outputSize, "rows * outputs"))
             p.withUnsafeMutableBufferPointer { h.model.infer(xs.baseAddress!, rows: rows, into: $0.baseAddress!) }
             let s = try score(p, t, loss: loss, outputs: h.model.outputSize)
             lossOut?.pointee = s.loss

@@ -845,6 +845,25 @@ static nnb_train_options xor_options(const char *loss, const char *optimizer, fl
     return o;
 }
 
+/* limits: sizes from C are not trusted; absurd ones are errors, never a crash or a huge allocation. */
+static void test_limits(void) {
+    nnb_model *m = NULL;
+    check(nnb_model_create_from_string(&m, "4294967296-4294967296", 1) == NNB_ERR_INVALID_ARGUMENT && m == NULL,
+          "a model past 2^31 parameters (string): NNB_ERR_INVALID_ARGUMENT");
+    nnb_layer_spec spec;
+    nnb_layer_spec_init(&spec);
+    spec.units = INT64_MAX / 2;
+    check(nnb_model_create(&m, 1000, &spec, 1, 1) == NNB_ERR_INVALID_ARGUMENT && m == NULL,
+          "a dense layer whose parameter count overflows (specs): NNB_ERR_INVALID_ARGUMENT");
+    nnb_model_create_from_string(&m, "2-3", 1);
+    float x[2] = {0}, out[3];
+    check(nnb_predict(m, x, SIZE_MAX / 2, 2, out, 3) == NNB_ERR_INVALID_ARGUMENT, "rows * cols overflowing: NNB_ERR_INVALID_ARGUMENT");
+    double loss;
+    check(nnb_evaluate(m, x, 1, 2, x, SIZE_MAX / 2, "mse", &loss, NULL) == NNB_ERR_SHAPE_MISMATCH,
+          "a wild y_cols: NNB_ERR_SHAPE_MISMATCH before anything is read");
+    nnb_model_free(m);
+}
+
 /* standardize: XOR on inputs scaled to thousands and shifted learns only after standardizing;
  * the model keeps the standardizer (predict on raw inputs, and after a save and load). */
 static void test_standardize(void) {
@@ -1829,6 +1848,7 @@ int main(int argc, char **argv) {
         {"train_errors", test_train_errors},
         {"xor", test_xor},
         {"standardize", test_standardize},
+        {"limits", test_limits},
         {"sgd_step", test_sgd_step_arithmetic},
         {"callback", test_callback},
         {"compile", test_compile_loop},
