@@ -130,6 +130,17 @@ struct Train: ParsableCommand {
         if case .classes(_, let k) = train.targets { test = try test?.withClassCount(k) }
 
         // Model, loss, optimizer.
+        // Refuse absurd sizes with a message rather than an allocation the system cannot grant.
+        var parameters = 0, from = train.featureCount
+        for size in try parseLayerSizes(layers) + [train.targets.width] {
+            let (w, o1) = from.multipliedReportingOverflow(by: size + 1)
+            let (sum, o2) = parameters.addingReportingOverflow(w)
+            guard !o1, !o2, sum <= 1 << 31 else {
+                throw ValidationError("--layers \(layers): the model would have more than 2^31 parameters")
+            }
+            parameters = sum
+            from = size
+        }
         var layerList: [any Layer] = []
         var width = train.featureCount
         for size in try parseLayerSizes(layers) {
