@@ -76,6 +76,15 @@ final class ModelFileTests: XCTestCase {
         }
         st.metadata["format"] = nil
         XCTAssertThrowsError(try Sequential(safeTensors: st))
+        // An architecture claiming more parameters than the file stores (a garbled size) is
+        // refused before anything that size is allocated.
+        st = try model.safeTensors()
+        let arch = st.metadata["architecture"]!
+        st.metadata["architecture"] = arch.replacingOccurrences(of: "\"in_features\": 6", with: "\"in_features\": 1099511627776")
+        XCTAssertNotEqual(st.metadata["architecture"], arch, "the test must change the architecture")
+        XCTAssertThrowsError(try Sequential(safeTensors: st)) { e in
+            guard case NNError.corruptFile(let m) = e, m.contains("needs more parameters") else { return XCTFail("\(e)") }
+        }
     }
 
     func testFailedSaveKeepsPreviousFile() throws {

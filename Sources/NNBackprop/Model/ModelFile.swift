@@ -113,6 +113,11 @@ extension Sequential {
             throw .corruptFile("architecture metadata: 'layers' missing or not an array")
         }
         var layers: [any Layer] = []
+        // A garbled architecture must not make the loader allocate far more than the file holds:
+        // claimed parameters are bounded by twice its stored values (a missing tensor is then
+        // reported by name below).
+        let available = st.names.reduce(0) { $0 &+ (st[$1]?.count ?? 0) }
+        var claimed = 0
         for (i, lv) in layerValues.enumerated() {
             guard case .object(let fields) = lv else { throw .corruptFile("architecture metadata: layer \(i) is \(lv.kindName), expected an object") }
             var spec = LayerSpec(type: "")
@@ -126,6 +131,15 @@ extension Sequential {
                     }
                 default: throw .corruptFile("architecture metadata: layer \(i) attribute '\(key)' is \(value.kindName)")
                 }
+            }
+            if spec.type == "Dense", case .int(let inputs)? = spec.attributes["in_features"],
+               case .int(let outputs)? = spec.attributes["out_features"] {
+                let (w, o1) = inputs.multipliedReportingOverflow(by: outputs &+ 1)
+                let (sum, o2) = claimed.addingReportingOverflow(w)
+                guard !o1, !o2, inputs > 0, outputs > 0, sum <= 2 * available + 4096 else {
+                    throw .corruptFile("architecture metadata: layer \(i) (Dense \(inputs) -> \(outputs)) needs more parameters than the file's \(available) stored values")
+                }
+                claimed = sum
             }
             do { layers.append(try LayerRegistry.make(spec)) } catch { throw error.prefixed("architecture metadata: layer \(i)") }
         }
