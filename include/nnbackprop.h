@@ -83,8 +83,10 @@ typedef enum nnb_status {
     NNB_ERR_NOT_READY = 12,       /* e.g. nnb_train_batch before nnb_compile */
     NNB_ERR_INTERNAL = 13,        /* a bug in the library: please report it */
     NNB_ERR_DUPLICATE = 14,       /* a plugin name that is registered already */
-    NNB_ERR_PLUGIN = 15           /* a plugin library that cannot be loaded, lacks its entry point,
+    NNB_ERR_PLUGIN = 15,          /* a plugin library that cannot be loaded, lacks its entry point,
                                      or whose entry point failed */
+    NNB_ERR_DIVERGED = 16         /* training produced a non-finite loss or non-finite weights; the
+                                     model keeps the last finite weights (see nnb_train) */
 } nnb_status;
 
 /* A static, constant description of a status ("NNB_ERR_SHAPE_MISMATCH: shape mismatch"). */
@@ -97,7 +99,10 @@ NNB_API const char *nnb_last_error(void);
 /* ------------------------------------------------------------------------------------------ */
 
 /* Threads the kernels use (process-wide; starts at OMP_NUM_THREADS or the core count).
- * threads < 1 gives NNB_ERR_INVALID_ARGUMENT. */
+ * At most 256, or the machine's online hardware threads when it has more (each OpenMP worker
+ * reserves a stack, so an absurd count would exhaust memory); a count outside that range, or
+ * below 1, gives NNB_ERR_INVALID_ARGUMENT and changes nothing. OMP_NUM_THREADS past the cap is
+ * clamped to it. */
 NNB_API nnb_status nnb_set_num_threads(int threads);
 NNB_API int nnb_get_num_threads(void);
 /* The SIMD path in use: "avx512", "avx2", "neon" or "scalar" (NNB_ISA overrides it). */

@@ -7,6 +7,7 @@
 #include "../internal.h"
 
 #include <stdlib.h>
+#include <unistd.h> /* sysconf */
 
 #ifdef NNK_HAVE_OPENMP
 #include <omp.h>
@@ -15,6 +16,18 @@
 #endif
 
 static int nnk_threads_ = 1;
+
+/*
+ * The thread cap. Each OpenMP worker reserves its stack (4 MiB by default) and libomp keeps
+ * per-thread tables, so an absurd count (100000) exhausts memory instead of running: 256
+ * workers reserve about 1 GiB of address space, which fits a 4 GB limit. Machines with more
+ * hardware threads than that may use all of them.
+ */
+int nnk_max_threads(void) {
+    enum { FLOOR = 256 };
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > FLOOR && online < (1L << 20) ? (int)online : FLOOR;
+}
 
 /*
  * Wait policy. After a parallel region libomp's workers spin for KMP_BLOCKTIME (200 ms by
@@ -30,6 +43,7 @@ __attribute__((constructor)) static void nnk_threads_init(void) {
     if (getenv("KMP_BLOCKTIME") == NULL && getenv("OMP_WAIT_POLICY") == NULL) setenv("KMP_BLOCKTIME", "1", 0);
     nnk_threads_ = omp_get_max_threads(); /* honours OMP_NUM_THREADS */
     if (nnk_threads_ < 1) nnk_threads_ = 1;
+    if (nnk_threads_ > nnk_max_threads()) nnk_threads_ = nnk_max_threads();
 #endif
 }
 
@@ -43,13 +57,12 @@ int nnk_openmp_enabled(void) {
 
 int nnk_get_num_threads(void) { return __atomic_load_n(&nnk_threads_, __ATOMIC_RELAXED); }
 
-void nnk_set_num_threads(int n) {
+int nnk_set_num_threads(int n) {
+    if (n < 1 || n > nnk_max_threads()) return -1;
 #ifdef NNK_HAVE_OPENMP
-    if (n < 1) n = 1;
     __atomic_store_n(&nnk_threads_, n, __ATOMIC_RELAXED);
-#else
-    (void)n;
 #endif
+    return 0;
 }
 
 int nnk_threads_for(double work, double min_work_per_thread) {

@@ -56,8 +56,12 @@ const char *nnk_isa_env_note(void);
 int nnk_openmp_enabled(void);
 /* Threads a parallel kernel uses (OMP_NUM_THREADS at start; 1 without OpenMP). */
 int nnk_get_num_threads(void);
-/* Set the thread count (n >= 1); without OpenMP it stays 1. */
-void nnk_set_num_threads(int n);
+/* The most threads nnk_set_num_threads accepts: 256, or the machine's online hardware
+ * threads when there are more. OMP_NUM_THREADS above it is clamped to it. */
+int nnk_max_threads(void);
+/* Set the thread count; without OpenMP it stays 1. Returns 0, or -1 (and changes nothing)
+ * when n is outside 1..nnk_max_threads(). */
+int nnk_set_num_threads(int n);
 
 /* ------------------------------------------------------------------------------------------ */
 /* GEMM                                                                                         */

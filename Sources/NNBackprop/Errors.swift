@@ -29,13 +29,16 @@ public enum NNError: Error, CustomStringConvertible, Equatable, Sendable {
     case versionMismatch(String)
     /// A plugin library that cannot be loaded, lacks its entry point, or whose entry failed.
     case pluginError(String)
+    /// Training produced a non-finite loss or non-finite parameters (a learning rate too large,
+    /// exploding gradients, a plugin returning NaN). The model keeps its last finite weights.
+    case diverged(String)
 
     /// The message without the kind.
     public var message: String {
         switch self {
         case .shapeMismatch(let m), .invalidArgument(let m), .invalidData(let m), .fileError(let m),
              .corruptFile(let m), .unsupported(let m), .unknownName(let m), .duplicateName(let m),
-             .versionMismatch(let m), .pluginError(let m):
+             .versionMismatch(let m), .pluginError(let m), .diverged(let m):
             return m
         }
     }
@@ -53,6 +56,7 @@ public enum NNError: Error, CustomStringConvertible, Equatable, Sendable {
         case .duplicateName: return "duplicate name"
         case .versionMismatch: return "version mismatch"
         case .pluginError: return "plugin error"
+        case .diverged: return "training diverged"
         }
     }
 
@@ -73,6 +77,7 @@ public enum NNError: Error, CustomStringConvertible, Equatable, Sendable {
         case .duplicateName: return .duplicateName(m)
         case .versionMismatch: return .versionMismatch(m)
         case .pluginError: return .pluginError(m)
+        case .diverged: return .diverged(m)
         }
     }
 }

@@ -19,8 +19,9 @@ public func nnbVersionString() -> UnsafePointer<CChar> {
 @c(nnb_set_num_threads)
 public func nnbSetNumThreads(_ threads: Int32) -> nnb_status {
     capiCall("nnb_set_num_threads") {
-        guard threads >= 1 else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "threads must be at least 1, got \(threads)") }
-        nnk_set_num_threads(threads)
+        guard nnk_set_num_threads(threads) == 0 else {
+            throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "threads must be in 1...\(nnk_max_threads()) (256, or the machine's hardware threads when more), got \(threads)")
+        }
     }
 }
 

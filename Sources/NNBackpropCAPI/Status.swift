@@ -30,6 +30,7 @@ struct CAPIFailure: Error {
         case .duplicateName(let m): self.init(NNB_ERR_DUPLICATE, m)
         case .versionMismatch(let m): self.init(NNB_ERR_VERSION, m)
         case .pluginError(let m): self.init(NNB_ERR_PLUGIN, m)
+        case .diverged(let m): self.init(NNB_ERR_DIVERGED, m)
         }
     }
 
@@ -97,6 +98,7 @@ private let statusStrings: [UInt32: StaticString] = [
     NNB_ERR_INTERNAL.rawValue: "NNB_ERR_INTERNAL: an internal error (a bug; please report it)",
     NNB_ERR_DUPLICATE.rawValue: "NNB_ERR_DUPLICATE: a plugin with that name is registered already",
     NNB_ERR_PLUGIN.rawValue: "NNB_ERR_PLUGIN: a plugin library could not be loaded or initialised",
+    NNB_ERR_DIVERGED.rawValue: "NNB_ERR_DIVERGED: training produced a non-finite loss or weights",
 ]
 
 @c(nnb_status_string)

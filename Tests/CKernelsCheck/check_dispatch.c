@@ -35,7 +35,12 @@ void nnk_check_dispatch(nnk_check *c) {
     nnk_set_num_threads(3);
     check_record(c, nnk_get_num_threads() == (nnk_openmp_enabled() ? 3 : 1), "threads: set 3 -> get %d",
                  nnk_get_num_threads());
-    nnk_set_num_threads(0);
-    check_record(c, nnk_get_num_threads() == 1, "threads: set 0 clamps to 1, got %d", nnk_get_num_threads());
+    const int after3 = nnk_get_num_threads();
+    check_record(c, nnk_set_num_threads(0) == -1 && nnk_get_num_threads() == after3,
+                 "threads: set 0 is refused and changes nothing, got %d", nnk_get_num_threads());
+    check_record(c, nnk_max_threads() >= 256, "threads: the cap %d is at least 256", nnk_max_threads());
+    check_record(c, nnk_set_num_threads(nnk_max_threads()) == 0, "threads: the cap itself is accepted");
+    check_record(c, nnk_set_num_threads(nnk_max_threads() + 1) == -1 && nnk_set_num_threads(100000) == -1,
+                 "threads: past the cap is refused");
     nnk_set_num_threads(threads);
 }

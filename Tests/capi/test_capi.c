@@ -44,7 +44,7 @@ static const char *status_name(int s) {
         "NNB_OK", "NNB_ERR_NULL_ARGUMENT", "NNB_ERR_INVALID_ARGUMENT", "NNB_ERR_SHAPE_MISMATCH",
         "NNB_ERR_INVALID_DATA", "NNB_ERR_CAPACITY", "NNB_ERR_IO", "NNB_ERR_CORRUPT_FILE",
         "NNB_ERR_UNSUPPORTED", "NNB_ERR_UNKNOWN_NAME", "NNB_ERR_BUSY", "NNB_ERR_VERSION",
-        "NNB_ERR_NOT_READY", "NNB_ERR_INTERNAL", "NNB_ERR_DUPLICATE", "NNB_ERR_PLUGIN",
+        "NNB_ERR_NOT_READY", "NNB_ERR_INTERNAL", "NNB_ERR_DUPLICATE", "NNB_ERR_PLUGIN", "NNB_ERR_DIVERGED",
     };
     if (s < 0 || s >= (int)(sizeof names / sizeof names[0])) return "(not a status)";
     return names[s];
@@ -243,7 +243,7 @@ static void test_version(void) {
 }
 
 static void test_status_strings(void) {
-    for (int s = NNB_OK; s <= NNB_ERR_PLUGIN; s++) {
+    for (int s = NNB_OK; s <= NNB_ERR_DIVERGED; s++) {
         const char *str = nnb_status_string((nnb_status)s);
         const char *name = status_name(s);
         check(str != NULL && strncmp(str, name, strlen(name)) == 0 && strlen(str) > strlen(name),

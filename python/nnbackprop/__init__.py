@@ -16,6 +16,7 @@ from .errors import (
     BusyError,
     CapacityError,
     CorruptFileError,
+    DivergedError,
     DuplicateError,
     InternalError,
     InvalidArgumentError,
@@ -117,6 +118,7 @@ __all__ = [
     "InternalError",
     "DuplicateError",
     "PluginError",
+    "DivergedError",
 ]
 
 del ctypes

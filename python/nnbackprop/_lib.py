@@ -38,6 +38,7 @@ ERR_NOT_READY = 12
 ERR_INTERNAL = 13
 ERR_DUPLICATE = 14  # plugin registry (include/nnbackprop_plugin.h)
 ERR_PLUGIN = 15
+ERR_DIVERGED = 16
 
 # nnb_layer_type
 LAYER_DENSE = 1

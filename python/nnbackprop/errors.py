@@ -16,6 +16,7 @@
       InternalError (RuntimeError)       NNB_ERR_INTERNAL
       DuplicateError (ValueError)        NNB_ERR_DUPLICATE (plugin registry)
       PluginError (ImportError)          NNB_ERR_PLUGIN (a plugin library that cannot be loaded)
+      DivergedError (ArithmeticError)    NNB_ERR_DIVERGED (training produced NaN or infinity)
 """
 
 from . import _lib
@@ -37,6 +38,7 @@ _STATUS_NAMES = {
     _lib.ERR_INTERNAL: "NNB_ERR_INTERNAL",
     _lib.ERR_DUPLICATE: "NNB_ERR_DUPLICATE",
     _lib.ERR_PLUGIN: "NNB_ERR_PLUGIN",
+    _lib.ERR_DIVERGED: "NNB_ERR_DIVERGED",
 }
 
 
@@ -125,6 +127,12 @@ class PluginError(NNBackpropError, ImportError):
     status = _lib.ERR_PLUGIN
 
 
+class DivergedError(NNBackpropError, ArithmeticError):
+    """Training produced a non-finite loss or weights; the model keeps its last finite weights."""
+
+    status = _lib.ERR_DIVERGED
+
+
 _BY_STATUS = {
     cls.status: cls
     for cls in (
@@ -143,6 +151,7 @@ _BY_STATUS = {
         InternalError,
         DuplicateError,
         PluginError,
+        DivergedError,
     )
 }
 

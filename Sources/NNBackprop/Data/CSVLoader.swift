@@ -291,7 +291,10 @@ struct CSVReader {
         }
         if integers.allSatisfy({ $0 != nil }) {
             let out = integers.map { $0 ?? 0 }
-            return (out, Int((out.max() ?? 0) + 1), nil)
+            if let r = out.indices.max(by: { out[$0] < out[$1] }), Int(out[r]) >= Dataset.maxClassCount {
+                throw .invalidData("\(source):\(lines[r]):\(column + 1): label \(out[r]) in column \(name) would make \(Int(out[r]) + 1) classes (whole-number labels are class indices counted from 0), more than the \(Dataset.maxClassCount) a data set may have")
+            }
+            return (out, Int(out.max() ?? 0) + 1, nil)
         }
         // Otherwise map the distinct labels, sorted, to 0..<k.
         var distinct = Array(Set(labels))

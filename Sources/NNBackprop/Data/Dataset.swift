@@ -5,6 +5,12 @@
 /// always valid: its initializer rejects empty data, mismatched sizes, NaN or infinite values
 /// and class indices out of range, so code that receives one need not check again.
 public struct Dataset: Sendable, Equatable {
+    /// The most classes a data set may have: 65,536. A class count sizes the output layer, so
+    /// a label read from a file (say 2147483646 in one CSV cell) must not be able to ask for a
+    /// many-GiB weight matrix; loaders that infer the count as the largest label + 1 refuse
+    /// labels past this bound.
+    public static let maxClassCount = 1 << 16
+
     /// The targets of a data set, one per row.
     public enum Targets: Sendable, Equatable {
         /// Class indices in 0..<classCount, shape (count).
@@ -154,6 +160,9 @@ public struct Dataset: Sendable, Equatable {
         switch targets {
         case .classes(let labels, let classCount):
             guard classCount > 0 else { throw .invalidArgument("classCount must be positive, got \(classCount)") }
+            guard classCount <= Dataset.maxClassCount else {
+                throw .invalidData("\(classCount) classes is more than the \(Dataset.maxClassCount) a data set may have (Dataset.maxClassCount); class labels are indices counted from 0")
+            }
             guard labels.count == rows else {
                 throw .shapeMismatch("\(labels.count) class labels for \(rows) feature rows")
             }

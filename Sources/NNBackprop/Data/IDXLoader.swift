@@ -35,8 +35,8 @@ public struct IDXArray: Sendable, Equatable {
     /// The element bytes, big-endian as in the file.
     let payload: [UInt8]
 
-    /// Elements: the product of `shape`.
-    public var count: Int { shape.reduce(1, *) }
+    /// Elements: the product of `shape` (checked when the file was read).
+    public let count: Int
 
     /// Reads the IDX file at `path`, gunzipping it when it is gzipped. Throws `fileError` when
     /// it cannot be read, `corruptFile` for a bad magic, a truncated body or extra bytes.
@@ -60,17 +60,14 @@ public struct IDXArray: Sendable, Equatable {
         guard bytes.count >= headerSize else {
             throw .corruptFile("\(source) is truncated: \(bytes.count) bytes, but the header of a \(rank)-dimensional IDX array needs \(headerSize)")
         }
-        var shape = [Int]()
-        var elements = 1
-        for d in 0..<rank {
+        let shape = (0..<rank).map { d in
             let o = 4 + 4 * d
-            let n = Int(bytes[o]) << 24 | Int(bytes[o + 1]) << 16 | Int(bytes[o + 2]) << 8 | Int(bytes[o + 3])
-            shape.append(n)
-            let (product, overflow) = elements.multipliedReportingOverflow(by: n)
-            elements = product
-            guard !overflow, elements <= 1 << 40 else {
-                throw .corruptFile("\(source): IDX dimensions \(shape) give an implausible element count")
-            }
+            return Int(bytes[o]) << 24 | Int(bytes[o + 1]) << 16 | Int(bytes[o + 2]) << 8 | Int(bytes[o + 3])
+        }
+        // 2^40 elements (4 TiB of floats) is far past any real file; it also keeps every
+        // byte count below computable without overflow.
+        guard let elements = Sizes.product(shape, limit: 1 << 40) else {
+            throw .corruptFile("\(source): IDX dimensions \(shape) give an implausible element count")
         }
         let expected = headerSize + elements * type.size
         guard bytes.count == expected else {
@@ -79,6 +76,7 @@ public struct IDXArray: Sendable, Equatable {
         }
         elementType = type
         self.shape = shape
+        count = elements
         payload = Array(bytes[headerSize...])
     }
 
@@ -166,10 +164,11 @@ extension Dataset {
         guard y.shape[0] == n else {
             throw .shapeMismatch("\(images) holds \(n) images but \(labels) holds \(y.shape[0]) labels")
         }
-        let width = x.shape.dropFirst().reduce(1, *)
+        // The shape's product was checked when the file was read, so its tail's is safe.
+        let width = Sizes.product(x.shape.dropFirst()) ?? 0
         guard n > 0, width > 0 else { throw .invalidData("\(images): the data set is empty (shape \(x.shape))") }
         let classes = try y.integers()
-        let k = classCount ?? Int((classes.max() ?? 0) + 1)
+        let k = classCount ?? Int(classes.max() ?? 0) + 1
         do {
             return try Dataset(features: x.floats(scale: scale), featureCount: width,
                                targets: .classes(classes, classCount: k), classNames: classNames)

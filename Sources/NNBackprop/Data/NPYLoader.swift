@@ -30,8 +30,8 @@ public struct NPYArray: Sendable, Equatable {
     /// The element bytes, little-endian, C order.
     let payload: [UInt8]
 
-    /// Elements: the product of `shape` (1 for a scalar).
-    public var count: Int { shape.reduce(1, *) }
+    /// Elements: the product of `shape` (1 for a scalar; checked when the file was read).
+    public let count: Int
 
     /// Reads the `.npy` file at `path`. Throws `fileError` when it cannot be read,
     /// `corruptFile` when it is truncated or its header is garbled, and `unsupported` for
@@ -95,17 +95,14 @@ public struct NPYArray: Sendable, Equatable {
             throw .corruptFile("\(source): 'shape' in the .npy header is not a tuple: \(text)")
         }
         var shape = [Int]()
-        var elements = 1
         for d in dims {
             guard case .int(let n) = d, n >= 0 else {
                 throw .corruptFile("\(source): 'shape' in the .npy header must hold non-negative integers: \(text)")
             }
-            let (product, overflow) = elements.multipliedReportingOverflow(by: n)
-            guard !overflow, product <= 1 << 40 else {
-                throw .corruptFile("\(source): the .npy shape \(dims.map { "\($0)" }) gives an implausible element count")
-            }
             shape.append(n)
-            elements = product
+        }
+        guard let elements = Sizes.product(shape, limit: 1 << 40) else {
+            throw .corruptFile("\(source): the .npy shape \(shape) gives an implausible element count")
         }
 
         var typeCode = Substring(descr)
@@ -132,6 +129,7 @@ public struct NPYArray: Sendable, Equatable {
         }
         elementType = type
         self.shape = shape
+        count = elements
         payload = Array(bytes[dataStart...])
     }
 
@@ -216,8 +214,9 @@ extension Dataset {
         guard y.shape.first == n else {
             throw .shapeMismatch("\(features) has \(n) rows but \(targets) has shape \(y.shape); their first dimensions must agree")
         }
-        let width = x.shape.count == 1 ? 1 : x.shape.dropFirst().reduce(1, *)
-        let targetWidth = y.shape.count == 1 ? 1 : y.shape.dropFirst().reduce(1, *)
+        // Each shape's product was checked when its file was read, so its tail's is safe.
+        let width = Sizes.product(x.shape.dropFirst()) ?? 0
+        let targetWidth = Sizes.product(y.shape.dropFirst()) ?? 0
         guard n > 0, width > 0 else { throw .invalidData("\(features): the data set is empty (shape \(x.shape))") }
         let t: Targets
         switch kind {
@@ -226,7 +225,7 @@ extension Dataset {
                 throw .shapeMismatch("\(targets): class labels must have shape (\(n)) or (\(n), 1), got \(y.shape)")
             }
             let labels = try y.integers(source: targets)
-            t = .classes(labels, classCount: classCount ?? Int((labels.max() ?? 0) + 1))
+            t = .classes(labels, classCount: classCount ?? Int(labels.max() ?? 0) + 1)
         case .probabilities:
             t = .probabilities(y.floats(), width: targetWidth)
         case .values:

@@ -76,18 +76,22 @@ extension Sequential {
     ///
     /// Throws `fileError` for an unreadable file, `corruptFile` for a truncated or garbled one
     /// or a bad architecture, `shapeMismatch` when a tensor's shape disagrees with the
-    /// architecture, `unknownName` for a missing tensor or unknown layer type.
-    public static func load(from path: String, optimizer: (any Optimizer)? = nil) throws(NNError) -> Sequential {
+    /// architecture, `unknownName` for a missing tensor or unknown layer type, and
+    /// `invalidData` for NaN or infinite weights (what a diverged run would have saved) unless
+    /// `allowNonFinite` is true.
+    public static func load(from path: String, optimizer: (any Optimizer)? = nil,
+                            allowNonFinite: Bool = false) throws(NNError) -> Sequential {
         do {
             let st = try SafeTensors(contentsOf: path)
-            return try Sequential(safeTensors: st, optimizer: optimizer)
+            return try Sequential(safeTensors: st, optimizer: optimizer, allowNonFinite: allowNonFinite)
         } catch {
             throw error.message.hasPrefix(path) ? error : error.prefixed(path)
         }
     }
 
-    /// A model from safetensors written by `safeTensors(optimizer:)`.
-    public convenience init(safeTensors st: SafeTensors, optimizer: (any Optimizer)? = nil) throws(NNError) {
+    /// A model from safetensors written by `safeTensors(optimizer:)`; throws as `load(from:)`.
+    public convenience init(safeTensors st: SafeTensors, optimizer: (any Optimizer)? = nil,
+                            allowNonFinite: Bool = false) throws(NNError) {
         guard st.metadata["format"] == Sequential.fileFormat else {
             throw .corruptFile("not an NNBackprop model file: __metadata__ 'format' is \(st.metadata["format"].map { "'\($0)'" } ?? "missing"), expected '\(Sequential.fileFormat)'")
         }
@@ -150,6 +154,9 @@ extension Sequential {
                 // A tensor the architecture needs is missing or misnamed: the file is damaged.
                 if case .unknownName(let m) = error { throw .corruptFile(m) }
                 throw error
+            }
+            if !allowNonFinite, let i = values.firstIndex(where: { !$0.isFinite }) {
+                throw .invalidData("tensor '\(e.name)' holds \(values[i]) at index \(i): the weights are not finite (saved from a diverged run?); load with allowNonFinite: true to inspect them")
             }
             (parameterStorage.pointer + e.offset).update(from: values, count: values.count)
         }

@@ -342,13 +342,8 @@ public struct SafeTensors: Sendable, Equatable {
 
     /// The product of `shape`, checked for negative entries and overflow.
     static func elementCount(_ shape: [Int], what: String) throws(NNError) -> Int {
-        var n = 1
-        for d in shape {
-            guard d >= 0 else { throw .invalidArgument("\(what) \(shape) has a negative dimension") }
-            let (p, overflow) = n.multipliedReportingOverflow(by: d)
-            guard !overflow else { throw .invalidArgument("\(what) \(shape) has too many elements") }
-            n = p
-        }
+        guard shape.allSatisfy({ $0 >= 0 }) else { throw .invalidArgument("\(what) \(shape) has a negative dimension") }
+        guard let n = Sizes.product(shape) else { throw .invalidArgument("\(what) \(shape) has too many elements") }
         return n
     }
 

@@ -10,8 +10,12 @@ extension Sequential {
     /// of `data` (taken before shuffling, as Keras does). Training metrics are accumulated over
     /// the epoch's batches. The same seed and thread count give bit-identical weights.
     ///
+    /// Divergence stops training: when a batch's loss is NaN or infinite, or the parameters
+    /// are at the end of an epoch, `fit` restores the parameters the epoch started with (the
+    /// last ones known to be finite), resets `optimizer`'s state and throws `diverged`.
+    ///
     /// Throws `shapeMismatch` when the data does not fit the model, `invalidData` for targets
-    /// the loss cannot use, and `invalidArgument` for bad sizes or fractions.
+    /// the loss cannot use, `invalidArgument` for bad sizes or fractions, and `diverged`.
     @discardableResult
     public func fit(_ data: Dataset, epochs: Int, batchSize: Int = 32, loss: Loss, optimizer: any Optimizer,
                     validation: Dataset? = nil, validationSplit: Double = 0, metrics: [Metric] = [],
@@ -54,16 +58,24 @@ extension Sequential {
         var best: (value: Double, epoch: Int, parameters: [Float])?
         var sinceBest = 0
         var stop = false
+        let epochStart = epochs > 0 ? FloatStorage(count: parameterCount) : nil
 
         epochLoop: for epoch in 0..<epochs {
             optimizer.learningRate = schedule.rate(epoch: epoch, base: baseRate)
             if shuffle { rng.shuffle(&order) }
+            epochStart?.pointer.update(from: parameters.baseAddress!, count: parameterCount)
+            func diverged(_ what: String) -> NNError {
+                parameters.baseAddress!.update(from: epochStart!.pointer, count: parameterCount)
+                optimizer.reset()
+                return .diverged("training diverged in epoch \(epoch + 1): \(what) (learning rate \(optimizer.learningRate) with \(optimizer.name): try a smaller rate, clipNorm, or standardized inputs); the weights are back to those of the start of epoch \(epoch + 1) and the optimizer's state is reset")
+            }
             var acc = MetricAccumulator(metrics: metrics, width: outputSize)
             var b = 0
             var start = 0
             while start < train.count {
                 let end = min(start + batch, train.count)
                 let lossValue = batcher.step(indices: order[start..<end], training: true, backward: true)
+                guard lossValue.isFinite else { throw diverged("the loss of batch \(b + 1) is \(lossValue)") }
                 acc.add(loss: lossValue, outputs: batcher.output!, n: end - start,
                         labels: batcher.hasClasses ? UnsafePointer(batcher.labels.pointer) : nil,
                         targets: batcher.usesLabels ? nil : UnsafePointer(batcher.targets.pointer))
@@ -78,6 +90,9 @@ extension Sequential {
                 b += 1
                 start = end
                 if stop { break }
+            }
+            if let i = parameters.firstIndex(where: { !$0.isFinite }) {
+                throw diverged("parameter \(i) is \(parameters[i]) after the epoch's last step")
             }
             var logs = acc.results()
             logs["lr"] = Double(optimizer.learningRate)

@@ -40,7 +40,7 @@ struct Bench: ParsableCommand {
 
     func validate() throws {
         guard samples >= 1 else { throw ValidationError("--samples must be at least 1, got \(samples)") }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        try validateThreads(threads)
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
         _ = try parsedBatchSizes()
         _ = try parsedOptimizers()
@@ -61,7 +61,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        nnk_set_num_threads(Int32(threads))
+        applyThreads(threads)
         let batchList = try parsedBatchSizes(), optimizerList = try parsedOptimizers()
 
         // Data: Fashion-MNIST's first `samples` training images, or random data of that shape.

@@ -30,11 +30,11 @@ struct Evaluate: ParsableCommand {
     func validate() throws {
         try loadPlugins(plugins)
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        try validateThreads(threads)
     }
 
     func run() throws {
-        if let threads { nnk_set_num_threads(Int32(threads)) }
+        applyThreads(threads)
         let saved = try SavedModel.load(from: model)
         var options = data
         if options.target == nil { options.target = saved.target }

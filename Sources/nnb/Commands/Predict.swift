@@ -30,11 +30,11 @@ struct Predict: ParsableCommand {
 
     func validate() throws {
         try loadPlugins(plugins)
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        try validateThreads(threads)
     }
 
     func run() throws {
-        if let threads { nnk_set_num_threads(Int32(threads)) }
+        applyThreads(threads)
         let saved = try SavedModel.load(from: model)
         let net = saved.model
         let source = DataSource(data.data, targets: data.targets)

@@ -92,7 +92,7 @@ struct Train: ParsableCommand {
         guard testFraction >= 0 && testFraction < 1 else {
             throw ValidationError("--test-fraction must be in [0, 1), got \(testFraction)")
         }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        try validateThreads(threads)
         if testTargets != nil && testData == nil { throw ValidationError("--test-targets needs --test-data") }
         _ = try parseLayerSizes(layers)
         if Plugins.activation(named: activation) == nil {
@@ -102,10 +102,7 @@ struct Train: ParsableCommand {
         // Fail before training, not after it, when a result cannot be written.
         for (option, path) in [("--output", output), ("--plot", plot)] {
             guard let path else { continue }
-            let dir = (path as NSString).deletingLastPathComponent
-            guard FileManager.default.isWritableFile(atPath: dir.isEmpty ? "." : dir) else {
-                throw ValidationError("\(option) \(path): the folder '\(dir.isEmpty ? "." : dir)' does not exist or is not writable")
-            }
+            do { try FileIO.checkWritable(path) } catch { throw ValidationError("\(option): \(error.message)") }
         }
         if data.task == .regress, [DataSource.spirals, .fashionMNIST].contains(DataSource(data.data, targets: data.targets)) {
             throw ValidationError("--task regress needs real-valued targets; \(DataSource(data.data, targets: nil).name) has class labels")
@@ -113,7 +110,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        if let threads { nnk_set_num_threads(Int32(threads)) }
+        applyThreads(threads)
         let task = data.task ?? .classify
         let source = DataSource(data.data, targets: data.targets)
 
