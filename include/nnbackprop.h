@@ -200,16 +200,20 @@ typedef struct nnb_train_options {
                                   from logits), "mse", "mae", "huber" */
     const char *optimizer;     /* "adam" (default), "adamw", "sgd", "rmsprop", "adagrad", "irprop"
                                   (full batch, FANN's iRPROP-) */
-    float learning_rate;       /* default 1e-3 */
+    float learning_rate;       /* default 1e-3; irprop: the initial step size (FANN's default
+                                  is 0.1, PyTorch's Rprop's 0.01) */
     float momentum;            /* sgd, rmsprop; default 0 */
     int32_t nesterov;          /* sgd; default 0 */
-    float weight_decay;        /* default -1: the optimizer's own default (0; adamw 0.01) */
-    float beta1, beta2, eps;   /* adam(w); defaults 0.9, 0.999, 1e-8 */
+    float weight_decay;        /* default -1: the optimizer's own default (0; adamw 0.01); not
+                                  irprop */
+    float beta1, beta2;        /* adam, adamw; defaults 0.9, 0.999 */
+    float eps;                 /* adam, adamw, rmsprop, adagrad; default 1e-8 */
     float label_smoothing;     /* cross_entropy; default 0 */
     float huber_delta;         /* huber; default 1 */
     const char *schedule;      /* "constant" (default, or NULL), "step", "exponential", "cosine" */
     int32_t step_size;         /* step: epochs between decays; default 10 */
-    float gamma;               /* step / exponential decay factor; default 0.1 / 0.95 */
+    float gamma;               /* step / exponential decay factor, > 0; default 0 means 0.1 for
+                                  step, 0.95 for exponential */
     int32_t warmup_epochs;     /* linear warm-up before the schedule; default 0 */
     float clip_norm;           /* clip gradients to this global norm; 0 (default) = off */
     float validation_split;    /* fraction of rows held out (the last rows); default 0 */
@@ -222,9 +226,14 @@ typedef struct nnb_train_options {
     int32_t standardize;       /* 1: fit a per-feature standardizer ((x - mean) / std) on the
                                   training rows first; the model keeps it (in files too) and
                                   applies it to every input it is given. Default 0 */
+    float alpha;               /* rmsprop: smoothing constant of the squared-gradient average
+                                  (PyTorch's alpha), in [0, 1); default 0.99 */
 } nnb_train_options;
 
-/* Sets struct_size and every default above. */
+/* Sets struct_size and every default above. An option changed from its default that the chosen
+ * optimizer, loss or schedule does not use (momentum with adam, beta2 with rmsprop, gamma with
+ * cosine, label_smoothing with mse, ...) is refused with NNB_ERR_INVALID_ARGUMENT naming both,
+ * never silently ignored. */
 NNB_API void nnb_train_options_init(nnb_train_options *options);
 
 /*

@@ -11,26 +11,23 @@ import NNBackprop
 /// What an nnb_model handle points at: the Swift model plus what the C API adds to it.
 ///
 /// Locking: `trainer` is taken with trylock by every call that changes the model, so a second
-/// trainer gets NNB_ERR_BUSY. `weights` is a read-write lock: predict/evaluate read under it,
-/// training writes under it, so inference never sees half-updated weights. The training
-/// thread's own callbacks may predict (they run with the write lock held by that same thread,
-/// so they read without taking it).
+/// trainer gets NNB_ERR_BUSY. `weights` (a `WeightsLock`) is shared by predict/evaluate and
+/// held exclusively while training, so inference never sees half-updated weights, and a
+/// trainer is never starved by readers. The training thread's own callbacks may predict: the
+/// lock lets its writer read without waiting for itself.
 final class ModelHandle {
     var model: Sequential
     var compiled: CompiledTraining?
     private var trainer = pthread_mutex_t()
-    private var weights = pthread_rwlock_t()
-    private var trainingThread: pthread_t?
+    private let weights = WeightsLock()
 
     init(_ model: Sequential) {
         self.model = model
         pthread_mutex_init(&trainer, nil)
-        pthread_rwlock_init(&weights, nil)
     }
 
     deinit {
         pthread_mutex_destroy(&trainer)
-        pthread_rwlock_destroy(&weights)
     }
 
     /// Runs `body` as the model's only writer, or throws NNB_ERR_BUSY when another thread is.
@@ -39,20 +36,15 @@ final class ModelHandle {
             throw CAPIFailure(NNB_ERR_BUSY, "the model is being trained or changed by another thread; \(function) did not run")
         }
         defer { pthread_mutex_unlock(&trainer) }
-        pthread_rwlock_wrlock(&weights)
-        trainingThread = pthread_self()
-        defer {
-            trainingThread = nil
-            pthread_rwlock_unlock(&weights)
-        }
+        weights.lockExclusive()
+        defer { weights.unlockExclusive() }
         return try body()
     }
 
     /// Runs `body` with the weights fixed (shared with other readers).
     func read<T>(_ body: () throws -> T) rethrows -> T {
-        if let t = trainingThread, pthread_equal(t, pthread_self()) != 0 { return try body() }
-        pthread_rwlock_rdlock(&weights)
-        defer { pthread_rwlock_unlock(&weights) }
+        guard weights.lockShared() else { return try body() } // the trainer's own thread
+        defer { weights.unlockShared() }
         return try body()
     }
 }
@@ -81,6 +73,15 @@ func copyVersioned<T>(_ source: UnsafePointer<T>, into target: inout T, size: UI
     withUnsafeMutableBytes(of: &target) { dst in
         dst.copyMemory(from: UnsafeRawBufferPointer(start: source, count: Int(size)))
     }
+}
+
+/// A size_t argument, which Swift sees as Int: a value past Int.max (SIZE_MAX, or a negative
+/// int passed as size_t) is refused by name, with the value the caller passed.
+func size(_ value: Int, _ name: String) throws -> Int {
+    guard value >= 0 else {
+        throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(name) is \(UInt(bitPattern: value)), more than any array holds (a negative number passed as size_t?)")
+    }
+    return value
 }
 
 /// a * b, or NNB_ERR_INVALID_ARGUMENT when it overflows (sizes from C are not trusted).
@@ -126,6 +127,10 @@ private func layers(fromDescription text: String) throws -> (inputs: Int, layers
             throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "description '\(text)': element \(i) is empty")
         }
         if fields.count > 1 && fields[1].isEmpty {
+            // "dropout:-0.1" splits at its minus sign into "dropout:" and "0.1".
+            if head == "dropout" {
+                throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "description '\(text)': element \(i) 'dropout:' has no rate (a negative rate is not allowed: rates are in [0, 1), as dropout:0.5)")
+            }
             throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "description '\(text)': element \(i) '\(part)' has ':' but no activation after it")
         }
         if let units = Int(head) {
@@ -233,7 +238,7 @@ public func nnbModelCreate(_ out: UnsafeMutablePointer<OpaquePointer?>?, _ input
         guard let out else { throw CAPIFailure.null("out") }
         guard let specs else { throw CAPIFailure.null("layers") }
         guard inputs > 0 else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "inputs must be positive, got \(inputs)") }
-        guard count > 0 else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "n_layers must be positive, got 0") }
+        guard try size(count, "n_layers") > 0 else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "n_layers must be positive, got 0") }
         var built: [any Layer] = []
         var width = Int(inputs)
         var parameters = 0
@@ -302,6 +307,7 @@ public func nnbModelDescribe(_ model: OpaquePointer?, _ buf: UnsafeMutablePointe
         let text = describe(h.model) // the layers never change after creation
         let bytes = Array(text.utf8CString)
         needed?.pointee = bytes.count
+        let capacity = try size(capacity, "capacity")
         guard let buf else {
             if needed != nil && capacity == 0 { return } // size query
             throw CAPIFailure.null("buf")
@@ -318,8 +324,8 @@ public func nnbModelDescribe(_ model: OpaquePointer?, _ buf: UnsafeMutablePointe
 /// Checks x (rows, cols) against the model and for finiteness; returns it as a buffer.
 func features(_ x: UnsafePointer<Float>?, rows: Int, cols: Int, model: Sequential) throws -> UnsafeBufferPointer<Float> {
     guard let x else { throw CAPIFailure.null("x") }
-    guard rows > 0 else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "rows must be positive, got 0") }
-    guard cols == model.inputSize else {
+    guard try size(rows, "rows") > 0 else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "rows must be positive, got 0") }
+    guard try size(cols, "cols") == model.inputSize else {
         throw CAPIFailure(NNB_ERR_SHAPE_MISMATCH, "x has \(cols) columns but the model takes \(model.inputSize) inputs")
     }
     let (total, overflow) = rows.multipliedReportingOverflow(by: cols)
@@ -334,7 +340,7 @@ func features(_ x: UnsafePointer<Float>?, rows: Int, cols: Int, model: Sequentia
 /// The targets y (rows, yCols) as the Swift library's `Dataset.Targets` for `loss`.
 func targets(_ y: UnsafePointer<Float>?, rows: Int, yCols: Int, loss: Loss, outputs: Int) throws -> Dataset.Targets {
     guard let y else { throw CAPIFailure.null("y") }
-    guard yCols > 0 else { throw CAPIFailure(NNB_ERR_SHAPE_MISMATCH, "y_cols must be positive, got 0") }
+    guard try size(yCols, "y_cols") > 0 else { throw CAPIFailure(NNB_ERR_SHAPE_MISMATCH, "y_cols must be positive, got 0") }
     // The width is checked before anything is read, so a wild y_cols never sizes a read.
     if case .softmaxCrossEntropy = loss {
         guard yCols == 1 || yCols == outputs else {
@@ -388,7 +394,7 @@ public func nnbPredict(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ ro
         try h.read {
             let xs = try features(x, rows: rows, cols: cols, model: h.model)
             let need = try product(rows, h.model.outputSize, "rows * outputs")
-            guard capacity >= need else {
+            guard try size(capacity, "capacity") >= need else {
                 throw CAPIFailure(NNB_ERR_CAPACITY, "out holds \(capacity) floats but \(rows) rows x \(h.model.outputSize) outputs need \(need)")
             }
             h.model.infer(xs.baseAddress!, rows: rows, into: out)
@@ -427,11 +433,14 @@ public func nnbEvaluate(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ r
         let h = try handle(model)
         try h.read {
             let loss = try lossName.map { try Loss(name: String(cString: $0)) } ?? h.compiled?.loss ?? .softmaxCrossEntropy()
-            let xs = try features(x, rows: rows, cols: cols, model: h.model)
-            let t = try targets(y, rows: rows, yCols: yCols, loss: loss, outputs: h.model.outputSize)
+            // Validated as nnb_train validates them: soft targets outside [0, 1] are refused here too.
+            let data = try dataset(h, x, rows, cols, y, yCols, loss: loss)
+            let t = data.targets
             try loss.validate(targets: t, outputSize: h.model.outputSize)
             var p = [Float](repeating: 0, count: try product(rows, h.model.outputSize, "rows * outputs"))
-            p.withUnsafeMutableBufferPointer { h.model.infer(xs.baseAddress!, rows: rows, into: $0.baseAddress!) }
+            data.features.withUnsafeBufferPointer { xs in
+                p.withUnsafeMutableBufferPointer { h.model.infer(xs.baseAddress!, rows: rows, into: $0.baseAddress!) }
+            }
             let s = try score(p, t, loss: loss, outputs: h.model.outputSize)
             lossOut?.pointee = s.loss
             accuracyOut?.pointee = s.accuracy

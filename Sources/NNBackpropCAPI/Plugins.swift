@@ -43,12 +43,18 @@ public func nnbSGEMMReference(_ transA: Int32, _ transB: Int32, _ m: Int, _ n: I
                               _ a: UnsafePointer<Float>?, _ lda: Int, _ b: UnsafePointer<Float>?, _ ldb: Int,
                               _ beta: Float, _ c: UnsafeMutablePointer<Float>?, _ ldc: Int) -> nnb_status {
     capiCall("nnb_sgemm_reference") {
+        let m = try size(m, "M"), n = try size(n, "N"), k = try size(k, "K")
+        let lda = try size(lda, "lda"), ldb = try size(ldb, "ldb"), ldc = try size(ldc, "ldc")
         guard m > 0 && n > 0 else { return }
         guard let c else { throw CAPIFailure.null("C") }
         guard k == 0 || (a != nil && b != nil) else { throw CAPIFailure.null(a == nil ? "A" : "B") }
         guard ldc >= n, lda >= (transA != 0 ? m : k), ldb >= (transB != 0 ? k : n) else {
             throw CAPIFailure(NNB_ERR_SHAPE_MISMATCH, "leading dimensions too small: lda \(lda), ldb \(ldb), ldc \(ldc) for M \(m), N \(n), K \(k)")
         }
+        // Each matrix's extent (rows x leading dimension) must be addressable.
+        _ = try product(transA != 0 ? k : m, lda, "A's rows * lda")
+        _ = try product(transB != 0 ? n : k, ldb, "B's rows * ldb")
+        _ = try product(m, ldc, "M * ldc")
         nnk_sgemm_ref(transA != 0 ? NNK_TRANS : NNK_NO_TRANS, transB != 0 ? NNK_TRANS : NNK_NO_TRANS, m, n, k, alpha, a, lda,
                       b, ldb, beta, c, ldc)
     }

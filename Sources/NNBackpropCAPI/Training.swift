@@ -34,6 +34,7 @@ public func nnbTrainOptionsInit(_ options: UnsafeMutablePointer<nnb_train_option
     o.shuffle = 1
     o.restore_best = 1
     o.weight_decay = -1 // -1: the optimizer's own default (0, or 0.01 for adamw)
+    o.alpha = 0.99
     options.pointee = o
 }
 
@@ -58,7 +59,40 @@ private func readOptions(_ options: UnsafePointer<nnb_train_options>?) throws ->
     try check(o.warmup_epochs >= 0, "warmup_epochs must be >= 0, got \(o.warmup_epochs)")
     try check(o.label_smoothing >= 0 && o.label_smoothing < 1, "label_smoothing must be in [0, 1), got \(o.label_smoothing)")
     try check(o.nesterov == 0 || o.momentum > 0, "nesterov needs momentum > 0")
+    try check(o.alpha >= 0 && o.alpha < 1, "alpha must be in [0, 1), got \(o.alpha)")
+    try check(o.gamma >= 0 && o.gamma.isFinite, "gamma must be positive (0 = the schedule's default), got \(o.gamma)")
+    try checkApplicable(o)
     return o
+}
+
+/// Refuses an option changed from its default that the chosen optimizer, loss or schedule
+/// would not use: every option takes effect or is an error, none is silently ignored.
+private func checkApplicable(_ o: nnb_train_options) throws {
+    var d = nnb_train_options()
+    nnbTrainOptionsInit(&d)
+    let optimizer = (o.optimizer.map { String(cString: $0) } ?? "adam").lowercased()
+    let loss = o.loss.map { String(cString: $0) } ?? "cross_entropy"
+    let schedule = o.schedule.map { String(cString: $0) } ?? "constant"
+    func only(_ option: String, _ changed: Bool, _ users: [String], _ chosen: String, _ kind: String) throws {
+        guard changed, !users.contains(chosen) else { return }
+        throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(option) applies to the \(users.joined(separator: ", ")) \(kind)\(users.count == 1 ? "" : "s"), not to \(kind) '\(chosen)'; leave it at its default")
+    }
+    let adams = ["adam", "adamw"]
+    try only("momentum", o.momentum != d.momentum, ["sgd", "rmsprop"], optimizer, "optimizer")
+    try only("nesterov", o.nesterov != d.nesterov, ["sgd"], optimizer, "optimizer")
+    try only("beta1", o.beta1 != d.beta1, adams, optimizer, "optimizer")
+    try only("beta2", o.beta2 != d.beta2, adams, optimizer, "optimizer")
+    try only("eps", o.eps != d.eps, adams + ["rmsprop", "adagrad"], optimizer, "optimizer")
+    try only("alpha", o.alpha != d.alpha, ["rmsprop"], optimizer, "optimizer")
+    try only("weight_decay", o.weight_decay != d.weight_decay, adams + ["sgd", "rmsprop", "adagrad"], optimizer, "optimizer")
+    try only("label_smoothing", o.label_smoothing != d.label_smoothing, ["cross_entropy"], loss, "loss")
+    try only("huber_delta", o.huber_delta != d.huber_delta, ["huber"], loss, "loss")
+    try only("step_size", o.step_size != d.step_size, ["step"], schedule, "schedule")
+    try only("gamma", o.gamma != d.gamma, ["step", "exponential"], schedule, "schedule")
+    let stepped = adams + ["sgd", "rmsprop", "adagrad"] // irprop adapts its own steps
+    try only("schedule", schedule != "constant", stepped, optimizer, "optimizer")
+    try only("warmup_epochs", o.warmup_epochs != d.warmup_epochs, stepped, optimizer, "optimizer")
+    try only("restore_best", o.restore_best != d.restore_best && o.early_stopping_patience == 0, ["early stopping"], "none", "setting")
 }
 
 private func makeLoss(_ o: nnb_train_options) throws -> Loss {
@@ -83,9 +117,10 @@ private func makeOptimizer(_ o: nnb_train_options) throws -> any Optimizer {
     case "adam": return Adam(learningRate: o.learning_rate, beta1: o.beta1, beta2: o.beta2, epsilon: o.eps, weightDecay: decay)
     case "adamw": return Adam.adamW(learningRate: o.learning_rate, beta1: o.beta1, beta2: o.beta2, epsilon: o.eps, weightDecay: wd == -1 ? 0.01 : wd)
     case "sgd": return SGD(learningRate: o.learning_rate, momentum: o.momentum, weightDecay: decay, nesterov: o.nesterov != 0)
-    case "rmsprop": return RMSprop(learningRate: o.learning_rate, epsilon: o.eps, weightDecay: decay, momentum: o.momentum)
-    case "adagrad": return Adagrad(learningRate: o.learning_rate, weightDecay: decay)
-    case "irprop", "irprop-", "rprop": return IRPROPMinus()
+    case "rmsprop":
+        return RMSprop(learningRate: o.learning_rate, alpha: o.alpha, epsilon: o.eps, weightDecay: decay, momentum: o.momentum)
+    case "adagrad": return Adagrad(learningRate: o.learning_rate, weightDecay: decay, epsilon: o.eps)
+    case "irprop", "irprop-", "rprop": return IRPROPMinus(initialStep: o.learning_rate)
     default:
         throw CAPIFailure(NNB_ERR_UNKNOWN_NAME, "unknown optimizer '\(name)'; known: adam, adamw, sgd, rmsprop, adagrad, irprop")
     }
@@ -105,6 +140,7 @@ private func makeSchedule(_ o: nnb_train_options) throws -> LearningRateSchedule
         throw CAPIFailure(NNB_ERR_UNKNOWN_NAME, "unknown schedule '\(name)'; known: constant, step, exponential, cosine")
     }
     if o.warmup_epochs > 0 { base = .linearWarmup(epochs: Int(o.warmup_epochs), then: base) }
+    try base.validate()
     return base
 }
 

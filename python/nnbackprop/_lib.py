@@ -125,6 +125,7 @@ class TrainOptions(ctypes.Structure):
         ("on_epoch", EPOCH_CALLBACK),
         ("user_data", ctypes.c_void_p),
         ("standardize", ctypes.c_int32),
+        ("alpha", ctypes.c_float),
     ]
 
 

@@ -3,6 +3,7 @@
 import ctypes
 import math
 import os
+import tempfile
 from collections import namedtuple
 
 import numpy as np
@@ -167,6 +168,7 @@ _OPTION_FIELDS = {
     "early_stopping_patience": int,
     "restore_best": int,
     "standardize": int,
+    "alpha": float,
 }
 
 
@@ -257,6 +259,21 @@ class Model:
         if getattr(self, "_handle", None) and _C is not None:
             self.close()
 
+    def __copy__(self):
+        """An independent model with the same layers, weights and scaler (through a model file
+        in a temporary folder). Training options set by compile() are not copied. A copy never
+        shares the C handle, so freeing one leaves the other usable."""
+        with tempfile.TemporaryDirectory(prefix="nnbackprop-copy-") as folder:
+            path = os.path.join(folder, "model.safetensors")
+            self.save(path)
+            return type(self).load(path)
+
+    def __deepcopy__(self, memo):
+        return self.__copy__()
+
+    def __reduce__(self):
+        raise TypeError("nnbackprop.Model cannot be pickled yet; save() it to a file and load() it instead")
+
     def __enter__(self):
         return self
 
@@ -330,7 +347,9 @@ class Model:
         training and is re-raised here. Other keyword options: momentum, nesterov,
         weight_decay, beta1, beta2, eps, label_smoothing, huber_delta, schedule, step_size,
         gamma, warmup_epochs, clip_norm, shuffle, seed, early_stopping_patience, restore_best,
-        standardize (fit a per-feature standardizer on the training rows; the model keeps it).
+        standardize (fit a per-feature standardizer on the training rows; the model keeps it),
+        alpha (rmsprop's smoothing constant). An option the chosen optimizer, loss or schedule
+        does not use raises InvalidArgumentError rather than being ignored.
         """
         x, _ = _features(x, self.inputs)
         y = _targets(y, x.shape[0])

@@ -60,6 +60,9 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
     public init(name: String, alpha: Float = 0) throws(NNError) {
         let code = name.withCString { nnk_act_from_name($0) }
         guard code >= 0 else {
+            if name == "softmax" || name == "log_softmax" {
+                throw .unknownName("'\(name)' is not an elementwise activation but a layer of its own: \(name == "softmax" ? "Softmax()" : "LogSoftmax()") in Swift, a separate element in a description (\"4-3-\(name)\", not \"4-3:\(name)\"), NNB_LAYER_ACTIVATION in a layer spec")
+            }
             throw .unknownName("unknown activation '\(name)'; known: \(Activation.all.map(\.name).joined(separator: ", "))")
         }
         switch nnk_act(rawValue: UInt32(code)) {

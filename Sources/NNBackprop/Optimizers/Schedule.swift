@@ -22,6 +22,27 @@ public indirect enum LearningRateSchedule: Sendable, Equatable {
     /// (whose epochs count from the end of the warm-up).
     case linearWarmup(epochs: Int, then: LearningRateSchedule = .constant)
 
+    /// Throws `invalidArgument` for a schedule that would make a rate negative, zero or
+    /// non-finite: gamma must be positive and finite, step sizes and epoch counts positive
+    /// (warm-up epochs may be 0), and a cosine's minRate non-negative and finite.
+    public func validate() throws(NNError) {
+        switch self {
+        case .constant:
+            return
+        case .step(let size, let gamma):
+            guard size > 0 else { throw .invalidArgument("step schedule: stepSize must be positive, got \(size)") }
+            guard gamma > 0 && gamma.isFinite else { throw .invalidArgument("step schedule: gamma must be positive and finite, got \(gamma)") }
+        case .exponential(let gamma):
+            guard gamma > 0 && gamma.isFinite else { throw .invalidArgument("exponential schedule: gamma must be positive and finite, got \(gamma)") }
+        case .cosine(let epochs, let minRate):
+            guard epochs > 0 else { throw .invalidArgument("cosine schedule: epochs must be positive, got \(epochs)") }
+            guard minRate >= 0 && minRate.isFinite else { throw .invalidArgument("cosine schedule: minRate must be >= 0 and finite, got \(minRate)") }
+        case .linearWarmup(let epochs, let then):
+            guard epochs >= 0 else { throw .invalidArgument("warm-up: epochs must be >= 0, got \(epochs)") }
+            try then.validate()
+        }
+    }
+
     /// The rate for `epoch` given the optimizer's base rate.
     public func rate(epoch: Int, base: Float) -> Float {
         switch self {

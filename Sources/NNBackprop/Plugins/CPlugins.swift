@@ -201,13 +201,21 @@ public enum CPlugins {
     /// stages it to commit with the library's other registrations).
     static func register(_ make: () throws(PluginFailure) -> PluginEntry) -> nnb_status {
         do {
-            let e = try make()
-            if let staged = loading.stage(e) { return staged }
-            try commit([e])
+            try stageOrCommit(make)
             return NNB_OK
         } catch {
-            loading.fail(error)
             return error.status
+        }
+    }
+
+    private static func stageOrCommit(_ make: () throws(PluginFailure) -> PluginEntry) throws(PluginFailure) {
+        do {
+            let e = try make()
+            if loading.stage(e) != nil { return }
+            try commit([e])
+        } catch {
+            loading.fail(error)
+            throw error
         }
     }
 
@@ -222,6 +230,9 @@ public enum CPlugins {
     /// NULL restores the built-in GEMM.
     public static func registerGEMM(_ p: UnsafePointer<nnb_gemm_plugin>?) throws(PluginFailure) {
         guard p != nil else {
+            guard !loading.isLoadingOnThisThread else {
+                throw PluginFailure(NNB_ERR_PLUGIN, "nnb_register_gemm(NULL) cannot be called from a plugin's \(NNB_PLUGIN_ENTRY_NAME)")
+            }
             Plugins.replaceGEMM(with: nil)
             return
         }
@@ -232,32 +243,58 @@ public enum CPlugins {
         try commitNow { () throws(PluginFailure) in try entry(activationKernel: p) }
     }
 
+    /// The exported nnb_register_* calls. While a plugin library's entry point runs on this
+    /// thread, what it registers through them is staged with the rest of the library's
+    /// registrations, so that a failing entry point leaves nothing behind (a GEMM committed
+    /// now would outlive the library's dlclose and be called into unmapped code).
     private static func commitNow(_ make: () throws(PluginFailure) -> PluginEntry) throws(PluginFailure) {
-        try commit([try make()])
+        try stageOrCommit(make)
     }
 
     // MARK: - Plugin libraries
 
     /// The registrations of the plugin library whose entry point is running (one at a time).
+    /// `loads` serializes whole loads; `state` guards the fields, which registration calls
+    /// from any thread read.
     final class Loading: @unchecked Sendable {
-        let lock = PThreadMutex()
-        var active = false
-        var thread = pthread_t()
-        var staged: [PluginEntry] = []
-        var failure: PluginFailure?
+        let loads = PThreadMutex()
+        private let state = PThreadMutex()
+        private var thread: pthread_t?
+        private var staged: [PluginEntry] = []
+        private var failure: PluginFailure?
+        /// dlopen handles of the libraries loaded for good (guarded by `loads`).
+        var loaded: [UnsafeMutableRawPointer] = []
 
-        /// Stages `e` when a library is loading; nil when registering directly.
+        /// True when the calling thread is running a plugin library's entry point.
+        var isLoadingOnThisThread: Bool {
+            state.withLock { thread.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
+        }
+
+        func begin() { state.withLock { thread = pthread_self(); staged = []; failure = nil } }
+
+        /// Ends the load and hands back what it registered and its first failure.
+        func end() -> (staged: [PluginEntry], failure: PluginFailure?) {
+            state.withLock {
+                defer { thread = nil; staged = []; failure = nil }
+                return (staged, failure)
+            }
+        }
+
+        /// Stages `e` when a library is loading on this thread; nil when registering directly.
         func stage(_ e: PluginEntry) -> nnb_status? {
-            guard active, pthread_equal(thread, pthread_self()) != 0 else { return nil }
-            staged.append(e)
-            return NNB_OK
+            state.withLock {
+                guard let t = thread, pthread_equal(t, pthread_self()) != 0 else { return nil }
+                staged.append(e)
+                return NNB_OK
+            }
         }
 
         func fail(_ f: PluginFailure) {
-            if active && pthread_equal(thread, pthread_self()) != 0 && failure == nil { failure = f }
+            state.withLock {
+                if let t = thread, pthread_equal(t, pthread_self()) != 0, failure == nil { failure = f }
+            }
         }
     }
-
     static let loading = Loading()
 
     private static let host: nnb_plugin_host = {
@@ -276,31 +313,37 @@ public enum CPlugins {
     /// dlopen()s `path`, runs its nnb_plugin_init with the host table, and commits what it
     /// registered if it all succeeded; otherwise nothing is registered and it is unloaded.
     public static func load(path: String) throws(PluginFailure) {
+        // A plugin's entry point that loads another plugin would wait for itself for ever.
+        guard !loading.isLoadingOnThisThread else {
+            throw PluginFailure(NNB_ERR_PLUGIN, "cannot load '\(path)' from inside another plugin's \(NNB_PLUGIN_ENTRY_NAME): plugins cannot load plugins")
+        }
+        loading.loads.lock()
+        defer { loading.loads.unlock() }
         guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
             let why = dlerror().map { String(cString: $0) } ?? "unknown reason"
             throw PluginFailure(NNB_ERR_PLUGIN, "cannot load plugin library '\(path)': \(why)")
+        }
+        // dlopen hands back the same handle for a library already in the process.
+        guard !loading.loaded.contains(handle) else {
+            dlclose(handle)
+            throw PluginFailure(NNB_ERR_DUPLICATE, "plugin library '\(path)' is loaded already")
         }
         guard let symbol = dlsym(handle, NNB_PLUGIN_ENTRY_NAME) else {
             dlclose(handle)
             throw PluginFailure(NNB_ERR_PLUGIN, "'\(path)' is not an NNBackprop plugin: it does not export \(NNB_PLUGIN_ENTRY_NAME)")
         }
         let entryPoint = unsafeBitCast(symbol, to: (@convention(c) (UnsafePointer<nnb_plugin_host>?) -> nnb_status).self)
-        loading.lock.lock()
-        defer { loading.lock.unlock() }
-        loading.thread = pthread_self()
-        loading.active = true
-        loading.staged = []
-        loading.failure = nil
+        loading.begin()
         var h = host
         let status = entryPoint(&h)
-        loading.active = false
-        let staged = loading.staged, failure = loading.failure
-        loading.staged = []
+        let (staged, failure) = loading.end()
         do throws(PluginFailure) {
             if let failure { throw failure }
             guard status == NNB_OK else {
-                throw PluginFailure(status == NNB_OK ? NNB_ERR_PLUGIN : status,
-                                    "the entry point of '\(path)' returned \(status.rawValue) (\(String(cString: nnbStatusText(status))))")
+                // A status this library does not define is the plugin's bug: NNB_ERR_PLUGIN.
+                let known = status.rawValue <= NNB_ERR_DIVERGED.rawValue
+                throw PluginFailure(known ? status : NNB_ERR_PLUGIN,
+                                    "the entry point of '\(path)' returned \(status.rawValue) (\(known ? String(cString: nnbStatusText(status)) : "not a status code"))")
             }
             guard !staged.isEmpty else { throw PluginFailure(NNB_ERR_PLUGIN, "'\(path)' registered nothing") }
             try commit(staged)
@@ -309,6 +352,7 @@ public enum CPlugins {
             throw PluginFailure(error.status, "plugin '\(path)': \(error.message)")
         }
         // Loaded for good: its functions are registered for the life of the process.
+        loading.loaded.append(handle)
     }
 
     /// The built-in reference GEMM, for checking a replacement against.

@@ -28,6 +28,7 @@ extension Sequential {
             throw .invalidArgument("validationSplit must be in [0, 1), got \(validationSplit)")
         }
         if let clipNorm, !(clipNorm > 0) { throw .invalidArgument("clipNorm must be positive, got \(clipNorm)") }
+        try schedule.validate()
         try checkCompatible(data, loss: loss)
         try checkMetrics(metrics, data.targets)
 
@@ -67,7 +68,7 @@ extension Sequential {
             func diverged(_ what: String) -> NNError {
                 parameters.baseAddress!.update(from: epochStart!.pointer, count: parameterCount)
                 optimizer.reset()
-                return .diverged("training diverged in epoch \(epoch + 1): \(what) (learning rate \(optimizer.learningRate) with \(optimizer.name): try a smaller rate, clipNorm, or standardized inputs); the weights are back to those of the start of epoch \(epoch + 1) and the optimizer's state is reset")
+                return .diverged("in epoch \(epoch + 1), \(what) (learning rate \(optimizer.learningRate) with \(optimizer.name): try a smaller rate, clipNorm, or standardized inputs); the weights are back to those of the start of epoch \(epoch + 1) and the optimizer's state is reset")
             }
             var acc = MetricAccumulator(metrics: metrics, width: outputSize)
             var b = 0

@@ -31,6 +31,10 @@ struct Evaluate: ParsableCommand {
         try loadPlugins(plugins)
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
         try validateThreads(threads)
+        // Scoring a model on data it was not meant for is never what was asked: no default.
+        guard data.data != nil else {
+            throw ValidationError("--data is required: the labelled data to evaluate on (a CSV file, an IDX or .npy pair, fashion-mnist, or spirals)")
+        }
     }
 
     func run() throws {

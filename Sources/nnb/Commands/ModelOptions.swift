@@ -6,8 +6,9 @@ import NNBackprop
 enum OptimizerKind: String, ExpressibleByArgument, CaseIterable, Sendable {
     case adam, adamw, sgd, rmsprop, adagrad, irprop
 
-    /// The optimizer with learning rate `lr` (the optimizer's own default when nil; iRPROP-
-    /// uses none) and `momentum` (SGD and RMSprop).
+    /// The optimizer with learning rate `lr` (the optimizer's own default when nil; for
+    /// iRPROP- the initial step size, FANN's 0.1 by default) and `momentum` (SGD and RMSprop;
+    /// `validate(momentum:)` refuses it for the others).
     func make(learningRate lr: Float?, momentum: Float) -> any Optimizer {
         switch self {
         case .adam: return Adam(learningRate: lr ?? 1e-3)
@@ -15,8 +16,14 @@ enum OptimizerKind: String, ExpressibleByArgument, CaseIterable, Sendable {
         case .sgd: return SGD(learningRate: lr ?? 0.01, momentum: momentum)
         case .rmsprop: return RMSprop(learningRate: lr ?? 0.01, momentum: momentum)
         case .adagrad: return Adagrad(learningRate: lr ?? 0.01)
-        case .irprop: return IRPROPMinus()
+        case .irprop: return IRPROPMinus(initialStep: lr ?? 0.1)
         }
+    }
+
+    /// Throws when `momentum` is set for an optimizer without one.
+    func validate(momentum: Float) throws(ValidationError) {
+        guard momentum != 0, self != .sgd, self != .rmsprop else { return }
+        throw ValidationError("--momentum applies to sgd and rmsprop, not to --optimizer \(rawValue)")
     }
 }
 

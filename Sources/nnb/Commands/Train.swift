@@ -42,7 +42,7 @@ struct Train: ParsableCommand {
     var optimizer: OptimizerKind = .adam
 
     @Option(name: .customLong("lr"), parsing: .unconditional,
-            help: ArgumentHelp("The learning rate. Default: 0.001 for adam and adamw, 0.01 for the others; irprop uses none.", valueName: "rate"))
+            help: ArgumentHelp("The learning rate. Default: 0.001 for adam and adamw, 0.01 for the others; for irprop, the initial step size (default 0.1).", valueName: "rate"))
     var learningRate: Float?
 
     @Option(parsing: .unconditional, help: "Momentum for sgd and rmsprop.")
@@ -86,6 +86,7 @@ struct Train: ParsableCommand {
             throw ValidationError("--lr must be a positive number, got \(lr)")
         }
         guard momentum >= 0 && momentum < 1 else { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
+        try optimizer.validate(momentum: momentum)
         guard validationSplit >= 0 && validationSplit < 1 else {
             throw ValidationError("--validation-split must be in [0, 1), got \(validationSplit)")
         }
@@ -159,7 +160,7 @@ struct Train: ParsableCommand {
             var shape = "\(grouped(train.count)) training rows, \(test.map { "\(grouped($0.count)) test rows, " } ?? "")\(train.featureCount) features"
             if case .classes(_, let k) = train.targets { shape += ", \(k) classes" }
             print("data:  \(source.name): \(shape)")
-            let rate = optimizer == .irprop ? "" : " lr \(opt.learningRate)"
+            let rate = optimizer == .irprop ? " initial step \(learningRate ?? 0.1)" : " lr \(opt.learningRate)"
             print("model: \(arch), \(grouped(model.parameterCount)) parameters, \(lossFunction.name) loss")
             print("run:   \(optimizer.rawValue)\(rate), batch \(batch), \(epochCount) epoch\(epochCount == 1 ? "" : "s"), seed \(seed), \(threadCount()) (\(String(cString: nnk_isa_name(nnk_isa_active()))))")
         }
