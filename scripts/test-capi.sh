@@ -13,9 +13,10 @@ mkdir -p build/plugins build/tests
 
 step "plugins"
 make -s -C examples/plugins OUT="$root/build/plugins"
-for variant in NO_ENTRY:noentry HALF_BAD:halfbad FAILS:fails OLD_ABI:oldabi; do
+for variant in NO_ENTRY:noentry HALF_BAD:halfbad FAILS:fails OLD_ABI:oldabi GEMM_THEN_FAILS:gemm_then_fails \
+               NESTED:nested BAD_STATUS:status GEMM_ONLY:gemm_only; do
   cc -std=c99 -Wall -Wextra -Werror -fPIC -shared -Iinclude "-D${variant%%:*}" Tests/capi/plugins/bad_plugin.c \
-    -o "build/plugins/libbad_${variant##*:}.so"
+    -o "build/plugins/libbad_${variant##*:}.so" -Lbuild/lib -lnnbackprop
 done
 
 step "C API tests"

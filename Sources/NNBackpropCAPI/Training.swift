@@ -78,8 +78,8 @@ private func checkApplicable(_ o: nnb_train_options) throws {
         throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(option) applies to the \(users.joined(separator: ", ")) \(kind)\(users.count == 1 ? "" : "s"), not to \(kind) '\(chosen)'; leave it at its default")
     }
     let adams = ["adam", "adamw"]
-    try only("momentum", o.momentum != d.momentum, ["sgd", "rmsprop"], optimizer, "optimizer")
     try only("nesterov", o.nesterov != d.nesterov, ["sgd"], optimizer, "optimizer")
+    try only("momentum", o.momentum != d.momentum, ["sgd", "rmsprop"], optimizer, "optimizer")
     try only("beta1", o.beta1 != d.beta1, adams, optimizer, "optimizer")
     try only("beta2", o.beta2 != d.beta2, adams, optimizer, "optimizer")
     try only("eps", o.eps != d.eps, adams + ["rmsprop", "adagrad"], optimizer, "optimizer")

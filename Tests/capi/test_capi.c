@@ -17,7 +17,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include "nnbackprop.h"
+#include "nnbackprop_plugin.h" /* and nnbackprop.h */
 
 #include <errno.h>
 #include <math.h>
@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1827,6 +1828,339 @@ static void test_busy(void) {
     nnb_model_free(m);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Hostile and careless calls (each reproduces a defect that once crashed, hung or lied)      */
+/* ---------------------------------------------------------------------------------------- */
+
+static void test_hostile_sizes(void) {
+    const float A[4] = {1, 2, 3, 4};
+    float C[4] = {0};
+    expect(nnb_sgemm_reference(0, 0, 2, 2, SIZE_MAX, 1, A, 2, A, 2, 0, C, 2), NNB_ERR_INVALID_ARGUMENT,
+           "nnb_sgemm_reference(K = SIZE_MAX) is refused (it used to crash)");
+    check(strstr(nnb_last_error(), "K is 18446744073709551615") != NULL, "and the message names K and its value: %s",
+          nnb_last_error());
+    expect(nnb_sgemm_reference(0, 0, SIZE_MAX, 2, 2, 1, A, 2, A, 2, 0, C, 2), NNB_ERR_INVALID_ARGUMENT,
+           "nnb_sgemm_reference(M = SIZE_MAX) is refused (it used to return OK)");
+    expect(nnb_sgemm_reference(0, 0, 2, 2, 2, 1, A, SIZE_MAX / 2, A, 2, 0, C, 2), NNB_ERR_INVALID_ARGUMENT,
+           "nnb_sgemm_reference(lda = SIZE_MAX / 2): rows * lda overflows");
+
+    nnb_model *m = new_model("4-3", 1);
+    if (!m) return;
+    float out[12];
+    expect(nnb_predict(m, ZEROS, SIZE_MAX, 4, out, 12), NNB_ERR_INVALID_ARGUMENT, "nnb_predict(rows = SIZE_MAX)");
+    check(strstr(nnb_last_error(), "rows is 18446744073709551615") != NULL, "the message says rows is SIZE_MAX, not 0: %s",
+          nnb_last_error());
+    expect(nnb_predict(m, ZEROS, 1, SIZE_MAX, out, 12), NNB_ERR_INVALID_ARGUMENT, "nnb_predict(cols = SIZE_MAX)");
+    expect(nnb_predict(m, ZEROS, 1, 4, out, SIZE_MAX), NNB_ERR_INVALID_ARGUMENT, "nnb_predict(capacity = SIZE_MAX)");
+    check(strstr(nnb_last_error(), "capacity is 18446744073709551615") != NULL, "named, not \"out holds -1 floats\": %s",
+          nnb_last_error());
+
+    /* nnb_evaluate validates targets as nnb_train does: soft targets outside [0, 1]. */
+    float soft[3] = {-0.5f, 0.5f, 1.0f}, x[4] = {1, 2, 3, 4};
+    double loss = 0;
+    expect(nnb_evaluate(m, x, 1, 4, soft, 3, "cross_entropy", &loss, NULL), NNB_ERR_INVALID_DATA, "nnb_evaluate(soft target -0.5)");
+    soft[0] = 7;
+    expect(nnb_evaluate(m, x, 1, 4, soft, 3, "cross_entropy", &loss, NULL), NNB_ERR_INVALID_DATA, "nnb_evaluate(soft target 7)");
+
+    int threads = nnb_get_num_threads();
+    expect(nnb_set_num_threads(100000), NNB_ERR_INVALID_ARGUMENT, "nnb_set_num_threads(100000) is refused (it used to return OK)");
+    check(nnb_get_num_threads() == threads, "and the thread count is unchanged (%d)", nnb_get_num_threads());
+    nnb_model_free(m);
+
+    nnb_model *bad = NULL;
+    expect(nnb_model_create_from_string(&bad, "4-3:softmax", 0), NNB_ERR_UNKNOWN_NAME, "\"4-3:softmax\"");
+    check(strstr(nnb_last_error(), "layer of its own") != NULL && strstr(nnb_last_error(), "4-3-softmax") != NULL,
+          "says softmax is a layer of its own, written 4-3-softmax: %s", nnb_last_error());
+    expect(nnb_model_create_from_string(&bad, "4-dropout:-0.1", 0), NNB_ERR_INVALID_ARGUMENT, "\"4-dropout:-0.1\"");
+    check(strstr(nnb_last_error(), "rate") != NULL, "speaks of the dropout rate, not a missing activation: %s", nnb_last_error());
+}
+
+/* Every option takes effect as PyTorch defines it, or is refused naming the option. One step
+ * of each optimizer on a 1-1 linear model, mse, one row, worked out by hand. */
+static double one_step_weight_change(const char *optimizer, void (*set)(nnb_train_options *)) {
+    nnb_model *m = new_model("1-1", 77);
+    if (!m) return NAN;
+    float probe[2] = {0, 1}, out[2];
+    nnb_predict(m, probe, 2, 1, out, 2);
+    double w = out[1] - out[0];
+    nnb_train_options o;
+    nnb_train_options_init(&o);
+    o.loss = "mse";
+    o.optimizer = optimizer;
+    o.learning_rate = 0.1f;
+    o.shuffle = 0;
+    if (set) set(&o);
+    double change = NAN, loss;
+    float x = 2, t = 3;
+    if (nnb_compile(m, &o) == NNB_OK && nnb_train_batch(m, &x, 1, 1, &t, 1, &loss) == NNB_OK) {
+        nnb_predict(m, probe, 2, 1, out, 2);
+        change = fabs((out[1] - out[0]) - w);
+    } else {
+        check(0, "%s: one step: %s", optimizer, nnb_last_error());
+    }
+    nnb_model_free(m);
+    return change;
+}
+
+static void set_alpha_half(nnb_train_options *o) { o->alpha = 0.5f; }
+static void set_eps_one(nnb_train_options *o) { o->eps = 1.0f; }
+static void set_lr_small(nnb_train_options *o) { o->learning_rate = 0.05f; }
+
+static void test_options_take_effect(void) {
+    /* rmsprop: v = (1 - alpha) g^2, w -= lr g / (sqrt(v) + eps): |dw| = lr / sqrt(1 - alpha) (eps ~ 0). */
+    double d = one_step_weight_change("rmsprop", NULL);
+    check(fabs(d - 0.1 / sqrt(0.01)) < 1e-4, "rmsprop, default alpha 0.99: |dw| %g == 0.1 / sqrt(0.01)", d);
+    d = one_step_weight_change("rmsprop", set_alpha_half);
+    check(fabs(d - 0.1 / sqrt(0.5)) < 1e-5, "rmsprop, alpha 0.5 takes effect: |dw| %g == 0.1 / sqrt(0.5)", d);
+    /* adagrad: s = g^2, w -= lr g / (sqrt(s) + eps). With the x and t above, g = 2 (w x + b - t) x. */
+    nnb_model *m = new_model("1-1", 77);
+    float probe[2] = {0, 1}, out[2];
+    nnb_predict(m, probe, 2, 1, out, 2);
+    double g = fabs(2 * ((out[1] - out[0]) * 2 + out[0] - 3) * 2);
+    nnb_model_free(m);
+    d = one_step_weight_change("adagrad", set_eps_one);
+    check(fabs(d - 0.1 * g / (g + 1)) < 1e-5, "adagrad, eps 1 takes effect: |dw| %g == lr g / (g + 1) = %g", d, 0.1 * g / (g + 1));
+    /* irprop: the first step is the initial step size, the learning rate. */
+    d = one_step_weight_change("irprop", set_lr_small);
+    check(fabs(d - 0.05) < 1e-6, "irprop, learning_rate 0.05 is the first step: |dw| %g", d);
+
+    struct { const char *optimizer, *option; void (*set)(nnb_train_options *); } refused[] = {
+        {"adam", "momentum", NULL}, {"adam", "nesterov", NULL}, {"rmsprop", "beta2", NULL},
+        {"sgd", "eps", set_eps_one}, {"adam", "alpha", set_alpha_half}, {"irprop", "weight_decay", NULL},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        nnb_model *mm = new_model("1-1", 1);
+        nnb_train_options o;
+        nnb_train_options_init(&o);
+        o.optimizer = refused[i].optimizer;
+        if (refused[i].set) refused[i].set(&o);
+        else if (strcmp(refused[i].option, "momentum") == 0) o.momentum = 0.9f;
+        else if (strcmp(refused[i].option, "nesterov") == 0) o.nesterov = 1, o.momentum = 0.9f;
+        else if (strcmp(refused[i].option, "beta2") == 0) o.beta2 = 0.9f;
+        else if (strcmp(refused[i].option, "weight_decay") == 0) o.weight_decay = 0.1f;
+        o.loss = "mse";
+        nnb_status s = nnb_compile(mm, &o);
+        const char *msg = nnb_last_error();
+        check(s == NNB_ERR_INVALID_ARGUMENT && strstr(msg, refused[i].option) && strstr(msg, refused[i].optimizer),
+              "%s with %s: refused naming both (%s)", refused[i].option, refused[i].optimizer, msg);
+        nnb_model_free(mm);
+    }
+    nnb_model *mm = new_model("1-1", 1);
+    nnb_train_options o;
+    nnb_train_options_init(&o);
+    o.schedule = "step";
+    o.gamma = -5;
+    expect(nnb_compile(mm, &o), NNB_ERR_INVALID_ARGUMENT, "schedule step with gamma -5 (it trained with a negative rate)");
+    o.schedule = "cosine";
+    o.gamma = 0.5f;
+    expect(nnb_compile(mm, &o), NNB_ERR_INVALID_ARGUMENT, "gamma with the cosine schedule, which has none");
+    nnb_train_options_init(&o);
+    o.label_smoothing = 0.1f;
+    o.loss = "mse";
+    expect(nnb_compile(mm, &o), NNB_ERR_INVALID_ARGUMENT, "label_smoothing with mse");
+    nnb_model_free(mm);
+}
+
+static void nan_forward(void *ctx, float *y, const float *x, size_t n) {
+    (void)ctx, (void)x;
+    for (size_t i = 0; i < n; i++) y[i] = NAN;
+}
+static void pass_backward(void *ctx, float *dx, const float *dy, const float *x, const float *y, size_t n) {
+    (void)ctx, (void)x, (void)y;
+    for (size_t i = 0; i < n; i++) dx[i] = dy[i];
+}
+
+/* Predictions on the training rows at the end of each epoch, from the epoch callback (which
+ * may predict on the model it trains). */
+struct epoch_snapshots {
+    nnb_model *model;
+    const float *x;
+    float out[8][128];
+    int epochs;
+};
+static int snapshot_epoch(const nnb_epoch_report *r, void *user_data) {
+    struct epoch_snapshots *s = user_data;
+    if (r->epoch >= 1 && r->epoch < 8 && nnb_predict(s->model, s->x, 64, 2, s->out[r->epoch], 128) == NNB_OK) s->epochs = r->epoch;
+    return 0;
+}
+
+static void test_divergence(void) {
+    float *x, *y;
+    make_blobs(64, 2, 2, 0.3f, 5, &x, &y);
+    nnb_model *m = new_model("2-64:relu-64:relu-2", 42);
+    if (!m) return;
+    struct epoch_snapshots snap = {m, x, {{0}}, 0};
+    float *before = predict_alloc(m, x, 64, 2);
+    if (before) memcpy(snap.out[0], before, sizeof snap.out[0]);
+    nnb_train_options o;
+    nnb_train_options_init(&o);
+    o.optimizer = "sgd";
+    o.learning_rate = 1e6f;
+    o.epochs = 7;
+    o.on_epoch = snapshot_epoch;
+    o.user_data = &snap;
+    expect(nnb_train(m, x, 64, 2, y, 1, &o, NULL), NNB_ERR_DIVERGED, "sgd at lr 1e6: NNB_ERR_DIVERGED, not NNB_OK with NaN");
+    int epoch = 0, restored = 0;
+    const char *where = strstr(nnb_last_error(), "in epoch "), *back = strstr(nnb_last_error(), "start of epoch ");
+    check(where && sscanf(where, "in epoch %d", &epoch) == 1 && epoch == snap.epochs + 1,
+          "the message says in which epoch (the one after the last reported, %d): %s", snap.epochs, nnb_last_error());
+    check(back && sscanf(back, "start of epoch %d", &restored) == 1 && restored >= 1 && restored <= epoch,
+          "and to which epoch's start the weights went back (%d)", restored);
+    float *after = predict_alloc(m, x, 64, 2);
+    check(after && restored >= 1 && restored <= 8 && memcmp(snap.out[restored - 1], after, sizeof(float) * 128) == 0 &&
+              all_finite(after, 128),
+          "the model keeps the last weights that gave a finite loss (start of epoch %d): its outputs are finite", restored);
+    free(after);
+
+    /* A file with a NaN weight (the last float of the file, the last bias) is refused. */
+    char path[512];
+    tmp_path(path, sizeof path, "nan.safetensors");
+    expect(nnb_model_save(m, path), NNB_OK, "save");
+    long size = 0;
+    unsigned char *bytes = read_file(path, &size);
+    const uint32_t nan_bits = 0x7FC00000u;
+    if (bytes && size > 4) {
+        memcpy(bytes + size - 4, &nan_bits, 4);
+        write_file(path, bytes, (size_t)size);
+    }
+    free(bytes);
+    nnb_model *loaded = NULL;
+    expect(nnb_model_load(&loaded, path), NNB_ERR_INVALID_DATA, "nnb_model_load of a model with a NaN weight");
+    check(loaded == NULL && strstr(nnb_last_error(), "not finite") != NULL, "refused, saying why: %s", nnb_last_error());
+    unlink(path);
+
+    /* A plugin activation that returns NaN. */
+    nnb_activation_plugin p = {sizeof p, NNB_PLUGIN_ABI_VERSION, "capi_nan", nan_forward, pass_backward, NULL};
+    if (!nnb_plugin_registered("capi_nan")) expect(nnb_register_activation(&p), NNB_OK, "register capi_nan");
+    nnb_model *pm = new_model("2-4-capi_nan-2", 3);
+    nnb_train_options_init(&o);
+    o.epochs = 1;
+    if (pm) expect(nnb_train(pm, x, 64, 2, y, 1, &o, NULL), NNB_ERR_DIVERGED, "a plugin activation returning NaN: NNB_ERR_DIVERGED");
+    nnb_model_free(pm);
+    free(before);
+    nnb_model_free(m);
+    free(x);
+    free(y);
+}
+
+static int is_char_device(const char *path) {
+    struct stat st;
+    return lstat(path, &st) == 0 && S_ISCHR(st.st_mode);
+}
+
+static void test_save_targets(void) {
+    nnb_model *m = new_model("2-3", 1);
+    if (!m) return;
+    expect(nnb_model_save(m, "/dev/null"), NNB_ERR_IO, "nnb_model_save(\"/dev/null\") is refused");
+    check(is_char_device("/dev/null"), "and /dev/null is still a character device (it became a file, as root)");
+    expect(nnb_model_save(m, g_tmpdir), NNB_ERR_IO, "nnb_model_save(a directory)");
+
+    char target[512], link_path[512];
+    tmp_path(target, sizeof target, "target.safetensors");
+    tmp_path(link_path, sizeof link_path, "link.safetensors");
+    write_file(target, "old", 3);
+    chmod(target, 0640);
+    check(symlink(target, link_path) == 0, "symlink");
+    expect(nnb_model_save(m, link_path), NNB_OK, "nnb_model_save through a symbolic link");
+    struct stat st;
+    check(lstat(link_path, &st) == 0 && S_ISLNK(st.st_mode), "the link is still a link");
+    check(stat(target, &st) == 0 && (st.st_mode & 07777) == 0640 && st.st_size > 3,
+          "its target got the model and kept mode 0640 (mode %o)", (unsigned)(st.st_mode & 07777));
+    unlink(link_path);
+
+    /* A save killed half-way leaves its temporary; the next save removes it. A dead pid: */
+    pid_t child = fork();
+    if (child == 0) _exit(0);
+    waitpid(child, NULL, 0);
+    char stale[600];
+    snprintf(stale, sizeof stale, "%s/.target.safetensors.nnb-tmp-%d-1.2-0", g_tmpdir, (int)child);
+    write_file(stale, "partial", 7);
+    expect(nnb_model_save(m, target), NNB_OK, "save over the file");
+    check(access(stale, F_OK) != 0, "the dead writer's temporary is gone");
+
+    /* Unprivileged, a read-only file in a writable folder must not be replaced by the rename. */
+    if (geteuid() == 0) {
+        char dir[512], ro[600];
+        tmp_path(dir, sizeof dir, "shared");
+        mkdir(dir, 0777);
+        chmod(dir, 0777);
+        snprintf(ro, sizeof ro, "%s/root.safetensors", dir);
+        write_file(ro, "root's", 6);
+        chmod(ro, 0444);
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            if (setgid(65534) != 0 || setuid(65534) != 0) _exit(100);
+            _exit((int)nnb_model_save(m, ro));
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        long size = 0;
+        unsigned char *kept = read_file(ro, &size);
+        check(WIFEXITED(status) && WEXITSTATUS(status) == NNB_ERR_IO && kept && size == 6 && memcmp(kept, "root's", 6) == 0,
+              "as uid 65534: saving over a root-owned 0444 file is NNB_ERR_IO and the file is kept (exit %d)",
+              WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        free(kept);
+        unlink(ro);
+        rmdir(dir);
+    } else {
+        chmod(target, 0444);
+        expect(nnb_model_save(m, target), NNB_ERR_IO, "saving over a read-only file");
+    }
+    unlink(target);
+    nnb_model_free(m);
+}
+
+/* Eight threads predicting back to back must not starve a trainer (it waited a minute for one
+ * epoch behind glibc's reader-preferring rwlock). */
+struct flat_out_reader {
+    nnb_model *model;
+    const float *x;
+    volatile int *stop;
+    long calls;
+};
+static void *flat_out(void *arg) {
+    struct flat_out_reader *r = arg;
+    float out[37 * 10];
+    while (!*r->stop) {
+        if (nnb_predict(r->model, r->x, 37, 64, out, sizeof out / sizeof out[0]) == NNB_OK) r->calls++;
+    }
+    return NULL;
+}
+
+static void test_trainer_not_starved(void) {
+    nnb_model *m = new_model("64-128:relu-10", 21);
+    if (!m) return;
+    float *x = random_floats(256 * 64, 31);
+    float *y = malloc(sizeof(float) * 256);
+    for (int i = 0; i < 256; i++) y[i] = (float)(i % 10);
+    volatile int stop = 0;
+    struct flat_out_reader readers[8];
+    pthread_t t[8];
+    for (int i = 0; i < 8; i++) {
+        readers[i] = (struct flat_out_reader){m, x, &stop, 0};
+        pthread_create(&t[i], NULL, flat_out, &readers[i]);
+    }
+    sleep_ms(50);
+    nnb_train_options o;
+    nnb_train_options_init(&o);
+    o.epochs = g_quick ? 3 : 30;
+    const double start = now_seconds();
+    nnb_status s = nnb_train(m, x, 256, 64, y, 1, &o, NULL);
+    const double seconds = now_seconds() - start;
+    stop = 1;
+    long calls = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        calls += readers[i].calls;
+    }
+    check(s == NNB_OK && seconds < 20, "%d epochs while 8 threads predict flat out: %.2f s (bound 20 s), %ld predicts",
+          o.epochs, seconds, calls);
+    free(x);
+    free(y);
+    nnb_model_free(m);
+}
+
 static void test_free_null(void) {
     nnb_model_free(NULL);
     check(1, "nnb_model_free(NULL) returns");
@@ -1858,6 +2192,11 @@ int main(int argc, char **argv) {
         {"threads_predict", test_concurrent_predict},
         {"threads_busy", test_busy},
         {"free_null", test_free_null},
+        {"hostile_sizes", test_hostile_sizes},
+        {"options_effect", test_options_take_effect},
+        {"divergence", test_divergence},
+        {"save_targets", test_save_targets},
+        {"threads_starve", test_trainer_not_starved},
     };
     const char *quick = getenv("NNB_TEST_QUICK");
     g_quick = quick && quick[0] && strcmp(quick, "0") != 0;

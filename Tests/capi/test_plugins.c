@@ -5,7 +5,8 @@
  * Usage: test_plugins PLUGIN_DIR
  *   PLUGIN_DIR holds libnnb_mish.so, libnnb_focal.so, (optionally) libnnb_openblas.so, and the
  *   broken ones from plugins/bad_plugin.c: libbad_noentry.so, libbad_halfbad.so,
- *   libbad_fails.so, libbad_oldabi.so.
+ *   libbad_fails.so, libbad_oldabi.so, libbad_gemm_then_fails.so, libbad_nested.so,
+ *   libbad_status.so, libbad_gemm_only.so.
  *   test_plugins --load-without-plugin FILE   (run by the test itself in a fresh process)
  */
 #define _POSIX_C_SOURCE 200809L
@@ -240,6 +241,42 @@ static void test_threads(void) {
     check(winners == 1, "8 threads racing for one name: exactly one wins");
 }
 
+/* A plugin's entry point cannot leave anything behind when it fails, whatever it called,
+ * cannot load plugins itself, and cannot invent statuses; a library loads once. */
+static void test_entry_point_faults(void) {
+    nnb_model *m = NULL;
+    nnb_model_create_from_string(&m, "2-8:tanh-2", 6);
+    nnb_train_options o;
+    nnb_train_options_init(&o);
+    o.epochs = 300;
+    o.batch_size = 4;
+    o.learning_rate = 0.05f;
+
+    nnb_status s = nnb_plugin_load(plugin("libbad_gemm_then_fails.so"));
+    check(s == NNB_ERR_PLUGIN, "an entry point that registers a GEMM through nnb_register_gemm, then fails: NNB_ERR_PLUGIN");
+    /* Had the GEMM stayed registered, training would now call into the unloaded library. */
+    check(nnb_train(m, xor_x, 4, 2, xor_y, 1, &o, NULL) == NNB_OK && xor_all_right(m, 2),
+          "and nothing of it stays: training after the unload runs (built-in GEMM) and learns XOR");
+
+    check(nnb_plugin_load(plugin("libbad_nested.so")) == NNB_OK && nnb_plugin_registered("nested_refused"),
+          "nnb_plugin_load inside an entry point is refused with NNB_ERR_PLUGIN, not a deadlock");
+
+    s = nnb_plugin_load(plugin("libbad_status.so"));
+    check(s == NNB_ERR_PLUGIN && strstr(nnb_last_error(), "12345") != NULL,
+          "an entry point returning 12345 (no status code) gives NNB_ERR_PLUGIN naming the value");
+
+    check(nnb_plugin_load(plugin("libbad_gemm_only.so")) == NNB_OK, "a GEMM-only plugin loads");
+    s = nnb_plugin_load(plugin("libbad_gemm_only.so"));
+    check(s == NNB_ERR_DUPLICATE && strstr(nnb_last_error(), "loaded already") != NULL,
+          "loading it a second time: NNB_ERR_DUPLICATE, as the header says");
+    nnb_model *g = NULL;
+    nnb_model_create_from_string(&g, "2-8:tanh-2", 6);
+    check(nnb_train(g, xor_x, 4, 2, xor_y, 1, &o, NULL) == NNB_OK && xor_all_right(g, 2), "it trains through its GEMM");
+    check(nnb_register_gemm(NULL) == NNB_OK, "and the built-in GEMM comes back");
+    nnb_model_free(g);
+    nnb_model_free(m);
+}
+
 static int load_without_plugin(const char *path) {
     nnb_model *m = NULL;
     const nnb_status s = nnb_model_load(&m, path);
@@ -262,6 +299,7 @@ int main(int argc, char **argv) {
     test_loss_plugin();
     test_kernel_replacement();
     test_gemm_plugin();
+    test_entry_point_faults();
     test_threads();
 
     char cmd[1400];

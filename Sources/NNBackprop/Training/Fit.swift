@@ -11,8 +11,10 @@ extension Sequential {
     /// the epoch's batches. The same seed and thread count give bit-identical weights.
     ///
     /// Divergence stops training: when a batch's loss is NaN or infinite, or the parameters
-    /// are at the end of an epoch, `fit` restores the parameters the epoch started with (the
-    /// last ones known to be finite), resets `optimizer`'s state and throws `diverged`.
+    /// are at the end of an epoch, `fit` restores the parameters of the latest epoch start
+    /// that gave a finite loss on its first batch (finite weights can still overflow the
+    /// forward pass, so finiteness alone proves nothing), resets `optimizer`'s state and
+    /// throws `diverged` naming that epoch.
     ///
     /// Throws `shapeMismatch` when the data does not fit the model, `invalidData` for targets
     /// the loss cannot use, `invalidArgument` for bad sizes or fractions, and `diverged`.
@@ -59,16 +61,19 @@ extension Sequential {
         var best: (value: Double, epoch: Int, parameters: [Float])?
         var sinceBest = 0
         var stop = false
-        let epochStart = epochs > 0 ? FloatStorage(count: parameterCount) : nil
+        // The weights of this epoch's start, and of the latest start that a finite loss vouched for.
+        var epochStart = FloatStorage(count: epochs > 0 ? parameterCount : 0)
+        var verified = FloatStorage(count: epochs > 0 ? parameterCount : 0)
+        var verifiedEpoch = 0 // 1-based; 0: none yet (the weights are still the initial ones)
 
         epochLoop: for epoch in 0..<epochs {
             optimizer.learningRate = schedule.rate(epoch: epoch, base: baseRate)
             if shuffle { rng.shuffle(&order) }
-            epochStart?.pointer.update(from: parameters.baseAddress!, count: parameterCount)
+            epochStart.pointer.update(from: parameters.baseAddress!, count: parameterCount)
             func diverged(_ what: String) -> NNError {
-                parameters.baseAddress!.update(from: epochStart!.pointer, count: parameterCount)
+                if verifiedEpoch > 0 { parameters.baseAddress!.update(from: verified.pointer, count: parameterCount) }
                 optimizer.reset()
-                return .diverged("in epoch \(epoch + 1), \(what) (learning rate \(optimizer.learningRate) with \(optimizer.name): try a smaller rate, clipNorm, or standardized inputs); the weights are back to those of the start of epoch \(epoch + 1) and the optimizer's state is reset")
+                return .diverged("in epoch \(epoch + 1), \(what) (learning rate \(optimizer.learningRate) with \(optimizer.name): try a smaller rate, clipNorm, or standardized inputs); the weights are back to those of the start of epoch \(max(verifiedEpoch, 1)), the last that gave a finite loss, and the optimizer's state is reset")
             }
             var acc = MetricAccumulator(metrics: metrics, width: outputSize)
             var b = 0
@@ -77,6 +82,10 @@ extension Sequential {
                 let end = min(start + batch, train.count)
                 let lossValue = batcher.step(indices: order[start..<end], training: true, backward: true)
                 guard lossValue.isFinite else { throw diverged("the loss of batch \(b + 1) is \(lossValue)") }
+                if b == 0 {
+                    swap(&epochStart, &verified)
+                    verifiedEpoch = epoch + 1
+                }
                 acc.add(loss: lossValue, outputs: batcher.output!, n: end - start,
                         labels: batcher.hasClasses ? UnsafePointer(batcher.labels.pointer) : nil,
                         targets: batcher.usesLabels ? nil : UnsafePointer(batcher.targets.pointer))
