@@ -45,6 +45,9 @@ expect "cd examples/swift && swift run" '/^test accuracy: / { seen = 1; ok = ($3
 step "C API, plugins, C examples and Python (scripts/test-capi.sh)"
 scripts/test-capi.sh
 
+step "C API abuse and concurrency tests under ThreadSanitizer and AddressSanitizer (scripts/test-sanitizers.sh)"
+scripts/test-sanitizers.sh
+
 step "no heap allocation per training step (release nnb under a malloc-counting shim)"
 swift build -c release --product nnb
 Tests/alloc/check_steady_state.sh .build/release/nnb

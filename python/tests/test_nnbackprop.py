@@ -7,10 +7,12 @@ The module is imported from this checkout's python/ folder and finds build/lib/l
 itself (or the library NNBACKPROP_LIB names).
 """
 
+import copy
 import ctypes
 import gzip
 import math
 import os
+import pickle
 import pathlib
 import subprocess
 import sys
@@ -116,6 +118,7 @@ def test_every_status_has_its_exception_class():
         _lib.ERR_INTERNAL: (nnb.InternalError, RuntimeError),
         _lib.ERR_DUPLICATE: (nnb.DuplicateError, ValueError),
         _lib.ERR_PLUGIN: (nnb.PluginError, ImportError),
+        _lib.ERR_DIVERGED: (nnb.DivergedError, ArithmeticError),
     }
     for status, (cls, base) in expected.items():
         err = nnb.errors.error_for(status, "the message")
@@ -546,3 +549,56 @@ def test_fashion_mnist_reaches_88_percent():
     accuracy = model.evaluate(x_test, y_test)["accuracy"]
     print(f"Fashion-MNIST test accuracy {accuracy:.4f}")
     assert accuracy >= 0.885
+
+
+# -- reliability ---------------------------------------------------------------------------
+
+
+def test_copies_are_independent_models():
+    """copy.copy used to share the C handle: freeing either copy made the other segfault."""
+    x, y = two_moons(200, seed=3)
+    model = nnb.Model("2-16:tanh-2", seed=4)
+    model.fit(x, y, epochs=3, batch_size=20)
+    reference = model.predict(x[:5])
+    for make in (copy.copy, copy.deepcopy):
+        twin = make(model)
+        assert twin is not model and ctypes.addressof(twin._handle.contents) != ctypes.addressof(model._handle.contents)
+        np.testing.assert_array_equal(twin.predict(x[:5]), reference)
+        twin.close()
+        np.testing.assert_array_equal(model.predict(x[:5]), reference)  # still alive
+        twin = make(model)
+        model.fit(x, y, epochs=1, batch_size=20)  # training one leaves the other as it was
+        np.testing.assert_array_equal(twin.predict(x[:5]), reference)
+        reference = model.predict(x[:5])
+    with pytest.raises(TypeError, match="pickled"):
+        pickle.dumps(model)
+
+
+def test_divergence_raises_and_keeps_finite_weights():
+    x, y = two_moons(256, seed=5)
+    model = nnb.Model("2-64:relu-64:relu-2", seed=42)
+    before = model.predict(x)
+    with pytest.raises(nnb.DivergedError, match="epoch 1"):
+        model.fit(x, y, epochs=3, batch_size=32, optimizer="sgd", lr=1e6)
+    after = model.predict(x)
+    assert np.isfinite(after).all()
+    np.testing.assert_array_equal(after, before)
+
+
+def test_options_that_do_not_apply_are_refused():
+    x, y = two_moons(64, seed=6)
+    model = nnb.Model("2-4-2", seed=1)
+    with pytest.raises(nnb.InvalidArgumentError, match="momentum.*adam"):
+        model.fit(x, y, epochs=1, optimizer="adam", momentum=0.9)
+    with pytest.raises(nnb.InvalidArgumentError, match="beta2.*rmsprop"):
+        model.fit(x, y, epochs=1, optimizer="rmsprop", beta2=0.9)
+    with pytest.raises(nnb.InvalidArgumentError, match="gamma"):
+        model.fit(x, y, epochs=1, schedule="step", gamma=-5)
+    model.fit(x, y, epochs=1, optimizer="rmsprop", alpha=0.9)  # alpha is rmsprop's own
+
+
+def test_thread_count_is_capped():
+    before = nnb.num_threads()
+    with pytest.raises(nnb.InvalidArgumentError, match="100000"):
+        nnb.set_num_threads(100000)
+    assert nnb.num_threads() == before
