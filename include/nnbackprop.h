@@ -283,8 +283,22 @@ NNB_API nnb_status nnb_evaluate(const nnb_model *model, const float *x, size_t r
  * Swift and Python APIs read too; tensor names follow PyTorch's nn.Sequential state dict. The
  * write is atomic: on failure an existing file at `path` is left as it was. */
 NNB_API nnb_status nnb_model_save(const nnb_model *model, const char *path);
-/* Loads a saved model into a new handle (*out NULL on failure). */
+/* What a save does with the path: a symbolic link is written through (its target is replaced, the
+ * link kept); a directory, a device, a pipe or a socket is refused (NNB_ERR_IO), and so is an
+ * existing file this process may not write. The replacement keeps the file's permission bits.
+ * A temporary file ".NAME.nnb-tmp-PID-..." is written beside it and renamed over it; one left
+ * by a killed process is removed by the next save to the same path. */
+
+/* Loads a saved model into a new handle (*out NULL on failure). A file whose weights are NaN or
+ * infinite (what a diverged run would have saved) gives NNB_ERR_INVALID_DATA. */
 NNB_API nnb_status nnb_model_load(nnb_model **out, const char *path);
+
+/* Flags of nnb_model_load_with_flags. */
+#define NNB_LOAD_ALLOW_NONFINITE 1u /* load NaN or infinite weights, to inspect a damaged model */
+
+/* nnb_model_load with flags (0: the same as nnb_model_load); unknown flag bits give
+ * NNB_ERR_INVALID_ARGUMENT. */
+NNB_API nnb_status nnb_model_load_with_flags(nnb_model **out, const char *path, uint32_t flags);
 
 #ifdef __cplusplus
 }

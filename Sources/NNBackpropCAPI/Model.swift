@@ -462,10 +462,24 @@ public func nnbModelSave(_ model: OpaquePointer?, _ path: UnsafePointer<CChar>?)
 
 @c(nnb_model_load)
 public func nnbModelLoad(_ out: UnsafeMutablePointer<OpaquePointer?>?, _ path: UnsafePointer<CChar>?) -> nnb_status {
+    load(out, path, flags: 0, "nnb_model_load")
+}
+
+@c(nnb_model_load_with_flags)
+public func nnbModelLoadWithFlags(_ out: UnsafeMutablePointer<OpaquePointer?>?, _ path: UnsafePointer<CChar>?,
+                                  _ flags: UInt32) -> nnb_status {
+    load(out, path, flags: flags, "nnb_model_load_with_flags")
+}
+
+private func load(_ out: UnsafeMutablePointer<OpaquePointer?>?, _ path: UnsafePointer<CChar>?, flags: UInt32,
+                  _ function: StaticString) -> nnb_status {
     out?.pointee = nil
-    return capiCall("nnb_model_load") {
+    return capiCall(function) {
         guard let out else { throw CAPIFailure.null("out") }
         let p = try string(path, "path")
-        publish(try Sequential.load(from: p), out)
+        guard flags & ~NNB_LOAD_ALLOW_NONFINITE == 0 else {
+            throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "unknown flag bits 0x\(String(flags & ~NNB_LOAD_ALLOW_NONFINITE, radix: 16)) (known: NNB_LOAD_ALLOW_NONFINITE)")
+        }
+        publish(try Sequential.load(from: p, allowNonFinite: flags & NNB_LOAD_ALLOW_NONFINITE != 0), out)
     }
 }

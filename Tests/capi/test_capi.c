@@ -2028,6 +2028,14 @@ static void test_divergence(void) {
     nnb_model *loaded = NULL;
     expect(nnb_model_load(&loaded, path), NNB_ERR_INVALID_DATA, "nnb_model_load of a model with a NaN weight");
     check(loaded == NULL && strstr(nnb_last_error(), "not finite") != NULL, "refused, saying why: %s", nnb_last_error());
+    expect(nnb_model_load_with_flags(&loaded, path, NNB_LOAD_ALLOW_NONFINITE), NNB_OK, "loaded when asked (NNB_LOAD_ALLOW_NONFINITE)");
+    float row[2] = {0, 0}, logits[2];
+    if (loaded) {
+        expect(nnb_predict(loaded, row, 1, 2, logits, 2), NNB_OK, "and it predicts");
+        check(isnan(logits[1]), "the NaN bias shows in its output (%g)", logits[1]);
+    }
+    nnb_model_free(loaded);
+    expect(nnb_model_load_with_flags(&loaded, path, 6), NNB_ERR_INVALID_ARGUMENT, "unknown flag bits");
     unlink(path);
 
     /* A plugin activation that returns NaN. */

@@ -39,6 +39,7 @@ ERR_INTERNAL = 13
 ERR_DUPLICATE = 14  # plugin registry (include/nnbackprop_plugin.h)
 ERR_PLUGIN = 15
 ERR_DIVERGED = 16
+LOAD_ALLOW_NONFINITE = 1
 
 # nnb_layer_type
 LAYER_DENSE = 1
@@ -208,6 +209,7 @@ PROTOTYPES = {
     ),
     "nnb_model_save": (status_t, [model_p, ctypes.c_char_p]),
     "nnb_model_load": (status_t, [ctypes.POINTER(model_p), ctypes.c_char_p]),
+    "nnb_model_load_with_flags": (status_t, [ctypes.POINTER(model_p), ctypes.c_char_p, ctypes.c_uint32]),
     "nnb_register_activation": (status_t, [ctypes.POINTER(ActivationPlugin)]),
     "nnb_register_loss": (status_t, [ctypes.POINTER(LossPlugin)]),
     "nnb_plugin_registered": (ctypes.c_int, [ctypes.c_char_p]),

@@ -240,10 +240,12 @@ class Model:
         return model
 
     @classmethod
-    def load(cls, path):
-        """A model read from a file written by save() (or by NNBackprop's Swift and C APIs)."""
+    def load(cls, path, allow_non_finite=False):
+        """A model read from a file written by save() (or by NNBackprop's Swift and C APIs).
+        A file with NaN or infinite weights raises InvalidDataError unless allow_non_finite."""
         handle = _lib.model_p()
-        check(_C.nnb_model_load(ctypes.byref(handle), os.fsencode(path)))
+        flags = _lib.LOAD_ALLOW_NONFINITE if allow_non_finite else 0
+        check(_C.nnb_model_load_with_flags(ctypes.byref(handle), os.fsencode(path), flags))
         return cls._from_handle(handle)
 
     # -- lifetime ---------------------------------------------------------------------------

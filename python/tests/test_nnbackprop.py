@@ -602,3 +602,15 @@ def test_thread_count_is_capped():
     with pytest.raises(nnb.InvalidArgumentError, match="100000"):
         nnb.set_num_threads(100000)
     assert nnb.num_threads() == before
+
+
+def test_non_finite_weights_are_refused_unless_asked(tmp_path):
+    path = tmp_path / "nan.safetensors"
+    nnb.Model("2-3", seed=1).save(path)
+    data = bytearray(path.read_bytes())
+    data[-4:] = np.array([np.nan], dtype="<f4").tobytes()  # the last float: the last bias
+    path.write_bytes(bytes(data))
+    with pytest.raises(nnb.InvalidDataError, match="not finite"):
+        nnb.Model.load(path)
+    model = nnb.Model.load(path, allow_non_finite=True)
+    assert np.isnan(model.predict(np.zeros((1, 2), dtype=np.float32))[0, 2])
