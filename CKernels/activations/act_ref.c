@@ -1,8 +1,10 @@
 /*
  * Scalar reference activations: the source of truth that every SIMD path is held to, and the
- * path on CPUs without one. libm in float, except the two GELUs, which are evaluated in double:
- * in float, their argument (x / sqrt2, or 2u) rounds before a function whose relative error grows
- * with it (erfc far out, e^2u), which would cost up to ~1e-5 relative at x = -10.
+ * path on CPUs without one. libm in float, except the two GELUs and SiLU, which are evaluated in
+ * double: in float, the GELUs' argument (x / sqrt2, or 2u) rounds before a function whose relative
+ * error grows with it (erfc far out, e^2u), which would cost up to ~1e-5 relative at x = -10; the
+ * terms of SiLU' cancel near its root at -1.28 (to ~1e-9 at the float nearest it, where float
+ * leaves no correct digit), and x sigmoid(x) below -87 would multiply a denormal sigmoid.
  */
 #include "../internal.h"
 
@@ -38,7 +40,7 @@ static float forward_one(nnk_act act, float alpha, float x) {
     case NNK_ACT_ELU: return x > 0.0f ? x : alpha * expm1f(x);
     case NNK_ACT_GELU_ERF: return (float)(0.5 * x * erfc(-x * REF_SQRT1_2));
     case NNK_ACT_GELU_TANH: return (float)(x * sigmoid_ref_d(gelu_tanh_2u(x)));
-    case NNK_ACT_SILU: return x * sigmoid_ref(x);
+    case NNK_ACT_SILU: return (float)(x * sigmoid_ref_d(x));
     case NNK_ACT_SOFTPLUS: return (x > 0.0f ? x : 0.0f) + log1pf(expf(-fabsf(x)));
     default: return x; /* identity */
     }
@@ -59,8 +61,8 @@ static float derivative_x(nnk_act act, float alpha, float x) {
         return (float)(s + xd * d2u * s * sigmoid_ref_d(-u2));
     }
     case NNK_ACT_SILU: { /* s + x s (1 - s) */
-        const float s = sigmoid_ref(x);
-        return s + x * s * sigmoid_ref(-x);
+        const double xd = x, s = sigmoid_ref_d(xd);
+        return (float)(s + xd * s * sigmoid_ref_d(-xd));
     }
     case NNK_ACT_SOFTPLUS: return sigmoid_ref(x);
     default: return 1.0f;

@@ -21,9 +21,11 @@
  * Accuracy, measured against double on 2M points of [-20, 20] (the same on AVX2, AVX-512 and
  * NEON; check_activations.c holds every path to its tolerances): sigmoid, tanh, silu <= 3.5 ulp,
  * elu, softplus <= 1.6 ulp, GELU (erf) <= 5 ulp for |x| <= 10 (10 ulp below -13, where Phi(x)
- * nears FLT_MIN). GELU (tanh) also carries the rounding of its argument 2u, |2u| 2^-23 relative:
- * <= 13 ulp (1e-6) for |x| <= 3, 1.3e-5 at x = -10 (where y ~ 1e-37). Derivatives alike, except
- * near their roots (GELU' at -0.75, SiLU' at -1.28), where the error is a few ulp of the terms.
+ * nears FLT_MIN), GELU (tanh) <= 2.3e-7 relative for |x| <= 3, 6.5e-7 at x = -10.1 (where y nears
+ * FLT_MIN). Derivatives taken from x <= 2.5e-6 relative, the roots of SiLU' and the GELUs'
+ * included (vm_near_root; the worst is just outside its window). Over [-100, 100] (measured on
+ * check_activations.c's inputs, AVX2 and NEON) the same bounds hold where the exact value is a
+ * normal float, and the error is within 1.2e-6 FLT_MIN (~10 denormal steps) below that.
  */
 #ifndef V_WIDTH
 #error "act_vmath.h is included by an ISA file after it defines the lane primitives"
@@ -35,7 +37,9 @@
 #define VM_SQRT2 1.41421356237309505f
 #define VM_SQRT1_2 0.707106781186547524f
 #define VM_INV_SQRT_2PI 0.398942280401432678f
+#define VM_LN2 0.693147181f
 #define VM_EXP_ZERO_BELOW (-104.0f) /* e^-104 < half the smallest denormal */
+#define VM_EXP_SCALE 64.0f          /* log2 of the scale vm_sigmoid2_scaled carries a small sigmoid in */
 #define VM_GELU_C 0.797884560802865356f /* sqrt(2 / pi) */
 #define VM_GELU_K 0.044715f
 
@@ -68,15 +72,20 @@ VFN V vm_exp_reduce(V a, V b, V *k) {
     return v_add(v_fnma(*k, v_set(VM_LN2_LO), r), b);
 }
 
-/* exp(a + b) for a + b <= 88, b the low-order part (|b| <~ 2). Lanes with a < -104 give 0 without
- * computing on a (no overflow, no slow denormal assist); results between 2^-150 and 2^-126 are
- * correctly scaled denormals. NaN propagates. */
-VFN V vm_exp2p(V a, V b) {
-    const M keep = v_not(v_lt(a, v_set(VM_EXP_ZERO_BELOW)));
+/* exp(a + b) 2^s for a + b <= 88 - s ln2, b the low-order part (|b| <~ 2), s a constant in
+ * [0, VM_EXP_SCALE]. Lanes with a < -104 - s ln2 give 0 without computing on a (no overflow, no
+ * slow denormal assist); results between 2^-150 and 2^-126 are correctly scaled denormals. With
+ * s > 0 a result that would be denormal stays normal and keeps its 24 bits, for a caller that
+ * multiplies it by other factors before a last multiply by 2^-s rounds once. NaN propagates. */
+VFN V vm_exp2p_scaled(V a, V b, float s) {
+    const M keep = v_not(v_lt(a, v_set(VM_EXP_ZERO_BELOW - s * VM_LN2)));
     V k;
     const V r = vm_exp_reduce(v_keep(keep, a), v_keep(keep, b), &k);
-    return v_keep(keep, v_scale2(v_add(vm_expm1_small(r), v_set(1.0f)), k));
+    return v_keep(keep, v_scale2(v_add(vm_expm1_small(r), v_set(1.0f)), s == 0.0f ? k : v_add(k, v_set(s))));
 }
+
+/* exp(a + b) for a + b <= 88, b the low-order part; as vm_exp2p_scaled with s = 0. */
+VFN V vm_exp2p(V a, V b) { return vm_exp2p_scaled(a, b, 0.0f); }
 
 VFN V vm_exp(V x) { return vm_exp2p(x, v_set(0.0f)); }
 
@@ -110,14 +119,33 @@ VFN V vm_log1p_unit(V e) {
 
 /* ---- sigmoid, tanh, the Gaussian tail ---------------------------------------------------- */
 
-/* sigmoid(x), and sigmoid(-x) = 1 - sigmoid(x) in *neg, each without cancellation. */
-VFN V vm_sigmoid2(V x, V *neg) {
-    const V e = vm_exp(v_neg(v_abs(x)));
-    const V big = v_div(v_set(1.0f), v_add(v_set(1.0f), e)); /* sigmoid(|x|) */
-    const V small = v_mul(e, big);                            /* sigmoid(-|x|) */
-    const M xneg = v_lt(x, v_set(0.0f));
-    *neg = v_sel(xneg, big, small);
-    return v_sel(xneg, small, big);
+/* sigmoid(t), and sigmoid(-t) = 1 - sigmoid(t) in *neg, each without cancellation, from
+ * e = e^-|t| and tneg = t < 0. */
+VFN V vm_sigmoid2_e(V e, M tneg, V *neg) {
+    const V big = v_div(v_set(1.0f), v_add(v_set(1.0f), e)); /* sigmoid(|t|) */
+    const V small = v_mul(e, big);                            /* sigmoid(-|t|) */
+    *neg = v_sel(tneg, big, small);
+    return v_sel(tneg, small, big);
+}
+
+/* sigmoid(x), and sigmoid(-x) in *neg. */
+VFN V vm_sigmoid2(V x, V *neg) { return vm_sigmoid2_e(vm_exp(v_neg(v_abs(x))), v_lt(x, v_set(0.0f)), neg); }
+
+/* sigmoid(t) = (returned) * *unscale and sigmoid(-t) = *neg, for t with -|t| = na + nb (nb the
+ * low-order part) and tneg = t < 0. For t < 0 the small sigmoid(t) comes back scaled by
+ * 2^VM_EXP_SCALE, with *unscale = 2^-VM_EXP_SCALE (else 1). SiLU(-91) is a normal float while
+ * sigmoid(-91) is a denormal with 18 bits, and GELU-tanh'(-10.2) ~ -245 sigmoid(2u) is one while
+ * sigmoid(2u) has 16: such a product is formed scaled and rounded once, at the last multiply by
+ * *unscale. Unscaled, it is off by up to its factor times 2^-24 relative: 6e-6 for SiLU near -92,
+ * 1.5e-5 for GELU-tanh' near -10.2. */
+VFN V vm_sigmoid2_scaled(V na, V nb, M tneg, V *neg, V *unscale) {
+    const V down = v_set(0x1p-64f); /* 2^-VM_EXP_SCALE */
+    const V es = vm_exp2p_scaled(na, nb, VM_EXP_SCALE);   /* e^-|t| 2^64 */
+    const V big = v_div(v_set(1.0f), v_fma(es, down, v_set(1.0f))); /* sigmoid(|t|) */
+    const V small = v_mul(es, big);                                 /* sigmoid(-|t|) 2^64 */
+    *neg = v_sel(tneg, big, v_mul(small, down));
+    *unscale = v_sel(tneg, down, v_set(1.0f));
+    return v_sel(tneg, small, big);
 }
 
 /* tanh |x| = -m / (2 + m) with m = e^-2|x| - 1, which keeps small |x| accurate. */
@@ -171,17 +199,58 @@ VFN V vm_gauss_cdf(V x) {
     return v_sel(v_lt(x, v_set(0.0f)), h, v_sub(v_set(1.0f), h));
 }
 
-/* 2u = 2 sqrt(2/pi) (x + 0.044715 x^3) for the tanh GELU, whose 0.5 (1 + tanh u) is
- * sigmoid(2u). x is clamped to +-20 (2|u| > 600 there, the sigmoid saturated; x^3 stays finite). */
-VFN V vm_gelu_tanh_2u(V x) {
-    const V xc = v_clamp(x, -20.0f, 20.0f);
-    return v_mul(xc, v_fma(v_mul(xc, xc), v_set(2 * VM_GELU_C * VM_GELU_K), v_set(2 * VM_GELU_C)));
+/* -|2u|, 2u = 2 sqrt(2/pi) (x + 0.044715 x^3) = x (c0 + c1 x^2) of the tanh GELU (whose
+ * 0.5 (1 + tanh u) is sigmoid(2u)), as hi + *lo within ~2^-40 relative, and x^2 in *q. 2u is
+ * odd, so this is 2u at -|x|. sigmoid(2u) far out is e^2u, which turns an error in 2u into the
+ * same error relative to the result: a float 2u (a few ulp of |2u| <= 104) cost 1.2e-5 relative at
+ * x = -10. x^2, c1 x^2 and x (c0 + c1 x^2) are split exactly by fmas, the sum c0 + c1 x^2 by a
+ * two-sum, and c0, c1 carry their own low parts. |x| is clamped to 20 (|2u| > 600 there, the
+ * sigmoid saturated; x^3 stays finite). */
+#define VM_GELU_C0_HI 1.595769167e+00f  /* 2 sqrt(2/pi) = C0_HI + C0_LO */
+#define VM_GELU_C0_LO -4.534068054e-08f
+#define VM_GELU_C1_HI 7.135481387e-02f  /* 2 sqrt(2/pi) 0.044715 = C1_HI + C1_LO */
+#define VM_GELU_C1_LO 2.398832466e-09f
+VFN V vm_gelu_tanh_2u_neg(V x, V *lo, V *q) {
+    const V xa = v_clamp_lo(v_neg(v_abs(x)), -20.0f), c0 = v_set(VM_GELU_C0_HI), c1 = v_set(VM_GELU_C1_HI);
+    *q = v_mul(xa, xa);
+    const V ql = v_fma(xa, xa, v_neg(*q));                 /* x^2 = q + ql */
+    const V m = v_mul(c1, *q), ml = v_fma(c1, *q, v_neg(m)); /* C1_HI q = m + ml */
+    const V p = v_add(c0, m), pm = v_sub(p, m);            /* C0_HI + m = p + pe */
+    const V pe = v_add(v_sub(c0, pm), v_sub(m, v_sub(p, pm)));
+    const V pl = v_fma(c1, ql, v_add(v_fma(v_set(VM_GELU_C1_LO), *q, v_set(VM_GELU_C0_LO)), v_add(pe, ml)));
+    const V h = v_mul(xa, p);
+    *lo = v_fma(xa, pl, v_fma(xa, p, v_neg(h))); /* x p = h + (x p - h) exactly, then x pl */
+    return h;
+}
+
+/* ---- the roots of the derivatives -------------------------------------------------------- */
+
+/* Near a root r of f' (SiLU' at -1.278, GELU' at -0.752, GELU-tanh' at -0.752) its terms
+ * cancel, and a float evaluation leaves an absolute error of a few 1e-8: up to 1.8e-7 / |x - r|
+ * relative. For |x - r| < 1/16 f' is instead d P(d), d = x - r = (x - r_hi) - r_lo (the first
+ * difference exact, Sterbenz), P a cubic least-squares fitted to f'(r + d) / d (mpmath, 400
+ * Chebyshev nodes, relative weight), its coefficients rounded to float one at a time from the
+ * top: < 1.1e-7 relative. Outside the window the plain formula is within 3e-6. */
+typedef struct vm_root_fit { float hi, lo, c[4]; } vm_root_fit;
+static const vm_root_fit vm_silu_root = {
+    -1.278464556e+00f, 1.297928254e-08f, {2.178117186e-01f, 1.466487646e-01f, 1.884902269e-02f, -1.521335263e-02f}};
+static const vm_root_fit vm_gelu_root = {
+    -7.517915368e-01f, 1.211444989e-08f, {4.314940274e-01f, 3.882848024e-01f, -1.825730316e-02f, -1.138874814e-01f}};
+static const vm_root_fit vm_gelu_tanh_root = {
+    -7.524614334e-01f, 1.133962790e-08f, {4.304001331e-01f, 3.875182569e-01f, -1.584768668e-02f, -1.138192043e-01f}};
+
+/* fx (f'(x) by its formula), or d P(d) where x is within 1/16 of the root of fit. */
+VFN V vm_near_root(const vm_root_fit *fit, V x, V fx) {
+    const V t = v_sub(x, v_set(fit->hi)), d = v_sub(t, v_set(fit->lo));
+    V p = v_set(fit->c[3]);
+    for (int i = 2; i >= 0; i--) p = v_fma(p, d, v_set(fit->c[i]));
+    return v_sel(v_lt(v_abs(t), v_set(0.0625f)), v_mul(p, d), fx);
 }
 
 /* ---- the activations --------------------------------------------------------------------- */
 
 VFN V vm_forward(nnk_act act, float alpha, V x) {
-    V unused;
+    V unused, un, s;
     switch (act) {
     case NNK_ACT_SIGMOID: return vm_sigmoid2(x, &unused);
     case NNK_ACT_TANH: return vm_tanh(x);
@@ -190,8 +259,15 @@ VFN V vm_forward(nnk_act act, float alpha, V x) {
     case NNK_ACT_ELU:
         return v_sel(v_gt(x, v_set(0.0f)), x, v_mul(v_set(alpha), vm_expm1_neg(v_clamp_hi(x, 0.0f))));
     case NNK_ACT_GELU_ERF: return v_mul(x, vm_gauss_cdf(x));
-    case NNK_ACT_GELU_TANH: return v_mul(x, vm_sigmoid2(vm_gelu_tanh_2u(x), &unused));
-    case NNK_ACT_SILU: return v_mul(x, vm_sigmoid2(x, &unused));
+    case NNK_ACT_GELU_TANH: { /* x sigmoid(2u); |x| <= 11 where the result is not 0, so a denormal
+                                * sigmoid costs at most 11 denormal steps: no scaling */
+        V lo, q;
+        const V h = vm_gelu_tanh_2u_neg(x, &lo, &q);
+        return v_mul(x, vm_sigmoid2_e(vm_exp2p(h, lo), v_lt(x, v_set(0.0f)), &unused));
+    }
+    case NNK_ACT_SILU:
+        s = vm_sigmoid2_scaled(v_neg(v_abs(x)), v_set(0.0f), v_lt(x, v_set(0.0f)), &unused, &un);
+        return v_mul(v_mul(x, s), un);
     case NNK_ACT_SOFTPLUS: return v_add(v_clamp_lo(x, 0.0f), vm_log1p_unit(vm_exp(v_neg(v_abs(x)))));
     default: return x; /* identity */
     }
@@ -200,23 +276,24 @@ VFN V vm_forward(nnk_act act, float alpha, V x) {
 /* f'(x) for the activations that need their input. */
 VFN V vm_derivative_x(nnk_act act, float alpha, V x) {
     const M pos = v_gt(x, v_set(0.0f));
-    V s, sn;
+    V s, sn, un;
     switch (act) {
     case NNK_ACT_LEAKY_RELU: return v_sel(pos, v_set(1.0f), v_set(alpha));
     case NNK_ACT_ELU: return v_sel(pos, v_set(1.0f), v_mul(v_set(alpha), vm_exp(v_clamp_hi(x, 0.0f))));
     case NNK_ACT_GELU_ERF: { /* Phi(x) + x phi(x) */
         const V xc = v_clamp(x, -20.0f, 20.0f);
-        return v_fma(xc, vm_gauss_pdf(xc), vm_gauss_cdf(x));
+        return vm_near_root(&vm_gelu_root, x, v_fma(xc, vm_gauss_pdf(xc), vm_gauss_cdf(x)));
     }
     case NNK_ACT_GELU_TANH: { /* s + x s (1 - s) d(2u)/dx, s = sigmoid(2u) */
-        s = vm_sigmoid2(vm_gelu_tanh_2u(x), &sn);
-        const V xc = v_clamp(x, -20.0f, 20.0f);
-        const V d2u = v_fma(v_mul(xc, xc), v_set(6 * VM_GELU_C * VM_GELU_K), v_set(2 * VM_GELU_C));
-        return v_fma(v_mul(xc, d2u), v_mul(s, sn), s);
+        V lo, q;
+        const V h = vm_gelu_tanh_2u_neg(x, &lo, &q);
+        s = vm_sigmoid2_scaled(h, lo, v_lt(x, v_set(0.0f)), &sn, &un);
+        const V xd2u = v_mul(v_clamp(x, -20.0f, 20.0f), v_fma(q, v_set(6 * VM_GELU_C * VM_GELU_K), v_set(2 * VM_GELU_C)));
+        return vm_near_root(&vm_gelu_tanh_root, x, v_mul(v_fma(xd2u, v_mul(s, sn), s), un));
     }
     case NNK_ACT_SILU: /* s + x s (1 - s) */
-        s = vm_sigmoid2(x, &sn);
-        return v_fma(v_mul(x, sn), s, s);
+        s = vm_sigmoid2_scaled(v_neg(v_abs(x)), v_set(0.0f), v_lt(x, v_set(0.0f)), &sn, &un);
+        return vm_near_root(&vm_silu_root, x, v_mul(v_fma(v_mul(x, sn), s, s), un));
     case NNK_ACT_SOFTPLUS: return vm_sigmoid2(x, &sn);
     default: return v_set(1.0f);
     }
