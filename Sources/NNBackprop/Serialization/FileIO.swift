@@ -215,8 +215,9 @@ public enum FileIO {
         defer { closedir(dir) }
         let prefix = temporaryPrefix(for: name)
         while let entry = readdir(dir) {
-            let entryName = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            // d_name is NUL-terminated; the bytes after the NUL are not defined.
+            let entryName = withUnsafePointer(to: &entry.pointee.d_name) {
+                String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
             }
             guard entryName.hasPrefix(prefix),
                   let pid = Int32(entryName.dropFirst(prefix.count).prefix { $0 != "-" }), pid > 0,
