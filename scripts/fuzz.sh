@@ -113,6 +113,9 @@ run_target() {
   [ -f "Tests/fuzz/$t.dict" ] && dict=(-dict="Tests/fuzz/$t.dict")
   read -r -a extra <<< "${NNB_FUZZ_ARGS:-}"
   local before after start end rc=0
+  if git rev-parse --git-dir >/dev/null 2>&1; then
+    echo "fuzz $t: library at $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- Sources CKernels include 2>/dev/null || echo ' with uncommitted changes'), $seconds s"
+  fi
   before=$(ls "$work/artifacts" | sort)
   start=$(date +%s)
   "$out/bin/fuzz_$t" "${limits[@]}" -max_len="$(max_len "$t")" -max_total_time="$seconds" -print_final_stats=1 \
@@ -121,7 +124,7 @@ run_target() {
   end=$(date +%s)
   demangle < "$work/last.log" > "$work/last.demangled.log"
   local execs
-  execs=$(awk -F: '/^stat::number_of_executed_units/ { n = $2 + 0 } END { print n + 0 }' "$work/last.log")
+  execs=$(awk '/^stat::number_of_executed_units:/ { n = $NF + 0 } END { print n + 0 }' "$work/last.log")
   [ "$execs" -gt 0 ] || execs=$(grep -oE '^#[0-9]+' "$work/last.log" | tail -1 | tr -d '#' || true)
   after=$(ls "$work/artifacts" | sort)
   local found

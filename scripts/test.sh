@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every test: the Swift package's tests (which drive the C kernel suite on every SIMD path this
 # CPU has), the C kernel suite under AddressSanitizer/UBSan, the same suite cross-compiled for
-# arm64 and run under qemu (the NEON path), the C API and plugin tests from C and Python, and
-# the heavy end-to-end checks in release mode.
+# arm64 and run under qemu (the NEON path), the C API and plugin tests from C and Python (and
+# under ThreadSanitizer and AddressSanitizer), 30 s of each fuzzing target, and the heavy
+# end-to-end checks in release mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -47,6 +48,9 @@ scripts/test-capi.sh
 
 step "C API abuse and concurrency tests under ThreadSanitizer and AddressSanitizer (scripts/test-sanitizers.sh)"
 scripts/test-sanitizers.sh
+
+step "fuzzing: 30 s of each libFuzzer target on its committed seeds (scripts/fuzz.sh)"
+NNB_FUZZ_FRESH=1 scripts/fuzz.sh all 30
 
 step "no heap allocation per training step (release nnb under a malloc-counting shim)"
 swift build -c release --product nnb

@@ -235,6 +235,31 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertEqual(names.filter { $0.contains(".nnb-tmp-") }.count, 2, "the save leaves no temporary of its own: \(names)")
     }
 
+    // MARK: - Fuzzing findings
+
+    /// Every model-file input the fuzzer found a problem with (Tests/fuzz/crashes/model_file-*)
+    /// now either fails to load with an NNError or loads, saves and loads again unchanged.
+    func testModelFilesFoundByFuzzingLoadOrFailCleanly() throws {
+        let dir = URL(fileURLWithPath: Self.hostile).deletingLastPathComponent().appendingPathComponent("fuzz/crashes").path
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("model_file-") }.sorted()
+        XCTAssertFalse(names.isEmpty, "no model_file findings in \(dir)")
+        let tmp = try DataTestSupport.makeTempDirectory()
+        defer { DataTestSupport.remove(tmp) }
+        for name in names {
+            let model: Sequential
+            do { model = try Sequential.load(from: dir + "/" + name) } catch { continue } // refused with a message: fine
+            try model.save(to: tmp + "/again.safetensors")
+            let again = try Sequential.load(from: tmp + "/again.safetensors")
+            XCTAssertEqual(again.parameterValues, model.parameterValues, name)
+            XCTAssertEqual(again.layers.map(\.spec), model.layers.map(\.spec), name)
+        }
+    }
+
+    func testNonFiniteActivationAlphaIsRefused() {
+        XCTAssertThrowsError(try Activation(name: "elu", alpha: .infinity))
+        XCTAssertThrowsError(try Activation(name: "leaky_relu", alpha: .nan))
+    }
+
     // MARK: - Options and messages
 
     func testScheduleValidation() {

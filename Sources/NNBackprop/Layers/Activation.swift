@@ -56,8 +56,10 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
     var needsInput: Bool { nnk_act_needs_input(kernel) != 0 }
 
     /// The activation called `name` (CKernels' names, see `name`); `alpha` is used by
-    /// leaky_relu and elu (0 means their default). Throws `unknownName`.
+    /// leaky_relu and elu (0 means their default). Throws `unknownName`, and `invalidArgument`
+    /// for a non-finite alpha.
     public init(name: String, alpha: Float = 0) throws(NNError) {
+        guard alpha.isFinite else { throw .invalidArgument("activation '\(name)': alpha must be finite, got \(alpha)") }
         let code = name.withCString { nnk_act_from_name($0) }
         guard code >= 0 else {
             if name == "softmax" || name == "log_softmax" {

@@ -130,8 +130,9 @@ extension Sequential {
                 case .string(let s) where key == "type": spec.type = s
                 case .string(let s): spec.attributes[key] = .string(s)
                 case .number(let text):
-                    if let n = Int(text) { spec.attributes[key] = .int(n) } else if let f = Float(text) { spec.attributes[key] = .float(f) } else {
-                        throw .corruptFile("architecture metadata: layer \(i) attribute '\(key)' is not a number: \(text)")
+                    // Float("5e+38") is infinity, which a save would write back as null.
+                    if let n = Int(text) { spec.attributes[key] = .int(n) } else if let f = Float(text), f.isFinite { spec.attributes[key] = .float(f) } else {
+                        throw .corruptFile("architecture metadata: layer \(i) attribute '\(key)' is not a finite float32 number: \(text)")
                     }
                 default: throw .corruptFile("architecture metadata: layer \(i) attribute '\(key)' is \(value.kindName)")
                 }
