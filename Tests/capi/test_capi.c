@@ -2003,10 +2003,11 @@ static void test_divergence(void) {
     expect(nnb_train(m, x, 64, 2, y, 1, &o, NULL), NNB_ERR_DIVERGED, "sgd at lr 1e6: NNB_ERR_DIVERGED, not NNB_OK with NaN");
     int epoch = 0, restored = 0;
     const char *where = strstr(nnb_last_error(), "in epoch "), *back = strstr(nnb_last_error(), "start of epoch ");
-    check(where && sscanf(where, "in epoch %d", &epoch) == 1 && epoch == snap.epochs + 1,
-          "the message says in which epoch (the one after the last reported, %d): %s", snap.epochs, nnb_last_error());
-    check(back && sscanf(back, "start of epoch %d", &restored) == 1 && restored >= 1 && restored <= epoch,
-          "and to which epoch's start the weights went back (%d)", restored);
+    const int read_epoch = where && sscanf(where, "in epoch %d", &epoch) == 1;
+    const int read_restored = back && sscanf(back, "start of epoch %d", &restored) == 1;
+    check(read_epoch && epoch == snap.epochs + 1, "the message says in which epoch (the one after the last reported, %d): %s",
+          snap.epochs, nnb_last_error());
+    check(read_restored && restored >= 1 && restored <= epoch, "and to which epoch's start the weights went back (%d)", restored);
     float *after = predict_alloc(m, x, 64, 2);
     check(after && restored >= 1 && restored <= 8 && memcmp(snap.out[restored - 1], after, sizeof(float) * 128) == 0 &&
               all_finite(after, 128),
