@@ -102,6 +102,7 @@ enum Fuzz {
     /// and aborts, so libFuzzer saves the input.
     static func fail(_ message: String) -> Never {
         log("FUZZ FINDING: \(message)")
+        removeDirectory() // abort() skips atexit; libFuzzer has the input
         abort()
     }
 
