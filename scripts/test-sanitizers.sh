@@ -31,7 +31,8 @@ link() { # output, source, scratch-dir, sanitizer flags
 step "C API concurrency tests under ThreadSanitizer (library without OpenMP)"
 build .build-tsan thread thread 0
 link build/tests/test_capi_tsan Tests/capi/test_capi.c .build-tsan -fsanitize=thread
-TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" NNB_TEST_QUICK=1 \
+# Each run is bounded: a deadlock fails the step instead of stalling CI.
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" NNB_TEST_QUICK=1 timeout 900 \
   build/tests/test_capi_tsan last_error threads_predict threads_busy threads_starve | tail -n 1
 
 step "C API and plugin tests under AddressSanitizer + UBSan"
@@ -39,6 +40,6 @@ build .build-asan address address,undefined 1
 link build/tests/test_capi_asan Tests/capi/test_capi.c .build-asan -fsanitize=address,undefined
 link build/tests/test_plugins_asan Tests/capi/test_plugins.c .build-asan -fsanitize=address,undefined
 export ASAN_OPTIONS="detect_leaks=0 allocator_may_return_null=1" UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1"
-NNB_TEST_QUICK=1 build/tests/test_capi_asan | tail -n 1
+NNB_TEST_QUICK=1 timeout 900 build/tests/test_capi_asan | tail -n 1
 # The plugins link the plain library; the sanitized one must be the one they resolve to.
-LD_LIBRARY_PATH="$root/.build-asan/debug" build/tests/test_plugins_asan build/plugins | tail -n 1
+LD_LIBRARY_PATH="$root/.build-asan/debug" timeout 900 build/tests/test_plugins_asan build/plugins | tail -n 1

@@ -2229,9 +2229,17 @@ int main(int argc, char **argv) {
     int ran = 0;
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++) {
         if (argc > 1) {
-            int wanted = 0;
-            for (int a = 1; a < argc; a++) wanted |= strcmp(argv[a], groups[g].name) == 0;
-            if (!wanted) continue;
+            /* Names pick groups; "!name" leaves one out (all others run when only exclusions are given). */
+            int wanted = 0, excluded = 0, picks = 0;
+            for (int a = 1; a < argc; a++) {
+                if (argv[a][0] == '!') {
+                    excluded |= strcmp(argv[a] + 1, groups[g].name) == 0;
+                } else {
+                    picks++;
+                    wanted |= strcmp(argv[a], groups[g].name) == 0;
+                }
+            }
+            if (excluded || (picks > 0 && !wanted)) continue;
         }
         printf("# %s\n", groups[g].name);
         groups[g].run();
