@@ -119,7 +119,8 @@ typedef struct nnb_model nnb_model;
 typedef enum nnb_layer_type {
     NNB_LAYER_DENSE = 1,      /* units outputs, optional fused activation */
     NNB_LAYER_ACTIVATION = 2, /* activation on its own */
-    NNB_LAYER_DROPOUT = 3     /* inverted dropout with the given rate; identity at inference */
+    NNB_LAYER_DROPOUT = 3,    /* inverted dropout with the given rate; identity at inference */
+    NNB_LAYER_NAMED = 4       /* any registered layer type, by type_name and attributes */
 } nnb_layer_type;
 
 typedef struct nnb_layer_spec {
@@ -131,6 +132,15 @@ typedef struct nnb_layer_spec {
                                "softmax", "log_softmax" (the last two as ACTIVATION only) */
     float alpha;            /* leaky_relu slope / elu alpha; 0 means the default (0.01 / 1) */
     float rate;             /* DROPOUT: probability of dropping, in [0, 1) */
+    /* NAMED (added in 0.2; a struct from an older header ends before these and keeps working):
+     * the registered type name, as the description grammar spells it ("dense", "flatten",
+     * "reshape", "dropout", "activation", "softmax"; case-insensitive), and its attributes as
+     * "key=value" pairs joined by ',' (NULL or "" for none), e.g. type_name "dense",
+     * attributes "units=256,activation=relu"; "reshape" with "shape=1x28x28". An unknown type
+     * or attribute is NNB_ERR_UNKNOWN_NAME, a bad value NNB_ERR_INVALID_ARGUMENT, a layer that
+     * does not take the previous layer's output NNB_ERR_SHAPE_MISMATCH; the message names it. */
+    const char *type_name;
+    const char *attributes;
 } nnb_layer_spec;
 
 /* Sets struct_size and defaults (identity activation). */
@@ -141,15 +151,25 @@ NNB_API void nnb_layer_spec_init(nnb_layer_spec *spec);
 NNB_API nnb_status nnb_model_create(nnb_model **out, int64_t inputs, const nnb_layer_spec *layers,
                                     size_t n_layers, uint64_t seed);
 
-/* The same from a compact description: the input size, then layers, joined by '-':
- *   N            a dense layer of N units (linear)
- *   N:ACT        a dense layer with an activation (a built-in name as in nnb_layer_spec, or one
- *                registered by a plugin)
- *   ACT          an activation on its own, including "softmax" and "log_softmax"
- *   dropout:P    dropout with rate P in [0, 1)
- * e.g. "784-256:relu-128:relu-10" (784 inputs, two ReLU layers, a linear output). A malformed
- * element gives NNB_ERR_INVALID_ARGUMENT, an unknown activation NNB_ERR_UNKNOWN_NAME; the message
- * names the element. */
+/* The same from a compact description: the input shape, then layers, joined by '-':
+ *   N or CxHxW      the input shape of one sample: "784" (features), "1x28x28" (an image:
+ *                   channels, height, width) -- only as the first element
+ *   N               a dense layer of N units (linear)
+ *   N:ACT           a dense layer with an activation (a built-in name as in nnb_layer_spec, or one
+ *                   registered by a plugin)
+ *   ACT             an activation on its own, including "softmax" and "log_softmax"
+ *   dropout:P       dropout with rate P in [0, 1)
+ *   TYPE            any registered layer type without attributes ("flatten")
+ *   TYPE(ARGS)      a registered layer type with attributes: values by position or as key=value,
+ *                   joined by ','; a list of sizes is written AxB ("reshape(1x28x28)",
+ *                   "dense(units=10,activation=tanh)", "reshape(shape=-1x28)")
+ *   ELEMENT:ACT     after TYPE(ARGS), sets the layer's "activation" attribute
+ * e.g. "784-256:relu-128:relu-10" (784 inputs, two ReLU layers, a linear output) or
+ * "1x28x28-flatten-256:relu-10". A malformed element gives NNB_ERR_INVALID_ARGUMENT, an unknown
+ * activation, layer type or attribute NNB_ERR_UNKNOWN_NAME, a layer that cannot take its input
+ * NNB_ERR_SHAPE_MISMATCH; the message names the element. Types and their attributes: dense
+ * (units|out_features, activation, alpha, initializer), activation (activation, alpha), softmax,
+ * log_softmax, dropout (p), flatten, reshape (shape), customactivation (name). */
 NNB_API nnb_status nnb_model_create_from_string(nnb_model **out, const char *description, uint64_t seed);
 
 NNB_API void nnb_model_free(nnb_model *model);
@@ -161,6 +181,10 @@ typedef struct nnb_model_info {
     int64_t layers;        /* layers of the model: a dense layer with a built-in activation counts
                               once; a plugin activation is a layer of its own */
     int64_t parameters;    /* trainable scalars */
+    /* Added in 0.2 (an older, smaller struct ends above): the shape of one input sample. */
+    int32_t input_rank;        /* dimensions in input_shape (1 for a feature vector) */
+    int32_t reserved;
+    int64_t input_shape[8];    /* outermost first ({1, 28, 28} for an image); unused ones 0 */
 } nnb_model_info;
 
 /* Fills *info (whose struct_size the caller sets). */
@@ -186,6 +210,10 @@ typedef struct nnb_epoch_report {
     double val_accuracy;  /* NaN without validation data or for regression */
     double learning_rate; /* at the end of the epoch */
     double seconds;       /* wall time of the epoch */
+    /* Added in 0.2 (an older, smaller struct ends above): */
+    int32_t best_epoch;   /* with early stopping, the 1-based epoch whose weights the model kept
+                             (restore_best) or that was best; else 0 */
+    int32_t reserved;
 } nnb_epoch_report;
 
 /* Called after every epoch; return nonzero to stop training (nnb_train then returns NNB_OK and

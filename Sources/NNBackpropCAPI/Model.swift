@@ -91,128 +91,195 @@ func product(_ a: Int, _ b: Int, _ what: String) throws -> Int {
     return p
 }
 
-/// The most parameters a model may have (2^31 floats, 8 GiB): larger requests are refused
-/// with an error instead of failing to allocate.
-let maxParameters = 1 << 31
-
-/// Adds a dense layer's parameters (width x units + units) to `total`, refusing overflow and
-/// models past `maxParameters`.
-func countParameters(_ total: inout Int, width: Int, units: Int) throws {
-    let (w, o1) = width.multipliedReportingOverflow(by: units)
-    let (layer, o2) = w.addingReportingOverflow(units)
-    let (sum, o3) = total.addingReportingOverflow(layer)
-    guard !(o1 || o2 || o3), sum <= maxParameters else {
-        throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "the model would have more than 2^31 parameters (a \(width) -> \(units) dense layer); refusing to allocate it")
-    }
-    total = sum
-}
-
 // MARK: - Model descriptions
 
-/// One element of a compact description: "256:relu", "10", "dropout:0.5", "softmax".
-private func layers(fromDescription text: String) throws -> (inputs: Int, layers: [any Layer]) {
-    let parts = text.split(separator: "-", omittingEmptySubsequences: false).map { String($0.filter { !$0.isWhitespace }) }
-    guard parts.count >= 2 else {
-        throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "description '\(text)' needs an input size and at least one layer, e.g. \"784-256:relu-10\"")
-    }
-    guard let inputs = Int(parts[0]), inputs > 0 else {
-        throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "description '\(text)': the input size '\(parts[0])' is not a positive integer")
-    }
-    var out: [any Layer] = []
-    var width = inputs
-    var parameters = 0
-    for (i, part) in parts.enumerated().dropFirst() {
-        let fields = part.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-        guard let head = fields.first, !head.isEmpty else {
-            throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "description '\(text)': element \(i) is empty")
-        }
-        if fields.count > 1 && fields[1].isEmpty {
-            // "dropout:-0.1" splits at its minus sign into "dropout:" and "0.1".
-            if head == "dropout" {
-                throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "description '\(text)': element \(i) 'dropout:' has no rate (a negative rate is not allowed: rates are in [0, 1), as dropout:0.5)")
-            }
-            throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "description '\(text)': element \(i) '\(part)' has ':' but no activation after it")
-        }
-        if let units = Int(head) {
-            guard units > 0 else {
-                throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "description '\(text)': element \(i) has \(units) units; sizes must be positive")
-            }
-            try countParameters(&parameters, width: width, units: units)
-            let named = fields.count > 1 ? try activationLayers(fields[1], alpha: 0) : (.identity, nil)
-            out.append(Dense(inputSize: width, outputSize: units, activation: named.fused))
-            if let extra = named.layer { out.append(extra) }
-            width = units
-        } else if head == "dropout" {
-            guard fields.count > 1, let p = Float(fields[1]), p >= 0, p < 1 else {
-                throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "description '\(text)': element \(i) '\(part)' needs a rate in [0, 1), as dropout:0.5")
-            }
-            out.append(Dropout(p))
-        } else if head == "softmax" || head == "log_softmax" {
-            out.append(head == "softmax" ? Softmax() : LogSoftmax())
-        } else if let first = head.unicodeScalars.first, first.properties.isAlphabetic {
-            let named = try activationLayers(head, alpha: 0)
-            out.append(named.layer ?? ActivationLayer(named.fused))
+/// Splits `text` at `separator` outside parentheses.
+private func splitTopLevel(_ text: String, _ separator: Character) -> [String] {
+    var parts: [String] = [], current = "", depth = 0
+    for c in text {
+        if c == "(" { depth += 1 } else if c == ")" { depth -= 1 }
+        if c == separator && depth == 0 {
+            parts.append(current)
+            current = ""
         } else {
-            throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "description '\(text)': element \(i) '\(part)' is neither a size, an activation nor dropout:RATE")
+            current.append(c)
         }
     }
-    return (inputs, out)
+    parts.append(current)
+    return parts
 }
 
-/// A built-in activation (to fuse into Dense), or a plugin's as a layer of its own.
-private func activationLayers(_ name: String, alpha: Float) throws -> (fused: Activation, layer: (any Layer)?) {
-    do {
-        return (try Activation(name: name, alpha: alpha), nil)
-    } catch {
-        guard Plugins.activation(named: name) != nil else { throw error }
-        return (.identity, try CustomActivationLayer(name: name))
+/// An attribute value as the grammar writes it: an integer, a number, a list of sizes
+/// ("1x28x28", "-1x28"), or a name.
+private func attributeValue(_ text: String) -> LayerSpec.Value {
+    if let i = Int(text) { return .int(i) }
+    let sizes = text.split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+    if sizes.count > 1, sizes.allSatisfy({ $0 != nil }) { return .ints(sizes.map { $0! }) }
+    if let f = Float(text), f.isFinite, text.first.map({ $0.isNumber || $0 == "-" || $0 == "." }) == true { return .float(f) }
+    return .string(text)
+}
+
+/// "key=value,key=value" or positional values, for a layer type, as attributes.
+func attributes(_ text: String, for type: any Layer.Type, _ context: String) throws -> [String: LayerSpec.Value] {
+    var out: [String: LayerSpec.Value] = [:]
+    let items = splitTopLevel(text, ",").map { String($0.filter { !$0.isWhitespace }) }.filter { !$0.isEmpty }
+    var position = 0
+    for item in items {
+        let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let key: String, value: String
+        if kv.count == 2 {
+            (key, value) = (kv[0], kv[1])
+            guard !key.isEmpty, !value.isEmpty else {
+                throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context): '\(item)' needs a name and a value, as key=value")
+            }
+        } else {
+            guard position < type.positionalAttributes.count else {
+                throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context): '\(item)' is one value more than \(type.typeName) takes by position (\(type.positionalAttributes.isEmpty ? "none" : type.positionalAttributes.joined(separator: ", "))); name it as key=value")
+            }
+            (key, value) = (type.positionalAttributes[position], item)
+            position += 1
+        }
+        guard out[key] == nil else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context): attribute '\(key)' is given twice") }
+        out[key] = attributeValue(value)
     }
+    return out
 }
 
-/// The compact description of a model (the inverse of `layers(fromDescription:)`).
+/// One element of a compact description as layer specs: "256:relu", "10", "dropout:0.5",
+/// "softmax", "flatten", "reshape(1x28x28)", "dense(units=10):tanh".
+private func specs(fromElement part: String, _ context: String) throws -> [LayerSpec] {
+    let fields = splitTopLevel(part, ":")
+    guard fields.count <= 2 else {
+        throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context) '\(part)' has more than one ':'")
+    }
+    let head = fields[0]
+    guard !head.isEmpty else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context) is empty") }
+    if fields.count > 1 && fields[1].isEmpty {
+        // "dropout:-0.1" splits at its minus sign into "dropout:" and "0.1".
+        if head == "dropout" {
+            throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context) 'dropout:' has no rate (a negative rate is not allowed: rates are in [0, 1), as dropout:0.5)")
+        }
+        throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context) '\(part)' has ':' but no activation after it")
+    }
+    let act = fields.count > 1 ? fields[1] : nil
+    /// The activation suffix as a Dense attribute, or a plugin's activation as a layer after it.
+    func withActivation(_ spec: LayerSpec) throws -> [LayerSpec] {
+        guard let act else { return [spec] }
+        if (try? Activation(name: act)) != nil {
+            var s = spec
+            s.attributes["activation"] = .string(act)
+            return [s]
+        }
+        guard Plugins.activation(named: act) != nil else { _ = try Activation(name: act); return [] }
+        return [spec, LayerSpec(type: CustomActivationLayer.typeName, attributes: ["name": .string(act)])]
+    }
+    if let units = Int(head) {
+        guard units > 0 else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context) has \(units) units; sizes must be positive") }
+        return try withActivation(LayerSpec(type: Dense.typeName, attributes: ["out_features": .int(units)]))
+    }
+    if head == "dropout" {
+        guard let act, let p = Float(act), p >= 0, p < 1 else {
+            throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context) '\(part)' needs a rate in [0, 1), as dropout:0.5")
+        }
+        return [LayerSpec(type: Dropout.typeName, attributes: ["p": .float(p)])]
+    }
+    if let open = head.firstIndex(of: "(") {
+        guard head.last == ")" else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context) '\(part)' has '(' without a closing ')'") }
+        let name = String(head[..<open])
+        guard let type = LayerRegistry.type(named: name) else {
+            throw CAPIFailure(NNB_ERR_UNKNOWN_NAME, "\(context): unknown layer type '\(name)'; known: \(LayerRegistry.typeNames.map { $0.lowercased() }.joined(separator: ", "))")
+        }
+        let inner = String(head[head.index(after: open)..<head.index(before: head.endIndex)])
+        let spec = LayerSpec(type: type.typeName, attributes: try attributes(inner, for: type, context))
+        return try withActivation(spec)
+    }
+    guard head.unicodeScalars.first?.properties.isAlphabetic == true else {
+        throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context) '\(part)' is neither a size, an activation, dropout:RATE nor a layer type")
+    }
+    if act == nil, let type = LayerRegistry.type(named: head), type != ActivationLayer.self, type != CustomActivationLayer.self {
+        return [LayerSpec(type: type.typeName)]
+    }
+    guard act == nil else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context) '\(part)': only a dense layer or TYPE(ARGS) takes ':ACTIVATION'") }
+    if (try? Activation(name: head)) != nil {
+        return [LayerSpec(type: ActivationLayer.typeName, attributes: ["activation": .string(head)])]
+    }
+    if Plugins.activation(named: head) != nil {
+        return [LayerSpec(type: CustomActivationLayer.typeName, attributes: ["name": .string(head)])]
+    }
+    _ = try Activation(name: head) // throws the unknown-activation error, with the known names
+    return []
+}
+
+/// A compact description as the model's input shape and layers.
+private func layers(fromDescription text: String) throws -> (shape: Shape, layers: [any Layer]) {
+    let parts = splitTopLevel(text, "-").map { String($0.filter { !$0.isWhitespace }) }
+    guard parts.count >= 2 else {
+        throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "description '\(text)' needs an input shape and at least one layer, e.g. \"784-256:relu-10\" or \"1x28x28-flatten-10\"")
+    }
+    let shape: Shape
+    do { shape = try Shape(parsing: parts[0]) } catch {
+        throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "description '\(text)': the input shape '\(parts[0])' is not a positive size or sizes joined by 'x' (784, 1x28x28)")
+    }
+    var all: [LayerSpec] = []
+    for (i, part) in parts.enumerated().dropFirst() {
+        all += try specs(fromElement: part, "description '\(text)': element \(i)")
+    }
+    return (shape, try Sequential.layers(from: all, inputShape: shape))
+}
+
+/// The compact description of a model (what `layers(fromDescription:)` reads).
 func describe(_ model: Sequential) -> String {
-    var parts = [String(model.inputSize)]
-    for layer in model.layers {
-        switch layer {
-        case let d as Dense:
-            parts.append(d.activation == .identity ? "\(d.outputSize)" : "\(d.outputSize):\(d.activation.name)")
-        case let a as ActivationLayer: parts.append(a.activation.name)
-        case let c as CustomActivationLayer: parts.append(c.name)
-        case let p as Dropout: parts.append("dropout:\(p.p)")
-        case is Softmax: parts.append("softmax")
-        case is LogSoftmax: parts.append("log_softmax")
-        default: parts.append(layer.spec.type)
-        }
-    }
-    return parts.joined(separator: "-")
+    ([model.sampleShape.description] + model.layers.map(\.descriptionElement)).joined(separator: "-")
 }
 
-private func layers(from spec: nnb_layer_spec, index: Int, width: Int) throws -> [any Layer] {
-    func activation() throws -> (fused: Activation, layer: (any Layer)?) {
-        try activationLayers(spec.activation.map { String(cString: $0) } ?? "identity", alpha: spec.alpha)
+private func layers(from spec: nnb_layer_spec, index: Int) throws -> [LayerSpec] {
+    let activation = spec.activation.map { String(cString: $0) }
+    /// A built-in activation as attributes, or a plugin's as a layer of its own.
+    func activationSpecs(_ base: LayerSpec, fusing: Bool) throws -> [LayerSpec] {
+        let name = activation ?? "identity"
+        if (try? Activation(name: name, alpha: spec.alpha)) != nil || Plugins.activation(named: name) == nil {
+            var s = base
+            s.attributes["activation"] = .string(name)
+            if spec.alpha != 0 { s.attributes["alpha"] = .float(spec.alpha) }
+            _ = try Activation(name: name, alpha: spec.alpha) // unknown names fail here, with the known ones
+            return [s]
+        }
+        let plugin = LayerSpec(type: CustomActivationLayer.typeName, attributes: ["name": .string(name)])
+        return fusing ? [base, plugin] : [plugin]
     }
     switch spec.type {
     case NNB_LAYER_DENSE:
         guard spec.units > 0 else {
             throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "layers[\(index)]: a dense layer needs units > 0, got \(spec.units)")
         }
-        let a = try activation()
-        return [Dense(inputSize: width, outputSize: Int(spec.units), activation: a.fused)] + (a.layer.map { [$0] } ?? [])
+        guard spec.units <= Int64(Shape.maxElements) else {
+            throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "layers[\(index)]: \(spec.units) units is more than 2^31")
+        }
+        return try activationSpecs(LayerSpec(type: Dense.typeName, attributes: ["out_features": .int(Int(spec.units))]), fusing: true)
     case NNB_LAYER_ACTIVATION:
-        switch spec.activation.map({ String(cString: $0) }) {
-        case "softmax"?: return [Softmax()]
-        case "log_softmax"?: return [LogSoftmax()]
-        default:
-            let a = try activation()
-            return [a.layer ?? ActivationLayer(a.fused)]
+        switch activation {
+        case "softmax"?: return [LayerSpec(type: Softmax.typeName)]
+        case "log_softmax"?: return [LayerSpec(type: LogSoftmax.typeName)]
+        default: return try activationSpecs(LayerSpec(type: ActivationLayer.typeName), fusing: false)
         }
     case NNB_LAYER_DROPOUT:
         guard spec.rate >= 0 && spec.rate < 1 else {
             throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "layers[\(index)]: dropout rate must be in [0, 1), got \(spec.rate)")
         }
-        return [Dropout(spec.rate)]
+        return [LayerSpec(type: Dropout.typeName, attributes: ["p": .float(spec.rate)])]
+    case NNB_LAYER_NAMED:
+        guard let typeName = spec.type_name.map({ String(cString: $0) }) else {
+            throw CAPIFailure(NNB_ERR_NULL_ARGUMENT, "layers[\(index)]: NNB_LAYER_NAMED needs type_name")
+        }
+        guard let type = LayerRegistry.type(named: typeName) else {
+            throw CAPIFailure(NNB_ERR_UNKNOWN_NAME, "layers[\(index)]: unknown layer type '\(typeName)'; known: \(LayerRegistry.typeNames.map { $0.lowercased() }.joined(separator: ", "))")
+        }
+        let text = spec.attributes.map { String(cString: $0) } ?? ""
+        var attrs = try attributes(text, for: type, "layers[\(index)] (\(typeName))")
+        if type == Dense.self, let units = attrs.removeValue(forKey: "units") { attrs["out_features"] = units }
+        return [LayerSpec(type: type.typeName, attributes: attrs)]
     default:
-        throw CAPIFailure(NNB_ERR_UNKNOWN_NAME, "layers[\(index)]: unknown layer type \(spec.type.rawValue) (expected NNB_LAYER_DENSE, NNB_LAYER_ACTIVATION or NNB_LAYER_DROPOUT)")
+        throw CAPIFailure(NNB_ERR_UNKNOWN_NAME, "layers[\(index)]: unknown layer type \(spec.type.rawValue) (expected NNB_LAYER_DENSE, NNB_LAYER_ACTIVATION, NNB_LAYER_DROPOUT or NNB_LAYER_NAMED)")
     }
 }
 
@@ -237,25 +304,19 @@ public func nnbModelCreate(_ out: UnsafeMutablePointer<OpaquePointer?>?, _ input
     return capiCall("nnb_model_create") {
         guard let out else { throw CAPIFailure.null("out") }
         guard let specs else { throw CAPIFailure.null("layers") }
-        guard inputs > 0 else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "inputs must be positive, got \(inputs)") }
+        guard inputs > 0, inputs <= Int64(Shape.maxElements) else {
+            throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "inputs must be in [1, 2^31], got \(inputs)")
+        }
         guard try size(count, "n_layers") > 0 else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "n_layers must be positive, got 0") }
-        var built: [any Layer] = []
-        var width = Int(inputs)
-        var parameters = 0
+        var all: [LayerSpec] = []
         for i in 0..<count {
             var spec = nnb_layer_spec()
             nnbLayerSpecInit(&spec)
             try copyVersioned(specs + i, into: &spec, size: specs[i].struct_size, "nnb_layer_spec")
-            if spec.type == NNB_LAYER_DENSE && spec.units > 0 {
-                try countParameters(&parameters, width: width, units: Int(spec.units))
-            }
-            for l in try layers(from: spec, index: i, width: width) {
-                try l.configure(inputSize: width)
-                width = l.outputSize(forInputSize: width)
-                built.append(l)
-            }
+            all += try layers(from: spec, index: i)
         }
-        publish(try Sequential(layers: built, inputSize: Int(inputs), seed: seed), out)
+        let shape = try Shape(features: Int(inputs))
+        publish(try Sequential(layers: Sequential.layers(from: all, inputShape: shape), inputShape: shape, seed: seed), out)
     }
 }
 
@@ -266,7 +327,7 @@ public func nnbModelCreateFromString(_ out: UnsafeMutablePointer<OpaquePointer?>
     return capiCall("nnb_model_create_from_string") {
         guard let out else { throw CAPIFailure.null("out") }
         let parsed = try layers(fromDescription: try string(description, "description"))
-        publish(try Sequential(layers: parsed.layers, inputSize: parsed.inputs, seed: seed), out)
+        publish(try Sequential(layers: parsed.layers, inputShape: parsed.shape, seed: seed), out)
     }
 }
 
@@ -294,6 +355,12 @@ public func nnbModelGetInfo(_ model: OpaquePointer?, _ info: UnsafeMutablePointe
             full.outputs = Int64(h.model.outputSize)
             full.layers = Int64(h.model.layers.count)
             full.parameters = Int64(h.model.parameterCount)
+            let dims = h.model.sampleShape.dimensions
+            full.input_rank = Int32(dims.count)
+            withUnsafeMutableBytes(of: &full.input_shape) { raw in
+                let slots = raw.bindMemory(to: Int64.self)
+                for (i, d) in dims.prefix(slots.count).enumerated() { slots[i] = Int64(d) }
+            }
         }
         withUnsafeBytes(of: &full) { UnsafeMutableRawPointer(info).copyMemory(from: $0.baseAddress!, byteCount: Int(size)) }
     }

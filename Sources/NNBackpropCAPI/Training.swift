@@ -201,7 +201,8 @@ private func metrics(for loss: Loss) -> [Metric] {
 private func deliver(_ r: nnb_epoch_report, to out: UnsafeMutablePointer<nnb_epoch_report>?) {
     guard let out else { return }
     var copy = r
-    let size = out.pointee.struct_size == 0 ? MemoryLayout<nnb_epoch_report>.size
+    // A caller that left struct_size 0 may have an ABI-1 struct, which ends before best_epoch.
+    let size = out.pointee.struct_size == 0 ? MemoryLayout<nnb_epoch_report>.offset(of: \.best_epoch)!
         : min(Int(out.pointee.struct_size), MemoryLayout<nnb_epoch_report>.size)
     withUnsafeBytes(of: &copy) { UnsafeMutableRawPointer(out).copyMemory(from: $0.baseAddress!, byteCount: size) }
 }

@@ -73,7 +73,7 @@ final class FormatV1FixtureTests: XCTestCase {
     }
 
     func testDropoutIsIdentityAndLogSoftmax() throws {
-        // Linear(0) LeakyReLU(1) Dropout(2) Linear(3) LogSoftmax(4)
+        // Linear(0) LeakyReLU(1) try Dropout(2) Linear(3) LogSoftmax(4)
         try check("dropout-logsoftmax.safetensors", steps: ["linear:0", "leaky_relu", "linear:3", "log_softmax"])
     }
 

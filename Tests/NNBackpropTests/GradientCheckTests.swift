@@ -22,8 +22,8 @@ final class GradientCheckTests: XCTestCase {
         let d = try data(rows: 6, features: 4, targets: .classes([0, 1, 2, 1, 0, 2], classCount: 3))
         for act in Activation.all {
             let model = try Sequential(seed: 3) {
-                Dense(4, 5, activation: act)
-                Dense(5, 3)
+                try Dense(4, 5, activation: act)
+                try Dense(5, 3)
             }
             try check(model, d, .softmaxCrossEntropy())
         }
@@ -33,9 +33,9 @@ final class GradientCheckTests: XCTestCase {
         let d = try data(rows: 5, features: 3, targets: .values((0..<10).map { Float($0 % 3) * 0.3 }, width: 2))
         for act in Activation.all {
             let model = try Sequential(seed: 4) {
-                Dense(3, 4)
+                try Dense(3, 4)
                 ActivationLayer(act)
-                Dense(4, 2)
+                try Dense(4, 2)
             }
             try check(model, d, .mse)
         }
@@ -61,8 +61,8 @@ final class GradientCheckTests: XCTestCase {
         for (loss, targets) in cases {
             let d = try data(rows: 4, features: 3, targets: targets)
             let model = try Sequential(seed: 5) {
-                Dense(3, 4, activation: .tanh)
-                Dense(4, 3)
+                try Dense(3, 4, activation: .tanh)
+                try Dense(4, 3)
             }
             try check(model, d, loss)
         }
@@ -72,7 +72,7 @@ final class GradientCheckTests: XCTestCase {
         let d = try data(rows: 4, features: 3, targets: .values([0.1, 0.7, 0.2, 0.3, 0.3, 0.4, 0.9, 0.05, 0.05, 0.2, 0.2, 0.6], width: 3))
         for layer in [Softmax(), LogSoftmax()] as [any Layer] {
             let model = try Sequential(seed: 6) {
-                Dense(3, 3)
+                try Dense(3, 3)
                 layer
             }
             try check(model, d, .mse)
@@ -80,8 +80,8 @@ final class GradientCheckTests: XCTestCase {
     }
 
     func testDenseLayerGradientsAgreeWithHandComputation() throws {
-        // One Dense(2, 1) with identity and MSE on one row: dL/dw = 2 (w.x + b - t) x.
-        let model = try Sequential { Dense(2, 1) }
+        // One try Dense(2, 1) with identity and MSE on one row: dL/dw = 2 (w.x + b - t) x.
+        let model = try Sequential { try Dense(2, 1) }
         let p = model.parameters
         p[0] = 0.5; p[1] = -1; p[2] = 0.25
         let d = try Dataset(features: [2, 3], featureCount: 2, targets: .values([1], width: 1))

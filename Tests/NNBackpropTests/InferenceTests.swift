@@ -7,11 +7,11 @@ import XCTest
 final class InferenceTests: XCTestCase {
     private func model(seed: UInt64 = 3) throws -> Sequential {
         try Sequential(seed: seed) {
-            Dense(13, 32, activation: .relu)
-            Dropout(0.3)
-            Dense(32, 17, activation: .tanh)
+            try Dense(13, 32, activation: .relu)
+            try Dropout(0.3)
+            try Dense(32, 17, activation: .tanh)
             ActivationLayer(.gelu)
-            Dense(17, 5)
+            try Dense(17, 5)
             Softmax()
         }
     }

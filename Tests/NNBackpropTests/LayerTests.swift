@@ -3,7 +3,7 @@ import XCTest
 
 final class LayerTests: XCTestCase {
     func testDenseForwardMatchesHandComputation() throws {
-        let model = try Sequential { Dense(inputSize: 2, outputSize: 2, activation: .relu) }
+        let model = try Sequential { try Dense(inputSize: 2, outputSize: 2, activation: .relu) }
         let p = model.parameters
         // W = [[1, 2], [-3, 1]], b = [0.5, -1]
         for (i, v) in [Float(1), 2, -3, 1, 0.5, -1].enumerated() { p[i] = v }
@@ -12,14 +12,14 @@ final class LayerTests: XCTestCase {
     }
 
     func testPyTorchDefaultInitRange() throws {
-        let d = Dense(100, 50, seed: 3)
+        let d = try Dense(100, 50, seed: 3)
         let bound = 1 / Float(100).squareRoot()
         XCTAssertTrue(d.weight.allSatisfy { abs($0) <= bound })
         XCTAssertTrue(d.bias.allSatisfy { abs($0) <= bound })
         XCTAssertGreaterThan(d.weight.map { abs($0) }.max()!, bound * 0.9)
-        let z = Dense(4, 3, initializer: .zeros)
+        let z = try Dense(4, 3, initializer: .zeros)
         XCTAssertTrue(z.weight.allSatisfy { $0 == 0 })
-        let he = Dense(400, 300, initializer: .heNormal, seed: 1)
+        let he = try Dense(400, 300, initializer: .heNormal, seed: 1)
         let std = (he.weight.reduce(0) { $0 + Double($1 * $1) } / Double(he.weight.count)).squareRoot()
         XCTAssertEqual(std, (2.0 / 400).squareRoot(), accuracy: 0.003)
         XCTAssertTrue(he.bias.allSatisfy { $0 == 0 })
@@ -27,8 +27,8 @@ final class LayerTests: XCTestCase {
 
     func testShapeMismatchNamesTheLayer() {
         XCTAssertThrowsError(try Sequential {
-            Dense(4, 8, activation: .relu)
-            Dense(7, 2)
+            try Dense(4, 8, activation: .relu)
+            try Dense(7, 2)
         }) { e in
             guard case NNError.shapeMismatch(let m) = e else { return XCTFail("\(e)") }
             XCTAssertTrue(m.contains("layer 1"), m)
@@ -37,7 +37,7 @@ final class LayerTests: XCTestCase {
     }
 
     func testBadTrainingInputThrows() throws {
-        let model = try Sequential { Dense(2, 3) }
+        let model = try Sequential { try Dense(2, 3) }
         let regression = try Dataset(features: [1, 2, 3, 4], featureCount: 2, targets: .values([1, 2, 3, 4, 5, 6], width: 3))
         XCTAssertThrowsError(try model.fit(regression, epochs: 1, loss: .softmaxCrossEntropy(), optimizer: SGD())) { e in
             guard case NNError.invalidData = e else { return XCTFail("\(e)") }
@@ -60,11 +60,11 @@ final class LayerTests: XCTestCase {
                                            earlyStopping: EarlyStopping(monitor: "val_loss")))
         XCTAssertThrowsError(try Loss(name: "hinge"))
         XCTAssertThrowsError(try Activation(name: "swish2"))
-        XCTAssertThrowsError(try LayerRegistry.make(LayerSpec(type: "Conv2D")))
+        XCTAssertThrowsError(try LayerRegistry.make(LayerSpec(type: "Conv9D"), inputShape: Shape([4])))
     }
 
     func testDropoutIsIdentityInInference() throws {
-        let model = try Sequential(seed: 1) { Dense(3, 3); Dropout(0.5) }
+        let model = try Sequential(seed: 1) { try Dense(3, 3); try Dropout(0.5) }
         let x: [Float] = [1, 2, 3]
         let a = try model.predict(x), b = try model.predict(x)
         XCTAssertEqual(a, b)
@@ -116,7 +116,7 @@ final class FitFeatureTests: XCTestCase {
     }
 
     func testEarlyStoppingRestoresBest() throws {
-        let model = try Sequential(seed: 2) { Dense(4, 16, activation: .relu); Dense(16, 2) }
+        let model = try Sequential(seed: 2) { try Dense(4, 16, activation: .relu); try Dense(16, 2) }
         let h = try model.fit(noisyData(), epochs: 200, batchSize: 8, loss: .softmaxCrossEntropy(), optimizer: Adam(learningRate: 0.05),
                               validationSplit: 0.3, metrics: [.accuracy],
                               earlyStopping: EarlyStopping(monitor: "val_loss", patience: 3, restoreBest: true))
@@ -134,7 +134,7 @@ final class FitFeatureTests: XCTestCase {
         var batches = 0
         let cb = ClosureCallback(onBatchEnd: { _ in batches += 1; return .proceed },
                                  onEpochEnd: { epoch, _ in epoch == 2 ? .stop : .proceed })
-        let model = try Sequential(seed: 2) { Dense(4, 2) }
+        let model = try Sequential(seed: 2) { try Dense(4, 2) }
         let h = try model.fit(noisyData(), epochs: 10, batchSize: 100, loss: .softmaxCrossEntropy(), optimizer: SGD(), callbacks: [cb])
         XCTAssertEqual(h.epochs.count, 3)
         XCTAssertEqual(batches, 9)
@@ -142,7 +142,7 @@ final class FitFeatureTests: XCTestCase {
     }
 
     func testMetrics() throws {
-        let model = try Sequential { Dense(2, 3) }
+        let model = try Sequential { try Dense(2, 3) }
         let p = model.parameters
         for i in 0..<p.count { p[i] = 0 }
         p[6] = 1; p[7] = 2; p[8] = 3 // biases: outputs always [1, 2, 3]

@@ -8,11 +8,11 @@ final class ModelFileTests: XCTestCase {
         let x = (0..<(64 * 6)).map { _ in g.nextFloat(in: -2...2) }
         let data = try Dataset(features: x, featureCount: 6, targets: .classes((0..<64).map { Int32($0 % 4) }, classCount: 4))
         let model = try Sequential(seed: 8) {
-            Dense(6, 12, activation: .leakyReLU(alpha: 0.1))
-            Dropout(0.1)
-            Dense(12, 8, activation: .gelu)
+            try Dense(6, 12, activation: .leakyReLU(alpha: 0.1))
+            try Dropout(0.1)
+            try Dense(12, 8, activation: .gelu)
             ActivationLayer(.elu(alpha: 0.5))
-            Dense(8, 4)
+            try Dense(8, 4)
         }
         model.scaler = Standardizer(fitting: data)
         let adam = Adam()
@@ -38,7 +38,7 @@ final class ModelFileTests: XCTestCase {
 
     func testStateDictNamesFollowPyTorchSequential() throws {
         let (model, _, _) = try trainedModel()
-        // Linear(0) LeakyReLU(1) Dropout(2) Linear(3) GELU(4) ELU(5) Linear(6)
+        // Linear(0) LeakyReLU(1) try Dropout(2) Linear(3) GELU(4) ELU(5) Linear(6)
         XCTAssertEqual(model.stateDictLayout.map(\.name), ["0.weight", "0.bias", "3.weight", "3.bias", "6.weight", "6.bias"])
         XCTAssertEqual(model.stateDictLayout.map(\.shape), [[12, 6], [12], [8, 12], [8], [4, 8], [4]])
     }
@@ -83,7 +83,13 @@ final class ModelFileTests: XCTestCase {
         st.metadata["architecture"] = arch.replacingOccurrences(of: "\"in_features\": 6", with: "\"in_features\": 1099511627776")
         XCTAssertNotEqual(st.metadata["architecture"], arch, "the test must change the architecture")
         XCTAssertThrowsError(try Sequential(safeTensors: st)) { e in
-            guard case NNError.corruptFile(let m) = e, m.contains("needs more parameters") else { return XCTFail("\(e)") }
+            guard case NNError.corruptFile(let m) = e, m.contains("more than 2^31 parameters") else { return XCTFail("\(e)") }
+        }
+        // Within 2^31 but far more than the file holds: the last layer, 8 -> 100,000,000, is refused by count.
+        st.metadata["architecture"] = arch.replacingOccurrences(of: "\"out_features\": 4", with: "\"out_features\": 100000000")
+        XCTAssertNotEqual(st.metadata["architecture"], arch, "the test must change the architecture")
+        XCTAssertThrowsError(try Sequential(safeTensors: st)) { e in
+            guard case NNError.corruptFile(let m) = e, m.contains("need more parameters than the file's") else { return XCTFail("\(e)") }
         }
     }
 

@@ -95,9 +95,9 @@ final class PluginTests: XCTestCase {
         let d = try randomDataset(rows: 6, features: 4, targets: .classes([0, 1, 2, 1, 0, 2], classCount: 3))
         let mish = try CustomActivationLayer(name: "swift_mish")
         let model = try Sequential(seed: 3) {
-            Dense(4, 5)
+            try Dense(4, 5)
             mish
-            Dense(5, 3)
+            try Dense(5, 3)
         }
         try gradientCheck(model, d, .softmaxCrossEntropy())
     }
@@ -105,9 +105,9 @@ final class PluginTests: XCTestCase {
     func testNetworkWithPluginActivationLearnsXOR() throws {
         let mish = try CustomActivationLayer(name: "swift_mish")
         let model = try Sequential(seed: 1) {
-            Dense(2, 8)
+            try Dense(2, 8)
             mish
-            Dense(8, 2)
+            try Dense(8, 2)
         }
         try model.fit(try xor(), epochs: 300, batchSize: 4, loss: .softmaxCrossEntropy(), optimizer: Adam(learningRate: 0.05))
         XCTAssertEqual(try model.predictClasses([0, 0, 0, 1, 1, 0, 1, 1]), [0, 1, 1, 0])
@@ -116,7 +116,7 @@ final class PluginTests: XCTestCase {
     /// A plugin loss gives the same loss and gradients as the built-in loss it reimplements.
     func testPluginLossMatchesBuiltIn() throws {
         let d = try randomDataset(rows: 5, features: 3, targets: .values((0..<10).map { Float($0) * 0.1 }, width: 2))
-        let model = try Sequential(seed: 2) { Dense(3, 4, activation: .tanh); Dense(4, 2) }
+        let model = try Sequential(seed: 2) { try Dense(3, 4, activation: .tanh); try Dense(4, 2) }
         let builtIn = try model.computeGradients(d, loss: .mse)
         let g1 = Array(model.gradients)
         let custom = try model.computeGradients(d, loss: try Loss(name: "swift_squared_error"))
@@ -128,7 +128,7 @@ final class PluginTests: XCTestCase {
     /// The model file names the plugin; loading it without that plugin fails and says which.
     func testModelFileRecordsPlugins() throws {
         let mish = try CustomActivationLayer(name: "swift_mish")
-        let model = try Sequential(seed: 5) { Dense(2, 3); mish; Dense(3, 2) }
+        let model = try Sequential(seed: 5) { try Dense(2, 3); mish; try Dense(3, 2) }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nnb-plugin-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -151,7 +151,7 @@ final class PluginTests: XCTestCase {
 
     /// A replaced GEMM is what training and inference use; removing it restores the built-in.
     func testGEMMReplacement() throws {
-        let model = try Sequential(seed: 4) { Dense(2, 16, activation: .relu); Dense(16, 2) }
+        let model = try Sequential(seed: 4) { try Dense(2, 16, activation: .relu); try Dense(16, 2) }
         let builtIn = try model.predict([0.5, -0.25, 1, 2])
         let kernel = CountingGEMM()
         Plugins.replaceGEMM(with: kernel)
@@ -169,7 +169,7 @@ final class PluginTests: XCTestCase {
 
     /// A built-in activation's kernel replaced by a plugin (here: Mish standing in for tanh).
     func testActivationKernelReplacement() throws {
-        let model = try Sequential(seed: 6) { Dense(2, 3, activation: .tanh) }
+        let model = try Sequential(seed: 6) { try Dense(2, 3, activation: .tanh) }
         let before = try model.predict([1, 2])
         Plugins.replaceKernel(of: .tanh, with: SwiftMish(name: "kernel_for_tanh"))
         let replaced = try model.predict([1, 2])
@@ -208,9 +208,9 @@ final class PluginTests: XCTestCase {
         }
         let layer = try CustomActivationLayer(name: "mish")
         let model = try Sequential(seed: 8) {
-            Dense(3, 5)
+            try Dense(3, 5)
             layer
-            Dense(5, 2)
+            try Dense(5, 2)
         }
         let d = try randomDataset(rows: 7, features: 3, targets: .values([1, 0, 0, 1, 1, 1, 0, 0, 1, 0, 0.5, 0.5, 0, 1], width: 2))
         try gradientCheck(model, d, try Loss(name: "focal"))

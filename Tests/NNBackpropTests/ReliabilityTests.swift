@@ -103,9 +103,9 @@ final class ReliabilityTests: XCTestCase {
         // `nnb train --optimizer sgd --lr 1e6`, which printed "loss -nan" and saved NaN weights.
         let data = try Dataset.spirals(seed: 42)
         let model = try Sequential(seed: 42) {
-            Dense(2, 64, activation: .relu)
-            Dense(64, 64, activation: .relu)
-            Dense(64, 2)
+            try Dense(2, 64, activation: .relu)
+            try Dense(64, 64, activation: .relu)
+            try Dense(64, 2)
         }
         let initial = model.parameterValues
         let sgd = SGD(learningRate: 1e6)
@@ -122,7 +122,7 @@ final class ReliabilityTests: XCTestCase {
 
     func testDivergenceInALaterEpochRestoresThatEpochsStart() throws {
         let data = try spirals()
-        let model = try Sequential(seed: 2) { Dense(2, 2) }
+        let model = try Sequential(seed: 2) { try Dense(2, 2) }
         let sgd = SGD(learningRate: 0.1)
         var afterFirst: [Float] = []
         // A weight that overflows in the first step of epoch 2 (as a huge step would make it).
@@ -152,7 +152,7 @@ final class ReliabilityTests: XCTestCase {
             }
         }
         if Plugins.activation(named: "nan_after_start") == nil { try Plugins.register(activation: NaNActivation()) }
-        let model = try Sequential(layers: [Dense(2, 4), try CustomActivationLayer(name: "nan_after_start"), Dense(4, 2)],
+        let model = try Sequential(layers: [try Dense(2, 4), try CustomActivationLayer(name: "nan_after_start"), try Dense(4, 2)],
                                    seed: 3)
         assertThrows({ if case .diverged = $0 { return true } else { return false } }, "nan") {
             try model.fit(try spirals(), epochs: 1, loss: .softmaxCrossEntropy(), optimizer: Adam())
@@ -162,7 +162,7 @@ final class ReliabilityTests: XCTestCase {
     func testNonFiniteWeightsAreRefusedOnLoadUnlessAsked() throws {
         let dir = try DataTestSupport.makeTempDirectory()
         defer { DataTestSupport.remove(dir) }
-        let model = try Sequential(seed: 4) { Dense(3, 2) }
+        let model = try Sequential(seed: 4) { try Dense(3, 2) }
         model.parameters[4] = .nan
         let path = dir + "/nan.safetensors"
         try model.save(to: path)
@@ -178,7 +178,7 @@ final class ReliabilityTests: XCTestCase {
     func testSaveRefusesDevicesDirectoriesAndPipes() throws {
         let dir = try DataTestSupport.makeTempDirectory()
         defer { DataTestSupport.remove(dir) }
-        let model = try Sequential(seed: 5) { Dense(2, 2) }
+        let model = try Sequential(seed: 5) { try Dense(2, 2) }
         assertThrows({ if case .fileError = $0 { return true } else { return false } }, "character device") {
             try model.save(to: "/dev/null")
         }
@@ -199,7 +199,7 @@ final class ReliabilityTests: XCTestCase {
     func testSaveWritesThroughSymlinksAndKeepsPermissions() throws {
         let dir = try DataTestSupport.makeTempDirectory()
         defer { DataTestSupport.remove(dir) }
-        let model = try Sequential(seed: 6) { Dense(2, 2) }
+        let model = try Sequential(seed: 6) { try Dense(2, 2) }
         let target = dir + "/target.safetensors", link = dir + "/link.safetensors"
         try DataTestSupport.write("old", to: target)
         XCTAssertEqual(chmod(target, 0o640), 0)
@@ -217,7 +217,7 @@ final class ReliabilityTests: XCTestCase {
     func testStaleTemporariesOfKilledWritersAreRemoved() throws {
         let dir = try DataTestSupport.makeTempDirectory()
         defer { DataTestSupport.remove(dir) }
-        let model = try Sequential(seed: 7) { Dense(2, 2) }
+        let model = try Sequential(seed: 7) { try Dense(2, 2) }
         // The pid of a process that has exited: its temporary is stale.
         let child = Process()
         child.executableURL = URL(fileURLWithPath: "/bin/true")
@@ -267,7 +267,7 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertThrowsError(try LearningRateSchedule.exponential(gamma: .nan).validate())
         XCTAssertThrowsError(try LearningRateSchedule.linearWarmup(epochs: 1, then: .step(stepSize: 0, gamma: 0.5)).validate())
         XCTAssertNoThrow(try LearningRateSchedule.linearWarmup(epochs: 0, then: .cosine(epochs: 3)).validate())
-        let model = try? Sequential(seed: 8) { Dense(2, 2) }
+        let model = try? Sequential(seed: 8) { try Dense(2, 2) }
         XCTAssertThrowsError(try model?.fit(try spirals(), epochs: 1, loss: .softmaxCrossEntropy(), optimizer: SGD(),
                                             schedule: .step(stepSize: 1, gamma: -5)))
     }

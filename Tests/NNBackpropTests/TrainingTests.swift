@@ -9,8 +9,8 @@ final class TrainingTests: XCTestCase {
 
     func testXORLearnedWithAdam() throws {
         let model = try Sequential(seed: 1) {
-            Dense(2, 8, activation: .tanh)
-            Dense(8, 2)
+            try Dense(2, 8, activation: .tanh)
+            try Dense(8, 2)
         }
         let h = try model.fit(try xorData(), epochs: 500, batchSize: 4, loss: .softmaxCrossEntropy(),
                               optimizer: Adam(learningRate: 0.05), metrics: [.accuracy], shuffle: false)
@@ -22,8 +22,8 @@ final class TrainingTests: XCTestCase {
     func testXORLearnedWithSGDMomentumAndMSE() throws {
         let data = try Dataset(rows: [[0, 0], [0, 1], [1, 0], [1, 1]], targets: .values([0, 1, 1, 0], width: 1))
         let model = try Sequential(seed: 3) {
-            Dense(2, 8, activation: .sigmoid)
-            Dense(8, 1)
+            try Dense(2, 8, activation: .sigmoid)
+            try Dense(8, 1)
         }
         try model.fit(data, epochs: 3000, batchSize: 4, loss: .mse, optimizer: SGD(learningRate: 0.5, momentum: 0.9))
         let out = try model.predict([0, 0, 0, 1, 1, 0, 1, 1])
@@ -32,8 +32,8 @@ final class TrainingTests: XCTestCase {
 
     func testXORLearnedWithIRPROPFullBatch() throws {
         let model = try Sequential(seed: 2) {
-            Dense(2, 4, activation: .tanh)
-            Dense(4, 2)
+            try Dense(2, 4, activation: .tanh)
+            try Dense(4, 2)
         }
         let data = try xorData()
         try model.fit(data, epochs: 300, batchSize: data.count, loss: .softmaxCrossEntropy(), optimizer: IRPROPMinus(), shuffle: false)
@@ -46,9 +46,9 @@ final class TrainingTests: XCTestCase {
         let xs = (0..<512).map { _ in g.nextFloat(in: -Float.pi...Float.pi) }
         let data = try Dataset(features: xs, featureCount: 1, targets: .values(xs.map { sin($0) }, width: 1))
         let model = try Sequential(seed: 7) {
-            Dense(1, 32, activation: .tanh)
-            Dense(32, 32, activation: .tanh)
-            Dense(32, 1)
+            try Dense(1, 32, activation: .tanh)
+            try Dense(32, 32, activation: .tanh)
+            try Dense(32, 1)
         }
         try model.fit(data, epochs: 300, batchSize: 32, loss: .mse, optimizer: Adam(learningRate: 3e-3), seed: 7,
                       schedule: .cosine(epochs: 300, minRate: 1e-4))
@@ -67,9 +67,9 @@ final class TrainingTests: XCTestCase {
             let y = (0..<200).map { Int32(($0 * 7) % 3) }
             let data = try Dataset(features: x, featureCount: 5, targets: .classes(y, classCount: 3))
             let model = try Sequential(seed: 5) {
-                Dense(5, 16, activation: .relu)
-                Dropout(0.2)
-                Dense(16, 3)
+                try Dense(5, 16, activation: .relu)
+                try Dropout(0.2)
+                try Dense(16, 3)
             }
             try model.fit(data, epochs: 5, batchSize: 16, loss: .softmaxCrossEntropy(), optimizer: Adam(), seed: 9)
             return model.parameterValues
@@ -99,9 +99,9 @@ final class FashionMNISTTests: XCTestCase {
             throw XCTSkip("Fashion-MNIST is not installed (apt install dataset-fashion-mnist): \(error)")
         }
         let model = try Sequential(seed: 42) {
-            Dense(784, 256, activation: .relu)
-            Dense(256, 128, activation: .relu)
-            Dense(128, 10)
+            try Dense(784, 256, activation: .relu)
+            try Dense(256, 128, activation: .relu)
+            try Dense(128, 10)
         }
         model.scaler = Standardizer(fitting: train)
         let start = Date()

@@ -119,19 +119,19 @@ public func fuzzModelFileInitialize(_ argc: UnsafeMutablePointer<CInt>?,
     do {
         let data = try Dataset(features: [0, 0, 1, 0, 0, 1, 1, 1], featureCount: 2,
                                targets: .classes([0, 1, 1, 0], classCount: 2))
-        let plain = try Sequential(layers: [Dense(2, 3, activation: .relu), Dense(3, 2)], seed: 1)
+        let plain = try Sequential(layers: [try Dense(2, 3, activation: .relu), try Dense(3, 2)], seed: 1)
         try plain.save(to: dir + "/relu-2-3-2.safetensors")
 
         let adam = Adam()
-        let scaled = try Sequential(layers: [Dense(2, 3, activation: .tanh), Dense(3, 2)], seed: 2)
+        let scaled = try Sequential(layers: [try Dense(2, 3, activation: .tanh), try Dense(3, 2)], seed: 2)
         scaled.scaler = Standardizer(fitting: data)
         try scaled.computeGradients(data, loss: .softmaxCrossEntropy())
         adam.step(scaled)
         try scaled.save(to: dir + "/tanh-standardize-adam.safetensors", optimizer: adam)
 
         let sgd = SGD(learningRate: 0.1, momentum: 0.9)
-        let mixed = try Sequential(layers: [Dense(2, 3, activation: .leakyReLU(alpha: 0.2)), Dropout(0.25),
-                                            Dense(3, 2), Softmax()], seed: 3)
+        let mixed = try Sequential(layers: [try Dense(2, 3, activation: .leakyReLU(alpha: 0.2)), try Dropout(0.25),
+                                            try Dense(3, 2), Softmax()], seed: 3)
         mixed.scaler = try MinMaxScaler(fitting: data)
         try mixed.computeGradients(data, loss: .softmaxCrossEntropy())
         sgd.step(mixed)
@@ -139,8 +139,8 @@ public func fuzzModelFileInitialize(_ argc: UnsafeMutablePointer<CInt>?,
 
         // Float attributes at the edge of the range (3e+38, one digit from infinity) and a
         // width-agnostic activation layer with its own width.
-        let edge = try Sequential(layers: [Dense(2, 3, activation: .elu(alpha: 3e38)), ActivationLayer(.leakyReLU(alpha: 1e-38)),
-                                           Dense(3, 2, activation: .sigmoid), LogSoftmax()], seed: 4)
+        let edge = try Sequential(layers: [try Dense(2, 3, activation: .elu(alpha: 3e38)), ActivationLayer(.leakyReLU(alpha: 1e-38)),
+                                           try Dense(3, 2, activation: .sigmoid), LogSoftmax()], seed: 4)
         try edge.save(to: dir + "/elu-edge-alpha-logsoftmax.safetensors")
     } catch {
         Fuzz.log("seeds: \(error)")

@@ -67,6 +67,8 @@ class LayerSpec(ctypes.Structure):
         ("activation", ctypes.c_char_p),
         ("alpha", ctypes.c_float),
         ("rate", ctypes.c_float),
+        ("type_name", ctypes.c_char_p),
+        ("attributes", ctypes.c_char_p),
     ]
 
 
@@ -77,6 +79,9 @@ class ModelInfo(ctypes.Structure):
         ("outputs", ctypes.c_int64),
         ("layers", ctypes.c_int64),
         ("parameters", ctypes.c_int64),
+        ("input_rank", ctypes.c_int32),
+        ("reserved", ctypes.c_int32),
+        ("input_shape", ctypes.c_int64 * 8),
     ]
 
 
@@ -91,6 +96,8 @@ class EpochReport(ctypes.Structure):
         ("val_accuracy", ctypes.c_double),
         ("learning_rate", ctypes.c_double),
         ("seconds", ctypes.c_double),
+        ("best_epoch", ctypes.c_int32),
+        ("reserved", ctypes.c_int32),
     ]
 
 

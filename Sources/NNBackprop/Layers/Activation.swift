@@ -104,37 +104,37 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// A layer that applies an activation element-wise: y = f(x), shape (batch, features).
-public final class ActivationLayer: Layer {
+/// A layer that applies an activation element-wise: y = f(x), any sample shape.
+public final class ActivationLayer: ShapePreserving {
+    public static let typeName = "Activation"
+    public static let positionalAttributes = ["activation"]
     public let activation: Activation
-    public private(set) var inputSize: Int?
+    var configuredShape: Shape?
     private var output = GrowableBuffer()
     private var gradInput = GrowableBuffer()
     private var lastInput: UnsafePointer<Float>?
 
-    /// An activation layer; its width is taken from the layer before it.
+    /// An activation layer; its shape is taken from the layer before it.
     public init(_ activation: Activation) { self.activation = activation }
 
-    public var spec: LayerSpec {
-        var a = activation.specAttributes
-        if let inputSize { a["features"] = .int(inputSize) }
-        return LayerSpec(type: "Activation", attributes: a)
+    public convenience init(spec: LayerSpec, inputShape: Shape) throws(NNError) {
+        try spec.checkAttributes(["activation", "alpha", "features"])
+        try checkFeatures(spec, inputShape)
+        self.init(try Activation(name: spec.string("activation"), alpha: spec.float("alpha", default: 0)))
     }
 
-    public func outputSize(forInputSize inputSize: Int) -> Int { inputSize }
-    public func configure(inputSize: Int) throws(NNError) { try configureWidth(&self.inputSize, inputSize, "Activation(\(activation))") }
+    public var spec: LayerSpec { LayerSpec(type: ActivationLayer.typeName, attributes: activation.specAttributes) }
+    public var descriptionElement: String { activation.name }
 
     public func prepare(batchSize: Int) {
-        let n = batchSize * (inputSize ?? 0)
-        output.reserve(n)
-        gradInput.reserve(n)
+        output.reserve(batchSize * width)
+        gradInput.reserve(batchSize * width)
     }
 
     public func forward(_ input: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
-        let n = batch * (inputSize ?? 0)
         prepare(batchSize: batch)
         lastInput = input
-        nnk_act_forward(activation.kernel, activation.alpha, output.pointer, input, n)
+        nnk_act_forward(activation.kernel, activation.alpha, output.pointer, input, batch * width)
         return output.pointer!
     }
 
@@ -142,79 +142,103 @@ public final class ActivationLayer: Layer {
                          needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
         guard needsInputGradient else { return nil }
         nnk_act_backward(activation.kernel, activation.alpha, gradInput.pointer, gradOutput, lastInput,
-                         output.pointer, batch * (inputSize ?? 0))
+                         output.pointer, batch * width)
         return gradInput.pointer
+    }
+
+    public func infer(_ input: UnsafePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>,
+                      scratch: UnsafeMutablePointer<Float>?) {
+        nnk_act_forward(activation.kernel, activation.alpha, output, input, rows * width)
     }
 }
 
-/// The shared body of `Softmax` and `LogSoftmax`: row-wise maps over (batch, classes) whose
-/// backward needs only the output.
-public class RowwiseSoftmaxLayer: Layer {
-    public private(set) var inputSize: Int?
-    private let typeName: String
-    private let log: Bool
-    private var output = GrowableBuffer()
-    private var gradInput = GrowableBuffer()
+/// A version-1 model file gives shape-agnostic layers their width as "features": it must
+/// agree with the input they are given.
+func checkFeatures(_ spec: LayerSpec, _ inputShape: Shape) throws(NNError) {
+    if let n = try spec.optionalInt("features"), n != inputShape.count {
+        throw .shapeMismatch("layer \(spec.type) was saved for \(n) features but receives samples of shape \(inputShape)")
+    }
+}
 
-    init(log: Bool) {
-        self.log = log
-        typeName = log ? "LogSoftmax" : "Softmax"
+/// The training buffers of a softmax layer.
+final class SoftmaxBuffers {
+    var output = GrowableBuffer()
+    var gradInput = GrowableBuffer()
+}
+
+/// The shared body of `Softmax` and `LogSoftmax`: maps over the last dimension of each sample
+/// (the classes), whose backward needs only the output.
+protocol RowwiseSoftmax: ShapePreserving {
+    static var isLog: Bool { get }
+    var buffers: SoftmaxBuffers { get }
+    init()
+}
+
+extension RowwiseSoftmax {
+    public init(spec: LayerSpec, inputShape: Shape) throws(NNError) {
+        try spec.checkAttributes(["features"])
+        try checkFeatures(spec, inputShape)
+        self.init()
     }
 
-    public var spec: LayerSpec {
-        LayerSpec(type: typeName, attributes: inputSize.map { ["features": .int($0)] } ?? [:])
-    }
+    public var spec: LayerSpec { LayerSpec(type: Self.typeName) }
+    public var descriptionElement: String { Self.isLog ? "log_softmax" : "softmax" }
 
-    public func outputSize(forInputSize inputSize: Int) -> Int { inputSize }
-    public func configure(inputSize: Int) throws(NNError) { try configureWidth(&self.inputSize, inputSize, typeName) }
+    private var classes: Int { configuredShape?.last ?? 0 }
+    private func rows(_ batch: Int) -> Int { batch * (configuredShape?.leadingCount ?? 0) }
 
     public func prepare(batchSize: Int) {
-        output.reserve(batchSize * (inputSize ?? 0))
-        gradInput.reserve(batchSize * (inputSize ?? 0))
+        buffers.output.reserve(batchSize * width)
+        buffers.gradInput.reserve(batchSize * width)
     }
 
     public func forward(_ input: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
         prepare(batchSize: batch)
-        let c = inputSize ?? 0
-        if log {
-            nnk_log_softmax_forward(output.pointer, c, input, c, batch, c)
-        } else {
-            nnk_softmax_forward(output.pointer, c, input, c, batch, c)
-        }
-        return output.pointer!
+        infer(input, rows: batch, into: buffers.output.pointer!, scratch: nil)
+        return buffers.output.pointer!
     }
 
     public func backward(_ gradOutput: UnsafeMutablePointer<Float>, batch: Int,
                          needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
         guard needsInputGradient else { return nil }
-        let c = inputSize ?? 0
-        if log {
-            nnk_log_softmax_backward(gradInput.pointer, gradOutput, output.pointer, c, batch, c)
+        let c = classes, dx = buffers.gradInput.pointer, y = buffers.output.pointer
+        if Self.isLog {
+            nnk_log_softmax_backward(dx, gradOutput, y, c, rows(batch), c)
         } else {
-            nnk_softmax_backward(gradInput.pointer, gradOutput, output.pointer, c, batch, c)
+            nnk_softmax_backward(dx, gradOutput, y, c, rows(batch), c)
         }
-        return gradInput.pointer
+        return dx
+    }
+
+    public func infer(_ input: UnsafePointer<Float>, rows batch: Int, into output: UnsafeMutablePointer<Float>,
+                      scratch: UnsafeMutablePointer<Float>?) {
+        let c = classes
+        if Self.isLog {
+            nnk_log_softmax_forward(output, c, input, c, rows(batch), c)
+        } else {
+            nnk_softmax_forward(output, c, input, c, rows(batch), c)
+        }
     }
 }
 
-/// Row-wise softmax, y[i, j] = e^x[i, j] / sum_k e^x[i, k], shape (batch, classes).
+/// Softmax over the last dimension, y[i, j] = e^x[i, j] / sum_k e^x[i, k] (rows of classes).
 ///
 /// For training a classifier, prefer a linear last layer with `Loss.softmaxCrossEntropy`, which
 /// fuses this with the loss; this layer is for models that must output probabilities.
-public final class Softmax: RowwiseSoftmaxLayer {
-    public init() { super.init(log: false) }
+public final class Softmax: RowwiseSoftmax {
+    public static let typeName = "Softmax"
+    static let isLog = false
+    var configuredShape: Shape?
+    let buffers = SoftmaxBuffers()
+    public init() {}
 }
 
-/// Row-wise log-softmax, y[i, j] = x[i, j] - log sum_k e^x[i, k], shape (batch, classes).
-public final class LogSoftmax: RowwiseSoftmaxLayer {
-    public init() { super.init(log: true) }
-}
-
-/// Sets a width-agnostic layer's width once; a second, different width is a shape mismatch.
-func configureWidth(_ slot: inout Int?, _ width: Int, _ what: String) throws(NNError) {
-    guard width > 0 else { throw .invalidArgument("\(what): width must be positive, got \(width)") }
-    if let current = slot, current != width {
-        throw .shapeMismatch("\(what) was built for \(current) features, got \(width)")
-    }
-    slot = width
+/// Log-softmax over the last dimension, y[i, j] = x[i, j] - log sum_k e^x[i, k].
+public final class LogSoftmax: RowwiseSoftmax {
+    public static let typeName = "LogSoftmax"
+    public static let aliases = ["log_softmax"]
+    static let isLog = true
+    var configuredShape: Shape?
+    let buffers = SoftmaxBuffers()
+    public init() {}
 }

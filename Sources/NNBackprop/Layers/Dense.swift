@@ -25,22 +25,46 @@ public enum Initializer: String, Sendable, CaseIterable {
     case zeros
 }
 
-/// A fully connected layer: y = act(x W^T + b).
+/// A fully connected layer: y = act(x W^T + b), on the last dimension of each sample.
 ///
-/// Shapes: x (batch, inputSize), W (outputSize, inputSize) as PyTorch's nn.Linear stores it,
-/// b (outputSize), y (batch, outputSize). Forward and backward are the fused CKernels steps
-/// `nnk_dense_forward` (bias and activation applied as the GEMM's epilogue) and
-/// `nnk_dense_backward`.
+/// Shapes: a sample of shape [..., inputSize] gives [..., outputSize] (as PyTorch's nn.Linear:
+/// a [T, F] sequence maps each of its T rows); W (outputSize, inputSize) as nn.Linear stores
+/// it, b (outputSize). Forward and backward are the fused CKernels steps `nnk_dense_forward`
+/// (bias and activation applied as the GEMM's epilogue) and `nnk_dense_backward`, over
+/// batch x leading rows.
+///
+/// A layer made with `init(tiedTo:activation:)` uses another `Dense`'s weight and bias: it owns
+/// no parameters, and its gradient adds to the owner's (tied weights).
 public final class Dense: Layer {
+    public static let typeName = "Dense"
+    public static let aliases = ["linear"]
+    public static let positionalAttributes = ["out_features"]
+
     /// Input features per row.
     public let inputFeatures: Int
     /// Output features per row.
     public let outputSize: Int
     public let activation: Activation
     public let initializer: Initializer
+    /// The layer whose parameters this one uses, for tied weights.
+    public private(set) var owner: Dense?
 
-    private var params: ParameterSlice
-    private var grads: ParameterSlice
+    /// The parameters and gradients: a model's slices once bound, else the layer's own,
+    /// allocated (and drawn from `seed`) on first use, so building a model allocates its
+    /// parameters once, after their count was checked.
+    private var slices: (params: ParameterSlice, grads: ParameterSlice)?
+    private let seed: UInt64
+    private var own: (params: ParameterSlice, grads: ParameterSlice) {
+        if let slices { return slices }
+        let n = outputSize * inputFeatures + outputSize
+        slices = (ParameterSlice(count: n), ParameterSlice(count: n))
+        var g = SeededGenerator(seed: seed)
+        resetParameters(using: &g)
+        return slices!
+    }
+    private var params: ParameterSlice { owner?.own.params ?? own.params }
+    private var grads: ParameterSlice { owner?.own.grads ?? own.grads }
+    private var shape: Shape
     private var capacity = 0
     private var output = GrowableBuffer()
     private var preActivation = GrowableBuffer()
@@ -49,27 +73,64 @@ public final class Dense: Layer {
     private var lastInput: UnsafePointer<Float>?
 
     /// A dense layer from `input` to `output` features, parameters drawn by `initializer`
-    /// from `SeededGenerator(seed:)` (a `Sequential` redraws them from its own seed).
+    /// from `SeededGenerator(seed:)` (a `Sequential` redraws them from its own seed). Throws
+    /// `invalidArgument` for a size below 1 or a weight of more than 2^31 floats.
     public init(inputSize input: Int, outputSize output: Int, activation: Activation = .identity,
-                initializer: Initializer = .pytorchDefault, seed: UInt64 = 0) {
-        precondition(input > 0 && output > 0, "Dense: sizes must be positive, got \(input) -> \(output)")
+                initializer: Initializer = .pytorchDefault, seed: UInt64 = 0) throws(NNError) {
+        guard input > 0, output > 0 else {
+            throw .invalidArgument("Dense: sizes must be positive, got in_features \(input), out_features \(output)")
+        }
+        let (w, o1) = input.multipliedReportingOverflow(by: output)
+        let (n, o2) = w.addingReportingOverflow(output)
+        guard !o1, !o2, n <= Shape.maxElements else {
+            throw .invalidArgument("Dense(\(input), \(output)) would have more than 2^31 parameters")
+        }
         inputFeatures = input
         outputSize = output
         self.activation = activation
         self.initializer = initializer
-        params = ParameterSlice(count: output * input + output)
-        grads = ParameterSlice(count: output * input + output)
-        var g = SeededGenerator(seed: seed)
-        resetParameters(using: &g)
+        shape = Shape.vector(input)
+        self.seed = seed
     }
 
     /// `Dense(784, 256, activation: .relu)`: the same as `init(inputSize:outputSize:...)`.
     public convenience init(_ input: Int, _ output: Int, activation: Activation = .identity,
-                            initializer: Initializer = .pytorchDefault, seed: UInt64 = 0) {
-        self.init(inputSize: input, outputSize: output, activation: activation, initializer: initializer, seed: seed)
+                            initializer: Initializer = .pytorchDefault, seed: UInt64 = 0) throws(NNError) {
+        try self.init(inputSize: input, outputSize: output, activation: activation, initializer: initializer, seed: seed)
+    }
+
+    /// A layer that uses `other`'s weight and bias (same sizes) with its own activation.
+    public convenience init(tiedTo other: Dense, activation: Activation = .identity) throws(NNError) {
+        guard other.owner == nil else { throw .invalidArgument("Dense(tiedTo:): tie to the layer that owns the weights") }
+        try self.init(inputSize: other.inputFeatures, outputSize: other.outputSize, activation: activation,
+                      initializer: .zeros)
+        owner = other
+    }
+
+    public convenience init(spec: LayerSpec, inputShape: Shape) throws(NNError) {
+        try spec.checkAttributes(["in_features", "out_features", "units", "activation", "alpha", "initializer"])
+        let units: Int
+        if let n = try spec.optionalInt("out_features") { units = n } else { units = try spec.int("units") }
+        let input = try spec.int("in_features", default: inputShape.last)
+        let act = try Activation(name: spec.string("activation", default: "identity"), alpha: spec.float("alpha", default: 0))
+        let initName = try spec.string("initializer", default: Initializer.pytorchDefault.rawValue)
+        guard let initializer = Initializer(rawValue: initName) else {
+            throw .invalidArgument("Dense: unknown initializer '\(initName)'; known: \(Initializer.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        try self.init(inputSize: input, outputSize: units, activation: act, initializer: initializer)
+    }
+
+    /// Ties this layer to `other` after both are built (the model file's "tied_to").
+    func tie(to other: Dense) throws(NNError) {
+        guard other !== self, other.owner == nil, other.inputFeatures == inputFeatures, other.outputSize == outputSize else {
+            throw .shapeMismatch("Dense(\(inputFeatures), \(outputSize)) cannot use the weights of Dense(\(other.inputFeatures), \(other.outputSize))")
+        }
+        owner = other
+        slices = nil
     }
 
     public var inputSize: Int? { inputFeatures }
+    public var inputShape: Shape? { shape }
 
     /// The weight, (outputSize, inputSize) row-major.
     public var weight: UnsafeMutableBufferPointer<Float> {
@@ -79,11 +140,11 @@ public final class Dense: Layer {
     public var bias: UnsafeMutableBufferPointer<Float> {
         UnsafeMutableBufferPointer(start: params.pointer + outputSize * inputFeatures, count: outputSize)
     }
-    /// dLoss/dWeight from the last backward, (outputSize, inputSize).
+    /// dLoss/dWeight accumulated since the last zeroGradients(), (outputSize, inputSize).
     public var weightGradient: UnsafeMutableBufferPointer<Float> {
         UnsafeMutableBufferPointer(start: grads.pointer, count: outputSize * inputFeatures)
     }
-    /// dLoss/dBias from the last backward, (outputSize).
+    /// dLoss/dBias accumulated since the last zeroGradients(), (outputSize).
     public var biasGradient: UnsafeMutableBufferPointer<Float> {
         UnsafeMutableBufferPointer(start: grads.pointer + outputSize * inputFeatures, count: outputSize)
     }
@@ -92,34 +153,50 @@ public final class Dense: Layer {
         var a = activation.specAttributes
         a["in_features"] = .int(inputFeatures)
         a["out_features"] = .int(outputSize)
-        return LayerSpec(type: "Dense", attributes: a)
+        if initializer != .pytorchDefault && owner == nil { a["initializer"] = .string(initializer.rawValue) }
+        return LayerSpec(type: Dense.typeName, attributes: a)
     }
 
     public var moduleCount: Int { activation == .identity ? 1 : 2 }
 
-    public func outputSize(forInputSize inputSize: Int) -> Int { outputSize }
+    public var descriptionElement: String {
+        activation == .identity ? "\(outputSize)" : "\(outputSize):\(activation.name)"
+    }
 
-    public func configure(inputSize: Int) throws(NNError) {
-        guard inputSize == inputFeatures else {
-            throw .shapeMismatch("Dense(\(inputFeatures), \(outputSize)) expects \(inputFeatures) input features, got \(inputSize)")
+    public func outputShape(for input: Shape) throws(NNError) -> Shape {
+        guard input.last == inputFeatures else {
+            throw .shapeMismatch("Dense(\(inputFeatures), \(outputSize)) expects samples whose last dimension is \(inputFeatures), got shape \(input)")
+        }
+        return try Shape(Array(input.dimensions.dropLast()) + [outputSize])
+    }
+
+    public func configure(inputShape: Shape) throws(NNError) {
+        _ = try outputShape(for: inputShape)
+        if inputShape != shape {
+            shape = inputShape
+            capacity = 0 // rows per sample changed: buffers are resized at the next prepare
         }
     }
 
-    public var parameterCount: Int { outputSize * inputFeatures + outputSize }
+    public var parameterCount: Int { owner == nil ? outputSize * inputFeatures + outputSize : 0 }
 
-    public var parameterLayout: [(name: String, shape: [Int], offset: Int)] {
-        [("weight", [outputSize, inputFeatures], 0), ("bias", [outputSize], outputSize * inputFeatures)]
+    public var parameterLayout: [TensorLayout] {
+        owner == nil ? [("weight", [outputSize, inputFeatures], 0), ("bias", [outputSize], outputSize * inputFeatures)] : []
     }
 
     public func bind(parameters: ParameterSlice, gradients: ParameterSlice) {
+        guard owner == nil else { return }
         precondition(parameters.count == parameterCount && gradients.count == parameterCount)
-        parameters.pointer.update(from: params.pointer, count: parameterCount)
-        gradients.pointer.update(from: grads.pointer, count: parameterCount)
-        params = parameters
-        grads = gradients
+        if let slices {
+            parameters.pointer.update(from: slices.params.pointer, count: parameterCount)
+            gradients.pointer.update(from: slices.grads.pointer, count: parameterCount)
+        }
+        slices = (parameters, gradients)
     }
 
     public func resetParameters(using generator: inout SeededGenerator) {
+        guard owner == nil else { return }
+        if slices == nil { _ = own } // allocates (drawing from the layer's seed), then redraws below
         let fanIn = Float(inputFeatures), fanOut = Float(outputSize)
         let w = weight, b = bias
         func uniform(_ buf: UnsafeMutableBufferPointer<Float>, _ a: Float) {
@@ -146,19 +223,23 @@ public final class Dense: Layer {
         }
     }
 
+    /// GEMM rows for `batch` samples.
+    private func rows(_ batch: Int) -> Int { batch * shape.leadingCount }
+
     public func prepare(batchSize: Int) {
         guard batchSize > capacity else { return }
         capacity = batchSize
+        let m = rows(batchSize)
         let threads = nnk_get_num_threads()
-        output.reserve(batchSize * outputSize)
-        if activation.needsInput { preActivation.reserve(batchSize * outputSize) }
-        gradInput.reserve(batchSize * inputFeatures)
-        // Work for any batch size up to the capacity: the GEMM work size is monotone in M
+        output.reserve(m * outputSize)
+        if activation.needsInput { preActivation.reserve(m * outputSize) }
+        gradInput.reserve(m * inputFeatures)
+        // Work for any row count up to the capacity: the GEMM work size is monotone in M
         // for the packed path, so take the max over the capacity and a single row.
         var need = 0
-        for m in [1, batchSize] {
-            need = max(need, nnk_sgemm_work_size(m, outputSize, inputFeatures, threads))
-            need = max(need, nnk_dense_backward_work_size(m, outputSize, inputFeatures, threads))
+        for rows in [1, m] {
+            need = max(need, nnk_sgemm_work_size(rows, outputSize, inputFeatures, threads))
+            need = max(need, nnk_dense_backward_work_size(rows, outputSize, inputFeatures, threads))
         }
         work.reserve(need)
     }
@@ -166,9 +247,10 @@ public final class Dense: Layer {
     public func forward(_ input: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
         prepare(batchSize: batch)
         lastInput = input
+        let p = params.pointer
         let z = activation.needsInput ? preActivation.pointer : nil
-        nnk_dense_forward(output.pointer, z, outputSize, input, inputFeatures, params.pointer, inputFeatures,
-                          params.pointer + outputSize * inputFeatures, batch, outputSize, inputFeatures,
+        nnk_dense_forward(output.pointer, z, outputSize, input, inputFeatures, p, inputFeatures,
+                          p + outputSize * inputFeatures, rows(batch), outputSize, inputFeatures,
                           activation.kernel, activation.alpha, work.pointer, work.count)
         return output.pointer!
     }
@@ -177,10 +259,25 @@ public final class Dense: Layer {
                          needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
         let dx = needsInputGradient ? gradInput.pointer : nil
         let z = activation.needsInput ? UnsafePointer(preActivation.pointer) : nil
-        nnk_dense_backward(dx, grads.pointer, grads.pointer + outputSize * inputFeatures, gradOutput, outputSize,
+        let g = grads
+        let accumulate: Int32 = g.beginAccumulating() ? 1 : 0
+        nnk_dense_backward(dx, g.pointer, g.pointer + outputSize * inputFeatures, gradOutput, outputSize,
                            lastInput, inputFeatures, params.pointer, inputFeatures, z, output.pointer,
-                           batch, outputSize, inputFeatures, activation.kernel, activation.alpha, 0,
+                           rows(batch), outputSize, inputFeatures, activation.kernel, activation.alpha, accumulate,
                            work.pointer, work.count)
         return dx
+    }
+
+    public func inferenceScratchCount(rows batch: Int) -> Int {
+        let m = rows(batch)
+        return m <= 4 ? 0 : nnk_sgemm_work_size(m, outputSize, inputFeatures, nnk_get_num_threads()) // X W^T with up to 4 rows never packs
+    }
+
+    public func infer(_ input: UnsafePointer<Float>, rows batch: Int, into output: UnsafeMutablePointer<Float>,
+                      scratch: UnsafeMutablePointer<Float>?) {
+        let p = params.pointer
+        nnk_dense_forward(output, nil, outputSize, input, inputFeatures, p, inputFeatures, p + outputSize * inputFeatures,
+                          rows(batch), outputSize, inputFeatures, activation.kernel, activation.alpha, scratch,
+                          inferenceScratchCount(rows: batch))
     }
 }

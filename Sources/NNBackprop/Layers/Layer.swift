@@ -1,77 +1,155 @@
 import CKernels
 
-/// One step of a network: a forward map from (batch, inputSize) rows to (batch, outputSize)
-/// rows, its backward map by the chain rule, and the parameters it owns.
+/// A tensor of a layer: its name in the state dict, its shape, and its offset into the
+/// layer's flat slice.
+public typealias TensorLayout = (name: String, shape: [Int], offset: Int)
+
+/// One step of a network: a forward map from (batch, inputShape) samples to (batch,
+/// outputShape) samples, its backward map by the chain rule, its parameters, its non-trainable
+/// buffers, and a reentrant inference path.
 ///
-/// Layers are classes that own their buffers: `prepare(batchSize:)` sizes the output and
-/// gradient buffers once for the largest batch seen, and every later forward or backward with
-/// at most that many rows reuses them, so a training step allocates nothing on the heap.
-/// Parameters and their gradients live in flat float storage handed out by the model
-/// (`bind(parameters:gradients:)`), so an optimizer updates every parameter of a model with
-/// one call of a flat CKernels step. All matrices are row-major and contiguous.
+/// Samples are contiguous row-major blocks (`Shape.count` floats each), so every buffer is an
+/// (batch, count) matrix. Layers are classes that own their training buffers:
+/// `prepare(batchSize:)` sizes them once for the largest batch seen, and every later forward
+/// or backward with at most that many samples reuses them, so a training step allocates
+/// nothing. Parameters, their gradients and the buffers live in flat float storage handed out
+/// by the model (`bind(parameters:gradients:)`, `bind(buffers:)`), so an optimizer updates a
+/// whole model with one flat CKernels step.
+///
+/// Adding a layer type: a class conforming to `Layer` in a file of its own (its kernels in
+/// CKernels), its type in `LayerRegistry.builtIn`, and its tests. Nothing else names it.
 public protocol Layer: AnyObject {
+    /// The type name the model file, the C API and the registry use ("Dense", "Flatten").
+    static var typeName: String { get }
+    /// Lower-case names the C description grammar also accepts for the type ("linear").
+    static var aliases: [String] { get }
+    /// The attributes a description element may give by position, in order
+    /// ("reshape(1x28x28)" sets "shape").
+    static var positionalAttributes: [String] { get }
+    /// Rebuilds a layer from its spec for samples of `inputShape`: attributes the shape
+    /// implies (a `Dense` layer's "in_features") may be left out and are checked when present.
+    /// Throws `unknownName` for an unknown attribute, `invalidArgument` for a bad value and
+    /// `shapeMismatch` for an input the layer cannot take.
+    init(spec: LayerSpec, inputShape: Shape) throws(NNError)
+
     /// The layer's type name and attributes, from which `LayerRegistry` rebuilds it.
     var spec: LayerSpec { get }
-    /// The input width, or nil for a layer that takes any width (activations, dropout) until
-    /// `configure(inputSize:)` fixes it.
-    var inputSize: Int? { get }
-    /// The output width for inputs of width `inputSize`.
-    func outputSize(forInputSize inputSize: Int) -> Int
-    /// Fixes the input width of a width-agnostic layer; throws `shapeMismatch` when a sized
-    /// layer is given another width.
-    func configure(inputSize: Int) throws(NNError)
-    /// Number of trainable floats.
+    /// The input shape the layer is built for, or nil for a layer that takes any shape
+    /// (activations, dropout) until `configure(inputShape:)` fixes it.
+    var inputShape: Shape? { get }
+    /// The output shape for samples of `input`; throws `shapeMismatch` for one it cannot take.
+    func outputShape(for input: Shape) throws(NNError) -> Shape
+    /// Fixes the input shape (a shape-agnostic layer takes it; a shaped one checks it).
+    func configure(inputShape: Shape) throws(NNError)
+
+    /// Number of trainable floats (0 for a layer whose parameters another layer owns).
     var parameterCount: Int { get }
-    /// Named parameter tensors as (name, shape, offset into this layer's parameter slice),
-    /// in storage order ("weight" (out, in), "bias" (out) for `Dense`).
-    var parameterLayout: [(name: String, shape: [Int], offset: Int)] { get }
-    /// Moves the parameters into `parameters` (its current values are copied there first) and
+    /// The trainable tensors in storage order ("weight" (out, in), "bias" (out) for `Dense`).
+    var parameterLayout: [TensorLayout] { get }
+    /// Moves the parameters into `parameters` (current values are copied there first) and
     /// points gradients at `gradients`; both have `parameterCount` floats.
     func bind(parameters: ParameterSlice, gradients: ParameterSlice)
-    /// Draws fresh parameters from the layer's initializer.
+    /// Number of non-trainable floats (running statistics): state that no optimizer or weight
+    /// decay touches but that is saved with the model.
+    var bufferCount: Int { get }
+    /// The buffers in storage order, named as PyTorch's state dict names them.
+    var bufferLayout: [TensorLayout] { get }
+    /// Moves the buffers into `buffers` (`bufferCount` floats; current values copied first).
+    func bind(buffers: ParameterSlice)
+    /// Draws fresh parameters (and buffer initial values) from the layer's initializer.
     func resetParameters(using generator: inout SeededGenerator)
-    /// Sizes buffers for batches of up to `batchSize` rows (grows only; never shrinks).
+
+    /// Sizes the training buffers for batches of up to `batchSize` samples (grows only).
     func prepare(batchSize: Int)
-    /// Computes the output of `batch` rows of `input` (batch, inputSize) into the layer's own
-    /// buffer and returns it (batch, outputSize). `input` must stay valid until `backward`.
-    /// `training` switches dropout on.
+    /// The output of `batch` samples of `input` into the layer's own buffer. `input` must stay
+    /// valid until `backward`. `training` is the mode: dropout drops and batch statistics are
+    /// used only in training; the model passes the same mode to every layer.
     func forward(_ input: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float>
-    /// Given dLoss/dOutput (batch, outputSize), which it may overwrite, sets the parameter
-    /// gradients (overwriting, not accumulating) and returns dLoss/dInput (batch, inputSize)
-    /// in the layer's own buffer, or nil when `needsInputGradient` is false.
+    /// Given dLoss/dOutput (batch, output count), which it may overwrite, adds the parameter
+    /// gradients into the bound gradient slice (`ParameterSlice.beginAccumulating()` says whether
+    /// this step already wrote there) and returns dLoss/dInput in the layer's own buffer, or
+    /// nil when `needsInputGradient` is false.
     func backward(_ gradOutput: UnsafeMutablePointer<Float>, batch: Int,
                   needsInputGradient: Bool) -> UnsafeMutablePointer<Float>?
+
+    /// Floats of scratch `infer` needs for `rows` samples.
+    func inferenceScratchCount(rows: Int) -> Int
+    /// The inference-mode output of `rows` samples written to `output`, reading parameters and
+    /// buffers only and writing nothing but `output` and `scratch` (`inferenceScratchCount`
+    /// floats, or nil when that is 0): any number of threads may run it at once.
+    func infer(_ input: UnsafePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>,
+               scratch: UnsafeMutablePointer<Float>?)
+
     /// How many modules of the equivalent PyTorch `nn.Sequential` this layer stands for
     /// (2 for a `Dense` with a fused activation: Linear then the activation; else 1).
     var moduleCount: Int { get }
+    /// The layer as one element of the C description grammar ("256:relu", "flatten").
+    var descriptionElement: String { get }
 }
 
 extension Layer {
+    public static var aliases: [String] { [] }
+    public static var positionalAttributes: [String] { [] }
     public var parameterCount: Int { 0 }
-    public var parameterLayout: [(name: String, shape: [Int], offset: Int)] { [] }
+    public var parameterLayout: [TensorLayout] { [] }
     public func bind(parameters: ParameterSlice, gradients: ParameterSlice) {}
+    public var bufferCount: Int { 0 }
+    public var bufferLayout: [TensorLayout] { [] }
+    public func bind(buffers: ParameterSlice) {}
     public func resetParameters(using generator: inout SeededGenerator) {}
+    public func inferenceScratchCount(rows: Int) -> Int { 0 }
     public var moduleCount: Int { 1 }
+
+    /// `typename(key=value, ...)` with the attributes the input shape does not imply.
+    public var descriptionElement: String { spec.descriptionElement(omitting: ["features"]) }
+
+    /// The output shape for the input shape the layer is configured with.
+    public var outputShape: Shape? { inputShape.flatMap { try? outputShape(for: $0) } }
+}
+
+/// A layer that maps each element on its own and keeps the shape: activations and dropout.
+/// They take any input shape; the first `configure` fixes it.
+protocol ShapePreserving: Layer {
+    var configuredShape: Shape? { get set }
+}
+
+extension ShapePreserving {
+    public var inputShape: Shape? { configuredShape }
+    public func outputShape(for input: Shape) throws(NNError) -> Shape { input }
+    public func configure(inputShape: Shape) throws(NNError) {
+        if let current = configuredShape, current != inputShape {
+            throw .shapeMismatch("\(Self.typeName) was built for samples of shape \(current), got \(inputShape)")
+        }
+        configuredShape = inputShape
+    }
+    /// Elements per sample (0 before configuration).
+    var width: Int { configuredShape?.count ?? 0 }
 }
 
 /// A layer's description for the model file and the C API: a type name and attributes.
 public struct LayerSpec: Sendable, Equatable, CustomStringConvertible {
     /// An attribute value.
-    public enum Value: Sendable, Equatable, CustomStringConvertible {
+    public indirect enum Value: Sendable, Equatable, CustomStringConvertible {
         case int(Int)
         case float(Float)
         case string(String)
+        /// A list of sizes (a shape, a kernel size).
+        case ints([Int])
+        /// The layers of a nested model.
+        case layers([LayerSpec])
 
         public var description: String {
             switch self {
             case .int(let i): return String(i)
             case .float(let f): return "\(f)"
             case .string(let s): return s
+            case .ints(let v): return Shape.text(v)
+            case .layers(let l): return "[" + l.map(\.description).joined(separator: ", ") + "]"
             }
         }
     }
 
-    /// "Dense", "Activation", "Softmax", "LogSoftmax", "Dropout".
+    /// The registered type name ("Dense", "Flatten", ...).
     public var type: String
     public var attributes: [String: Value]
 
@@ -85,27 +163,61 @@ public struct LayerSpec: Sendable, Equatable, CustomStringConvertible {
         return "\(type)(\(attrs))"
     }
 
-    func int(_ key: String) throws(NNError) -> Int {
-        guard case .int(let v)? = attributes[key] else {
-            throw .corruptFile("layer \(type): attribute '\(key)' missing or not an integer")
-        }
-        return v
+    /// `name(key=value, ...)` in lower case, leaving out `omitting`.
+    func descriptionElement(omitting: Set<String>) -> String {
+        let keys = attributes.keys.filter { !omitting.contains($0) }.sorted()
+        let head = type.lowercased()
+        return keys.isEmpty ? head : head + "(" + keys.map { "\($0)=\(attributes[$0]!)" }.joined(separator: ",") + ")"
     }
 
-    func float(_ key: String, default d: Float? = nil) throws(NNError) -> Float {
+    /// Throws `unknownName` for an attribute outside `known`, naming the type and the known ones.
+    public func checkAttributes(_ known: Set<String>) throws(NNError) {
+        for key in attributes.keys.sorted() where !known.contains(key) {
+            throw .unknownName("layer \(type): unknown attribute '\(key)'; \(type) takes \(known.isEmpty ? "none" : known.sorted().joined(separator: ", "))")
+        }
+    }
+
+    /// The integer attribute `key`, or `d` when absent; throws `invalidArgument` for another kind.
+    public func int(_ key: String, default d: Int? = nil) throws(NNError) -> Int {
+        switch attributes[key] {
+        case .int(let v)?: return v
+        case nil where d != nil: return d!
+        case nil: throw .invalidArgument("layer \(type): attribute '\(key)' is missing")
+        case let other?: throw .invalidArgument("layer \(type): attribute '\(key)' is \(other), not an integer")
+        }
+    }
+
+    /// The integer attribute `key`, or nil when absent.
+    public func optionalInt(_ key: String) throws(NNError) -> Int? {
+        attributes[key] == nil ? nil : try int(key)
+    }
+
+    public func float(_ key: String, default d: Float? = nil) throws(NNError) -> Float {
         switch attributes[key] {
         case .float(let v)?: return v
         case .int(let v)?: return Float(v)
         case nil where d != nil: return d!
-        default: throw .corruptFile("layer \(type): attribute '\(key)' missing or not a number")
+        case nil: throw .invalidArgument("layer \(type): attribute '\(key)' is missing")
+        case let other?: throw .invalidArgument("layer \(type): attribute '\(key)' is \(other), not a number")
         }
     }
 
-    func string(_ key: String) throws(NNError) -> String {
-        guard case .string(let v)? = attributes[key] else {
-            throw .corruptFile("layer \(type): attribute '\(key)' missing or not a string")
+    public func string(_ key: String, default d: String? = nil) throws(NNError) -> String {
+        switch attributes[key] {
+        case .string(let v)?: return v
+        case nil where d != nil: return d!
+        case nil: throw .invalidArgument("layer \(type): attribute '\(key)' is missing")
+        case let other?: throw .invalidArgument("layer \(type): attribute '\(key)' is \(other), not a name")
         }
-        return v
+    }
+
+    public func ints(_ key: String) throws(NNError) -> [Int] {
+        switch attributes[key] {
+        case .ints(let v)?: return v
+        case .int(let v)?: return [v]
+        case nil: throw .invalidArgument("layer \(type): attribute '\(key)' is missing")
+        case let other?: throw .invalidArgument("layer \(type): attribute '\(key)' is \(other), not a list of sizes")
+        }
     }
 }
 
@@ -126,27 +238,59 @@ final class FloatStorage {
     var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
 }
 
+/// The step counter of a model's gradients: `Sequential.zeroGradients()` advances it, which
+/// makes every gradient tensor "not yet written this step".
+final class GradientClock {
+    var step = 1
+}
+
+/// Which step last wrote one gradient tensor. Layers that share a tensor (tied weights) share
+/// its mark, so the second writer of a step adds to what the first wrote.
+final class GradientMark {
+    var step = 0
+}
+
 /// A window of `count` floats into storage shared by a model's layers; keeps the storage alive.
 public struct ParameterSlice {
     let storage: FloatStorage
     let offset: Int
     /// Floats in the window.
     public let count: Int
+    let clock: GradientClock
+    let mark: GradientMark
 
-    init(storage: FloatStorage, offset: Int, count: Int) {
+    init(storage: FloatStorage, offset: Int, count: Int, clock: GradientClock = GradientClock()) {
         precondition(offset >= 0 && offset + count <= storage.count, "ParameterSlice out of range")
         self.storage = storage
         self.offset = offset
         self.count = count
+        self.clock = clock
+        mark = GradientMark()
     }
 
     /// A slice over fresh zeroed storage of its own.
     init(count: Int) { self.init(storage: FloatStorage(count: count), offset: 0, count: count) }
 
+    /// The window [start, start + n) of this one, on the same clock, with its own mark.
+    func subslice(_ start: Int, _ n: Int) -> ParameterSlice {
+        ParameterSlice(storage: storage, offset: offset + start, count: n, clock: clock)
+    }
+
     /// First float of the window.
     public var pointer: UnsafeMutablePointer<Float> { storage.pointer + offset }
     /// The window as a buffer.
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
+
+    /// For a gradient slice, at the start of a layer's backward: true when this step already
+    /// wrote the tensor (add to it), false when it holds a previous step's values (overwrite
+    /// them). Gradients accumulate from one zeroGradients() to the next, as in PyTorch; a
+    /// step that writes every tensor need not clear them first, which saves a pass over
+    /// all gradients per step.
+    public func beginAccumulating() -> Bool {
+        let written = mark.step == clock.step
+        mark.step = clock.step
+        return written
+    }
 }
 
 /// A reusable scratch buffer that grows to the largest size asked for.
@@ -184,43 +328,5 @@ final class Int32Storage {
         pointer = UnsafeMutablePointer<Int32>.allocate(capacity: n)
         pointer.initialize(repeating: 0, count: n)
         count = n
-    }
-}
-
-/// Rebuilds layers from their specs: the names a model file and the C API use.
-public enum LayerRegistry {
-    /// The layer described by `spec`; throws `unknownName` for an unknown type and
-    /// `corruptFile`/`invalidArgument` for missing or bad attributes.
-    public static func make(_ spec: LayerSpec) throws(NNError) -> any Layer {
-        switch spec.type {
-        case "Dense":
-            let input = try spec.int("in_features"), output = try spec.int("out_features")
-            guard input > 0, output > 0 else {
-                throw .invalidArgument("Dense: sizes must be positive, got in_features \(input), out_features \(output)")
-            }
-            let act = try Activation(name: spec.string("activation"), alpha: spec.float("alpha", default: 0))
-            return Dense(inputSize: input, outputSize: output, activation: act)
-        case "Activation":
-            let act = try Activation(name: spec.string("activation"), alpha: spec.float("alpha", default: 0))
-            let layer = ActivationLayer(act)
-            if case .int(let n)? = spec.attributes["features"] { try layer.configure(inputSize: n) }
-            return layer
-        case "Softmax", "LogSoftmax":
-            let layer: any Layer = spec.type == "Softmax" ? Softmax() : LogSoftmax()
-            if case .int(let n)? = spec.attributes["features"] { try layer.configure(inputSize: n) }
-            return layer
-        case "Dropout":
-            let p = try spec.float("p")
-            guard p >= 0 && p < 1 else { throw .invalidArgument("Dropout: p must be in [0, 1), got \(p)") }
-            let layer = Dropout(p)
-            if case .int(let n)? = spec.attributes["features"] { try layer.configure(inputSize: n) }
-            return layer
-        case "CustomActivation":
-            let layer = try CustomActivationLayer(name: spec.string("name"))
-            if case .int(let n)? = spec.attributes["features"] { try layer.configure(inputSize: n) }
-            return layer
-        default:
-            throw .unknownName("unknown layer type '\(spec.type)'; known: Dense, Activation, Softmax, LogSoftmax, Dropout, CustomActivation")
-        }
     }
 }

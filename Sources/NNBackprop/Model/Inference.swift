@@ -1,66 +1,50 @@
-import CKernels
-
 extension Sequential {
-    /// The outputs (rows, outputSize) for `rows` rows of `input` (rows, inputSize), written to
-    /// `output`; reentrant.
+    /// The outputs (rows, outputSize) for `rows` samples of `input` (rows, inputSize), written
+    /// to `output`, after the scaler; reentrant.
     ///
     /// Unlike `predict`, which runs through the layers' own reusable buffers, this reads the
-    /// weights only and keeps every intermediate in scratch that belongs to the call, so any
-    /// number of threads may run it at once on one model (the C API's `nnb_predict` is this).
-    /// It must not overlap training or loading of the same model. Inputs are not validated here:
-    /// callers check finiteness and sizes first. Dropout is the identity, as at inference.
+    /// parameters and buffers only and keeps every intermediate in scratch that belongs to the
+    /// call, so any number of threads may run it at once on one model (the C API's
+    /// `nnb_predict` and `nnb_evaluate` are this). It must not overlap training or loading of
+    /// the same model. Inputs are not validated here: callers check finiteness and sizes first.
+    /// Every layer runs in inference mode (dropout is the identity).
     public func infer(_ input: UnsafePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>) {
         guard rows > 0 else { return }
-        let widest = layers.reduce(max(inputSize, outputSize)) { max($0, $1.outputSize(forInputSize: $0)) }
-        let plane = rows * widest
-        // Two ping-pong activations, a pre-activation slot is unneeded at inference, plus GEMM
-        // scratch for batches past the unpacked small-row path.
-        let threads = nnk_get_num_threads()
-        var work = 0
-        var width = inputSize
-        for layer in layers {
-            let out = layer.outputSize(forInputSize: width)
-            if layer is Dense { work = max(work, nnk_sgemm_work_size(rows, out, width, threads)) }
-            width = out
+        guard let scaler else { return infer(input, rows: rows, into: output, scratch: nil) }
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: rows * inputSize) { scaled in
+            scaled.baseAddress!.update(from: input, count: rows * inputSize)
+            scaler.transformRows(scaled)
+            infer(scaled.baseAddress!, rows: rows, into: output, scratch: nil)
         }
-        if rows <= 4 { work = 0 } // X * W^T with up to 4 rows never packs
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * plane + work + 1) { scratch in
-            let base = scratch.baseAddress!
-            var current = UnsafeMutablePointer(mutating: input)
-            var ping = base, pong = base + plane
-            let workPointer = work > 0 ? base + 2 * plane : nil
-            if let scaler {
-                ping.update(from: input, count: rows * inputSize)
-                scaler.transformRows(UnsafeMutableBufferPointer(start: ping, count: rows * inputSize))
-                current = ping
-                swap(&ping, &pong)
+    }
+
+    /// The layers' inference scratch: two ping-pong planes of the widest sample, then the
+    /// largest scratch any layer asks for.
+    public func inferenceScratchCount(rows: Int) -> Int {
+        let work = layers.reduce(0) { max($0, $1.inferenceScratchCount(rows: rows)) }
+        return 2 * rows * widestSample + work
+    }
+
+    /// The model as a layer: the inference pass without the scaler. `scratch` may be nil; the
+    /// call then takes its own.
+    public func infer(_ input: UnsafePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>,
+                      scratch: UnsafeMutablePointer<Float>?) {
+        guard rows > 0 else { return }
+        let need = inferenceScratchCount(rows: rows)
+        guard let scratch else {
+            return withUnsafeTemporaryAllocation(of: Float.self, capacity: need + 1) {
+                infer(input, rows: rows, into: output, scratch: $0.baseAddress!)
             }
-            var width = inputSize
-            for layer in layers {
-                let out = layer.outputSize(forInputSize: width)
-                let n = rows * out
-                if let dense = layer as? Dense {
-                    nnk_dense_forward(ping, nil, out, current, width, dense.weight.baseAddress!, width,
-                                      dense.bias.baseAddress!, rows, out, width, dense.activation.kernel,
-                                      dense.activation.alpha, workPointer, work)
-                } else if let act = layer as? ActivationLayer {
-                    nnk_act_forward(act.activation.kernel, act.activation.alpha, ping, current, n)
-                } else if let custom = layer as? CustomActivationLayer {
-                    custom.apply(ping, current, count: n)
-                } else if layer is Softmax {
-                    nnk_softmax_forward(ping, out, current, width, rows, out)
-                } else if layer is LogSoftmax {
-                    nnk_log_softmax_forward(ping, out, current, width, rows, out)
-                } else {
-                    // Dropout and any width-preserving identity at inference.
-                    precondition(layer is Dropout, "infer: no inference rule for layer \(layer.spec.type)")
-                    ping.update(from: current, count: n)
-                }
-                current = ping
-                swap(&ping, &pong)
-                width = out
-            }
-            output.update(from: current, count: rows * outputSize)
+        }
+        let plane = rows * widestSample
+        var ping = scratch, pong = scratch + plane
+        let work = scratch + 2 * plane
+        var current = input
+        for (i, layer) in layers.enumerated() {
+            let target = i == layers.count - 1 ? output : ping
+            layer.infer(current, rows: rows, into: target, scratch: layer.inferenceScratchCount(rows: rows) > 0 ? work : nil)
+            current = UnsafePointer(target)
+            swap(&ping, &pong)
         }
     }
 }

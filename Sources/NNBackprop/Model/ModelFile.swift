@@ -6,40 +6,89 @@
 ///   `model.load_state_dict(safetensors.torch.load_file(path))` works in PyTorch;
 /// - "preprocessing.<name>" tensors for the scaler, when the model has one;
 /// - "optimizer.<buffer>" tensors for optimizer state, when saved with an optimizer;
-/// - `__metadata__`: "format" = "nnbackprop.sequential", "format_version" = "1",
-///   "architecture" = JSON `{"input_size": n, "seed": s, "layers": [{"type": "Dense",
-///   "in_features": 784, "out_features": 256, "activation": "relu"}, ...]}`, and when present
-///   "preprocessing" = the scaler kind, "optimizer" = its name, "optimizer_steps" = its step count.
+/// - the layers' non-trainable buffers under their state-dict names too ("1.running_mean");
+/// - `__metadata__`: "format" = "nnbackprop.sequential", "format_version" = "2",
+///   "architecture" = JSON `{"input_shape": [1, 28, 28], "input_size": 784, "seed": s,
+///   "layers": [{"type": "Flatten"}, {"type": "Dense", "in_features": 784, "out_features": 256,
+///   "activation": "relu"}, ...]}` (every layer's spec: lists of sizes are arrays of numbers, a
+///   nested model's layers an array of specs), and when present "preprocessing" = the scaler
+///   kind, "optimizer" = its name, "optimizer_steps" = its step count.
+///
+/// Version 1 (before shaped layers) had no "input_shape" and gave shape-agnostic layers a
+/// "features" width; such files load as the vector-input models they describe.
 ///
 /// Writes are atomic (`FileIO.writeAtomically`): a failed save leaves the previous file.
 extension Sequential {
     static let fileFormat = "nnbackprop.sequential"
-    static let fileFormatVersion = "1"
+    static let fileFormatVersion = "2"
+    /// The versions `load` reads.
+    static let readableVersions = ["1", "2"]
 
     /// The plugin activations the model uses, in layer order, each once.
     public var pluginNames: [String] {
         var seen: [String] = []
-        for case let layer as CustomActivationLayer in layers where !seen.contains(layer.name) { seen.append(layer.name) }
+        for layer in layers {
+            let names = (layer as? CustomActivationLayer).map { [$0.name] } ?? (layer as? Sequential)?.pluginNames ?? []
+            for name in names where !seen.contains(name) { seen.append(name) }
+        }
         return seen
     }
 
     /// The architecture as JSON text.
     public var architectureJSON: String {
-        let layerTexts = layers.map { layer -> String in
-            let spec = layer.spec
-            var fields = ["\"type\": " + jsonQuoted(spec.type)]
-            for key in spec.attributes.keys.sorted() {
-                let v: String
-                switch spec.attributes[key]! {
-                case .int(let i): v = String(i)
-                case .float(let f): v = f.isFinite ? "\(f)" : "null"
-                case .string(let s): v = jsonQuoted(s)
-                }
-                fields.append(jsonQuoted(key) + ": " + v)
+        let dims = sampleShape.dimensions.map(String.init).joined(separator: ", ")
+        return "{\"input_shape\": [\(dims)], \"input_size\": \(inputSize), \"seed\": \(seed), \"layers\": \(Sequential.json(layerSpecs))}"
+    }
+
+    static func json(_ specs: [LayerSpec]) -> String {
+        "[" + specs.map(json).joined(separator: ", ") + "]"
+    }
+
+    static func json(_ spec: LayerSpec) -> String {
+        var fields = ["\"type\": " + jsonQuoted(spec.type)]
+        for key in spec.attributes.keys.sorted() {
+            let v: String
+            switch spec.attributes[key]! {
+            case .int(let i): v = String(i)
+            case .float(let f): v = f.isFinite ? "\(f)" : "null"
+            case .string(let s): v = jsonQuoted(s)
+            case .ints(let list): v = "[" + list.map(String.init).joined(separator: ", ") + "]"
+            case .layers(let specs): v = json(specs)
             }
-            return "{" + fields.joined(separator: ", ") + "}"
+            fields.append(jsonQuoted(key) + ": " + v)
         }
-        return "{\"input_size\": \(inputSize), \"seed\": \(seed), \"layers\": [" + layerTexts.joined(separator: ", ") + "]}"
+        return "{" + fields.joined(separator: ", ") + "}"
+    }
+
+    /// A layer spec from its JSON object (`path` names it in errors).
+    static func spec(from value: JSONValue, _ path: String) throws(NNError) -> LayerSpec {
+        guard case .object(let fields) = value else { throw .corruptFile("architecture metadata: \(path) is \(value.kindName), expected an object") }
+        var spec = LayerSpec(type: "")
+        for (key, value) in fields {
+            switch value {
+            case .string(let s) where key == "type": spec.type = s
+            case .string(let s): spec.attributes[key] = .string(s)
+            case .number(let text):
+                // Float("5e+38") is infinity, which a save would write back as null.
+                if let n = Int(text) { spec.attributes[key] = .int(n) } else if let f = Float(text), f.isFinite { spec.attributes[key] = .float(f) } else {
+                    throw .corruptFile("architecture metadata: \(path) attribute '\(key)' is not a finite float32 number: \(text)")
+                }
+            case .array(let items) where items.allSatisfy({ if case .number = $0 { return true } else { return false } }) && !items.isEmpty:
+                var list: [Int] = []
+                for case .number(let text) in items {
+                    guard let n = Int(text) else { throw .corruptFile("architecture metadata: \(path) attribute '\(key)' holds \(text), not an integer") }
+                    list.append(n)
+                }
+                spec.attributes[key] = .ints(list)
+            case .array(let items):
+                var specs: [LayerSpec] = []
+                for (j, item) in items.enumerated() { specs.append(try Sequential.spec(from: item, "\(path).\(key)[\(j)]")) }
+                spec.attributes[key] = .layers(specs)
+            default: throw .corruptFile("architecture metadata: \(path) attribute '\(key)' is \(value.kindName)")
+            }
+        }
+        guard !spec.type.isEmpty else { throw .corruptFile("architecture metadata: \(path) has no 'type'") }
+        return spec
     }
 
     /// The model (and optionally `optimizer`'s state) as safetensors tensors and metadata.
@@ -48,7 +97,7 @@ extension Sequential {
                     "architecture": architectureJSON]
         if !pluginNames.isEmpty { meta["plugins"] = pluginNames.joined(separator: ",") }
         var st = SafeTensors()
-        for e in stateDict() { try st.set(e.name, SafeTensors.Tensor(e.values, shape: e.shape)) }
+        for e in stateDict() { try st.set(e.name, SafeTensors.Tensor(e.values, shape: e.shape)) } // parameters, then buffers
         if let scaler {
             meta["preprocessing"] = scaler.kind
             for (name, values) in scaler.tensors.sorted(by: { $0.key < $1.key }) {
@@ -95,8 +144,9 @@ extension Sequential {
         guard st.metadata["format"] == Sequential.fileFormat else {
             throw .corruptFile("not an NNBackprop model file: __metadata__ 'format' is \(st.metadata["format"].map { "'\($0)'" } ?? "missing"), expected '\(Sequential.fileFormat)'")
         }
-        guard st.metadata["format_version"] == Sequential.fileFormatVersion else {
-            throw .unsupported("model file format version \(st.metadata["format_version"] ?? "missing") is not supported (this library reads \(Sequential.fileFormatVersion))")
+        let version = st.metadata["format_version"] ?? "missing"
+        guard Sequential.readableVersions.contains(version) else {
+            throw .unsupported("model file format version \(version) is not supported (this library reads versions \(Sequential.readableVersions.joined(separator: " and ")); a newer file needs a newer library)")
         }
         guard let archText = st.metadata["architecture"] else { throw .corruptFile("the model file has no 'architecture' metadata") }
         if let needed = st.metadata["plugins"] {
@@ -109,58 +159,61 @@ extension Sequential {
         do { arch = try JSONParser.parse(Array(archText.utf8)) } catch { throw error.prefixed("architecture metadata") }
         guard case .object(let top) = arch else { throw .corruptFile("architecture metadata is \(arch.kindName), expected an object") }
         func member(_ key: String) -> JSONValue? { top.first { $0.key == key }?.value }
-        guard let inputSize = member("input_size")?.unsignedInteger, inputSize > 0, inputSize < 1 << 31 else {
-            throw .corruptFile("architecture metadata: 'input_size' missing or not a positive integer")
+        let inputShape: Shape
+        if case .array(let dims)? = member("input_shape") {
+            let sizes = dims.compactMap { $0.unsignedInteger }.map { Int(clamping: $0) }
+            guard sizes.count == dims.count, let shape = try? Shape(sizes) else {
+                throw .corruptFile("architecture metadata: 'input_shape' is not a list of positive sizes of at most 2^31 elements")
+            }
+            inputShape = shape
+        } else {
+            guard version == "1", let n = member("input_size")?.unsignedInteger, n > 0, n < 1 << 31 else {
+                throw .corruptFile("architecture metadata: 'input_shape' missing or not a list of positive sizes")
+            }
+            inputShape = Shape.vector(Int(n))
         }
         let seed = member("seed")?.unsignedInteger ?? 0
         guard case .array(let layerValues)? = member("layers") else {
             throw .corruptFile("architecture metadata: 'layers' missing or not an array")
         }
-        var layers: [any Layer] = []
-        // A garbled architecture must not make the loader allocate far more than the file holds:
-        // claimed parameters are bounded by twice its stored values (a missing tensor is then
-        // reported by name below).
+        var specs: [LayerSpec] = []
+        for (i, lv) in layerValues.enumerated() { specs.append(try Sequential.spec(from: lv, "layer \(i)")) }
+        // Layers allocate nothing until the model binds them: a garbled architecture is refused
+        // before it can make the loader allocate far more than the file holds (claimed floats
+        // are bounded by twice its stored values; a missing tensor is then reported by name).
+        let layers: [any Layer]
+        do { layers = try Sequential.layers(from: specs, inputShape: inputShape) } catch {
+            if case .unknownName = error { throw error.prefixed("architecture metadata") }
+            throw NNError.corruptFile(error.prefixed("architecture metadata").message)
+        }
         let available = st.names.reduce(0) { $0 &+ (st[$1]?.count ?? 0) }
         var claimed = 0
-        for (i, lv) in layerValues.enumerated() {
-            guard case .object(let fields) = lv else { throw .corruptFile("architecture metadata: layer \(i) is \(lv.kindName), expected an object") }
-            var spec = LayerSpec(type: "")
-            for (key, value) in fields {
-                switch value {
-                case .string(let s) where key == "type": spec.type = s
-                case .string(let s): spec.attributes[key] = .string(s)
-                case .number(let text):
-                    // Float("5e+38") is infinity, which a save would write back as null.
-                    if let n = Int(text) { spec.attributes[key] = .int(n) } else if let f = Float(text), f.isFinite { spec.attributes[key] = .float(f) } else {
-                        throw .corruptFile("architecture metadata: layer \(i) attribute '\(key)' is not a finite float32 number: \(text)")
-                    }
-                default: throw .corruptFile("architecture metadata: layer \(i) attribute '\(key)' is \(value.kindName)")
-                }
+        for layer in layers {
+            let (sum, overflow) = claimed.addingReportingOverflow(layer.parameterCount &+ layer.bufferCount)
+            guard !overflow, sum <= 2 * available + 4096 else {
+                throw .corruptFile("architecture metadata: the layers need more parameters than the file's \(available) stored values")
             }
-            if spec.type == "Dense", case .int(let inputs)? = spec.attributes["in_features"],
-               case .int(let outputs)? = spec.attributes["out_features"] {
-                let (w, o1) = inputs.multipliedReportingOverflow(by: outputs &+ 1)
-                let (sum, o2) = claimed.addingReportingOverflow(w)
-                guard !o1, !o2, inputs > 0, outputs > 0, sum <= 2 * available + 4096 else {
-                    throw .corruptFile("architecture metadata: layer \(i) (Dense \(inputs) -> \(outputs)) needs more parameters than the file's \(available) stored values")
-                }
-                claimed = sum
-            }
-            do { layers.append(try LayerRegistry.make(spec)) } catch { throw error.prefixed("architecture metadata: layer \(i)") }
+            claimed = sum
         }
-        try self.init(layers: layers, inputSize: Int(inputSize), seed: seed, initialize: false)
-        for e in stateDictLayout {
-            let values: [Float]
-            do { values = try st.floats(e.name, shape: e.shape) } catch {
-                // A tensor the architecture needs is missing or misnamed: the file is damaged.
-                if case .unknownName(let m) = error { throw .corruptFile(m) }
-                throw error
-            }
-            if !allowNonFinite, let i = values.firstIndex(where: { !$0.isFinite }) {
-                throw .invalidData("tensor '\(e.name)' holds \(values[i]) at index \(i): the weights are not finite (saved from a diverged run?); load with allowNonFinite: true to inspect them")
-            }
-            (parameterStorage.pointer + e.offset).update(from: values, count: values.count)
+        do { try self.init(layers: layers, inputShape: inputShape, seed: seed, initialize: false) } catch {
+            throw NNError.corruptFile(error.prefixed("architecture metadata").message)
         }
+        func read(_ layout: [TensorLayout], into base: UnsafeMutablePointer<Float>) throws(NNError) {
+            for e in layout {
+                let values: [Float]
+                do { values = try st.floats(e.name, shape: e.shape) } catch {
+                    // A tensor the architecture needs is missing or misnamed: the file is damaged.
+                    if case .unknownName(let m) = error { throw .corruptFile(m) }
+                    throw error
+                }
+                if !allowNonFinite, let i = values.firstIndex(where: { !$0.isFinite }) {
+                    throw .invalidData("tensor '\(e.name)' holds \(values[i]) at index \(i): the weights are not finite (saved from a diverged run?); load with allowNonFinite: true to inspect them")
+                }
+                (base + e.offset).update(from: values, count: values.count)
+            }
+        }
+        try read(stateDictLayout, into: parameters.baseAddress!)
+        if bufferCount > 0 { try read(bufferStateDictLayout, into: buffers.baseAddress!) }
         if let kind = st.metadata["preprocessing"] {
             var tensors: [String: [Float]] = [:]
             for name in st.names where name.hasPrefix("preprocessing.") {

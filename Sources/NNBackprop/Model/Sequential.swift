@@ -12,129 +12,295 @@ public enum LayerBuilder {
     public static func buildArray(_ parts: [[any Layer]]) -> [any Layer] { parts.flatMap { $0 } }
 }
 
-/// A network that applies its layers in order, trained by backpropagation.
+/// A network that applies its layers in order, trained by backpropagation; itself a layer, so
+/// models nest.
 ///
 /// ```swift
-/// let model = try Sequential(seed: 42) {
-///     Dense(784, 256, activation: .relu)
-///     Dense(256, 128, activation: .relu)
-///     Dense(128, 10)
+/// let model = try Sequential(inputShape: Shape([1, 28, 28]), seed: 42) {
+///     Flatten()
+///     try Dense(784, 256, activation: .relu)
+///     try Dense(256, 10)
 /// }
 /// ```
 ///
-/// All parameters live in one flat buffer (`parameters`, with `gradients` beside it) so an
-/// optimizer updates the whole model with one CKernels step. State-dict names follow the
-/// equivalent PyTorch `nn.Sequential`: a `Dense` with a fused activation counts as two modules
-/// (Linear, then the activation), so the model above is `nn.Sequential(Linear, ReLU, Linear,
-/// ReLU, Linear)` and its tensors are "0.weight", "0.bias", "2.weight", "2.bias", "4.weight",
-/// "4.bias".
-public final class Sequential {
+/// The input shape is per sample (batch excluded); each layer computes its output shape from
+/// its input's, and the model checks the whole chain when it is built. All parameters live in
+/// one flat buffer (`parameters`, with `gradients` beside it) so an optimizer updates the whole
+/// model with one CKernels step; non-trainable buffers live in `buffers`. State-dict names
+/// follow the equivalent PyTorch `nn.Sequential`: a `Dense` with a fused activation counts as
+/// two modules (Linear, then the activation), so `Flatten, Dense(.relu), Dense` is
+/// `nn.Sequential(Flatten, Linear, ReLU, Linear)` with tensors "1.weight", "1.bias",
+/// "3.weight", "3.bias"; a nested model's tensors are "k.<its names>".
+public final class Sequential: Layer {
+    public static let typeName = "Sequential"
+
     /// The layers, in order.
     public let layers: [any Layer]
-    /// Input features per row.
-    public let inputSize: Int
-    /// Outputs per row.
-    public let outputSize: Int
+    /// The shape of one input sample.
+    public let sampleShape: Shape
+    /// The shape of one output sample.
+    public let outputSampleShape: Shape
+    /// Input floats per sample (`sampleShape.count`).
+    public var inputSize: Int { sampleShape.count }
+    /// Output floats per sample.
+    public var outputSize: Int { outputSampleShape.count }
+    /// Each layer's output shape, in order.
+    public let layerOutputShapes: [Shape]
+    /// The most floats any sample has on its way through (input included).
+    let widestSample: Int
     /// The seed the parameters were drawn from.
     public let seed: UInt64
-    /// A scaler applied to every input before the first layer (by fit, evaluate and predict),
-    /// saved with the model. Nil: inputs are used as given.
+    /// A scaler applied to every input before the first layer (by fit, evaluate, predict and
+    /// infer), saved with the model. Nil: inputs are used as given. A nested model's scaler is
+    /// not applied.
     public var scaler: (any FeatureScaler)?
 
-    let parameterStorage: FloatStorage
-    let gradientStorage: FloatStorage
+    private var paramSlice: ParameterSlice
+    private var gradSlice: ParameterSlice
+    private var bufferSlice: ParameterSlice
     private var capacity = 0
     private var inputBuffer = GrowableBuffer()
 
-    /// A model from `layers`, checking that each layer's input width matches the previous
-    /// output width and drawing all parameters from `SeededGenerator(seed:)`.
+    /// A model from `layers`, checking that each layer takes the previous one's output shape,
+    /// and drawing all parameters from `SeededGenerator(seed:)`.
     ///
-    /// `inputSize` is needed only when the first sized layer is not first. Throws
-    /// `shapeMismatch` naming the first layer (0-based) whose input does not fit, and
-    /// `invalidArgument` for an empty model or one whose input width cannot be known.
-    public convenience init(inputSize: Int? = nil, seed: UInt64 = 0, @LayerBuilder _ build: () -> [any Layer]) throws(NNError) {
-        try self.init(layers: build(), inputSize: inputSize, seed: seed, initialize: true)
+    /// `inputShape` is needed when the first layer does not fix it (a `Flatten`, an
+    /// activation); `Dense(784, ...)` first implies `[784]`. Throws `shapeMismatch` naming the
+    /// first layer (0-based) that does not fit, with both shapes; `invalidArgument` for an
+    /// empty model, one whose input shape cannot be known, or one of more than 2^31 parameters.
+    public convenience init(inputShape: Shape? = nil, seed: UInt64 = 0,
+                            @LayerBuilder _ build: () throws -> [any Layer]) throws(NNError) {
+        try self.init(layers: Sequential.run(build), inputShape: inputShape, seed: seed, initialize: true)
     }
 
-    /// A model from an array of layers; see `init(inputSize:seed:_:)`.
-    public convenience init(layers: [any Layer], inputSize: Int? = nil, seed: UInt64 = 0) throws(NNError) {
-        try self.init(layers: layers, inputSize: inputSize, seed: seed, initialize: true)
+    /// `Sequential(inputSize: 784) { ... }`: a model taking feature vectors of `inputSize`.
+    public convenience init(inputSize: Int, seed: UInt64 = 0,
+                            @LayerBuilder _ build: () throws -> [any Layer]) throws(NNError) {
+        try self.init(layers: Sequential.run(build), inputShape: Shape(features: inputSize), seed: seed, initialize: true)
     }
 
-    init(layers: [any Layer], inputSize: Int?, seed: UInt64, initialize: Bool) throws(NNError) {
-        guard !layers.isEmpty else { throw .invalidArgument("a Sequential model needs at least one layer") }
-        guard let width = inputSize ?? layers.lazy.compactMap({ $0.inputSize }).first else {
-            throw .invalidArgument("cannot tell the model's input width: no layer has a fixed input size; pass inputSize:")
+    /// The builder's layers; layer constructors throw `NNError` (a result-builder closure
+    /// cannot declare its error type, so another error is passed on as `invalidArgument`).
+    private static func run(_ build: () throws -> [any Layer]) throws(NNError) -> [any Layer] {
+        do { return try build() } catch let e as NNError { throw e } catch { throw .invalidArgument("building the model's layers: \(error)") }
+    }
+
+    /// A model from an array of layers; see `init(inputShape:seed:_:)`.
+    public convenience init(layers: [any Layer], inputShape: Shape? = nil, seed: UInt64 = 0) throws(NNError) {
+        try self.init(layers: layers, inputShape: inputShape, seed: seed, initialize: true)
+    }
+
+    /// A model from an array of layers taking feature vectors of `inputSize`.
+    public convenience init(layers: [any Layer], inputSize: Int, seed: UInt64 = 0) throws(NNError) {
+        try self.init(layers: layers, inputShape: Shape(features: inputSize), seed: seed, initialize: true)
+    }
+
+    /// Rebuilds a nested model from its spec ("layers": the specs of its layers).
+    public convenience init(spec: LayerSpec, inputShape: Shape) throws(NNError) {
+        try spec.checkAttributes(["layers"])
+        guard case .layers(let specs)? = spec.attributes["layers"] else {
+            throw .invalidArgument("layer Sequential: attribute 'layers' is missing or not a list of layers")
         }
-        // Width-agnostic layers before the first sized one take the first sized layer's width.
-        var current = width
+        try self.init(layers: Sequential.layers(from: specs, inputShape: inputShape), inputShape: inputShape, seed: 0,
+                      initialize: true)
+    }
+
+    init(layers: [any Layer], inputShape: Shape?, seed: UInt64, initialize: Bool) throws(NNError) {
+        guard !layers.isEmpty else { throw .invalidArgument("a Sequential model needs at least one layer") }
+        guard let first = inputShape ?? layers.lazy.compactMap({ $0.inputShape }).first else {
+            throw .invalidArgument("cannot tell the model's input shape: no layer fixes it; pass inputShape:")
+        }
+        var current = first
+        var outputs: [Shape] = []
+        var parameters = 0, buffers = 0
         for (i, layer) in layers.enumerated() {
-            if let expected = layer.inputSize, expected != current {
-                throw .shapeMismatch("layer \(i) (\(layer.spec.type)) expects \(expected) input features but receives \(current)\(i == 0 ? " (the model input)" : " from layer \(i - 1)")")
+            let from = i == 0 ? "the model input" : "layer \(i - 1) (\(type(of: layers[i - 1]).typeName))"
+            do {
+                try layer.configure(inputShape: current)
+                current = try layer.outputShape(for: current)
+                outputs.append(current)
+            } catch {
+                throw .shapeMismatch("layer \(i) (\(type(of: layer).typeName)) does not take samples of shape \(current) from \(from): \(error.message)")
             }
-            do { try layer.configure(inputSize: current) } catch { throw error.prefixed("layer \(i)") }
-            current = layer.outputSize(forInputSize: current)
+            let (p, o1) = parameters.addingReportingOverflow(layer.parameterCount)
+            let (b, o2) = buffers.addingReportingOverflow(layer.bufferCount)
+            guard !o1, !o2, p <= Shape.maxElements, b <= Shape.maxElements else {
+                throw .invalidArgument("the model would have more than 2^31 parameters (at layer \(i), \(type(of: layer).typeName)); refusing to allocate it")
+            }
+            (parameters, buffers) = (p, b)
+            if let d = layer as? Dense, let owner = d.owner, !layers.contains(where: { $0 === owner }) {
+                throw .invalidArgument("layer \(i) (Dense) uses the weights of a layer that is not in the model")
+            }
         }
         self.layers = layers
-        self.inputSize = width
-        self.outputSize = current
+        sampleShape = first
+        outputSampleShape = current
+        layerOutputShapes = outputs
+        widestSample = outputs.reduce(first.count) { max($0, $1.count) }
         self.seed = seed
-        let total = layers.reduce(0) { $0 + $1.parameterCount }
-        parameterStorage = FloatStorage(count: total)
-        gradientStorage = FloatStorage(count: total)
-        var offset = 0
-        for layer in layers where layer.parameterCount > 0 {
-            let n = layer.parameterCount
-            layer.bind(parameters: ParameterSlice(storage: parameterStorage, offset: offset, count: n),
-                       gradients: ParameterSlice(storage: gradientStorage, offset: offset, count: n))
-            offset += n
-        }
+        paramSlice = ParameterSlice(count: parameters)
+        gradSlice = ParameterSlice(count: parameters)
+        bufferSlice = ParameterSlice(count: buffers)
+        bindLayers()
         if initialize { resetParameters(seed: seed) }
+    }
+
+    /// Points every layer at its window of the model's slices (each layer copies its current
+    /// values there).
+    private func bindLayers() {
+        var offset = 0, bufferOffset = 0
+        for layer in layers {
+            if layer.parameterCount > 0 {
+                let n = layer.parameterCount
+                layer.bind(parameters: paramSlice.subslice(offset, n), gradients: gradSlice.subslice(offset, n))
+                offset += n
+            }
+            if layer.bufferCount > 0 {
+                layer.bind(buffers: bufferSlice.subslice(bufferOffset, layer.bufferCount))
+                bufferOffset += layer.bufferCount
+            }
+        }
+    }
+
+    /// Builds layers from specs, each on the previous one's output shape, resolving tied
+    /// weights ("tied_to": the index of the layer whose weights a `Dense` uses).
+    public static func layers(from specs: [LayerSpec], inputShape: Shape) throws(NNError) -> [any Layer] {
+        var layers: [any Layer] = []
+        var shape = inputShape
+        for (i, original) in specs.enumerated() {
+            var spec = original
+            let tie = spec.attributes.removeValue(forKey: "tied_to")
+            do throws(NNError) {
+                let layer = try LayerRegistry.make(spec, inputShape: shape)
+                if let tie {
+                    guard case .int(let k) = tie, k >= 0, k < i, let d = layer as? Dense, let owner = layers[k] as? Dense else {
+                        throw NNError.invalidArgument("'tied_to' must name an earlier Dense layer by index, got \(tie)")
+                    }
+                    try d.tie(to: owner)
+                }
+                shape = try layer.outputShape(for: shape)
+                layers.append(layer)
+            } catch {
+                throw error.prefixed("layer \(i) (\(spec.type))")
+            }
+        }
+        return layers
     }
 
     /// Redraws every layer's parameters from `SeededGenerator(seed:)`, each layer from its own
     /// fork in order.
     public func resetParameters(seed: UInt64) {
         var g = SeededGenerator(seed: seed)
+        resetParameters(using: &g)
+    }
+
+    public func resetParameters(using generator: inout SeededGenerator) {
         for layer in layers {
-            var lg = g.fork()
+            var lg = generator.fork()
             layer.resetParameters(using: &lg)
         }
     }
 
     /// All trainable parameters, one flat buffer (layer by layer, each as its `parameterLayout`).
-    public var parameters: UnsafeMutableBufferPointer<Float> { parameterStorage.buffer }
-    /// The gradients of the last backward pass, laid out as `parameters`.
-    public var gradients: UnsafeMutableBufferPointer<Float> { gradientStorage.buffer }
+    public var parameters: UnsafeMutableBufferPointer<Float> { paramSlice.buffer }
+    /// The gradients accumulated since the last `zeroGradients()`, laid out as `parameters`.
+    public var gradients: UnsafeMutableBufferPointer<Float> { gradSlice.buffer }
     /// Number of trainable floats.
-    public var parameterCount: Int { parameterStorage.count }
+    public var parameterCount: Int { paramSlice.count }
+    /// The non-trainable buffers (running statistics), layer by layer.
+    public var buffers: UnsafeMutableBufferPointer<Float> { bufferSlice.buffer }
+    public var bufferCount: Int { bufferSlice.count }
 
     /// A copy of all parameters.
     public var parameterValues: [Float] { Array(parameters) }
 
+    /// Sets every gradient to zero; backward passes then add to them, as in PyTorch.
+    public func zeroGradients() {
+        gradients.update(repeating: 0)
+        beginStep()
+    }
+
+    /// Starts a training step: every gradient tensor counts as unwritten, so the step's
+    /// backward overwrites it on first touch and adds on the second (tied weights). Cheaper
+    /// than `zeroGradients()` by a pass over the gradients, with the same result for a step
+    /// whose backward reaches every parameter, as a Sequential's does.
+    func beginStep() { gradSlice.clock.step &+= 1 }
+
     /// The state dict: (PyTorch name, shape, offset into `parameters`) for each tensor.
-    public var stateDictLayout: [(name: String, shape: [Int], offset: Int)] {
-        var out: [(name: String, shape: [Int], offset: Int)] = []
+    public var stateDictLayout: [TensorLayout] { layout(\.parameterLayout, \.parameterCount) }
+    /// The buffers of the state dict: (PyTorch name, shape, offset into `buffers`).
+    public var bufferStateDictLayout: [TensorLayout] { layout(\.bufferLayout, \.bufferCount) }
+
+    private func layout(_ tensors: KeyPath<any Layer, [TensorLayout]>, _ size: KeyPath<any Layer, Int>) -> [TensorLayout] {
+        var out: [TensorLayout] = []
         var module = 0, offset = 0
         for layer in layers {
-            for p in layer.parameterLayout { out.append(("\(module).\(p.name)", p.shape, offset + p.offset)) }
+            for p in layer[keyPath: tensors] { out.append(("\(module).\(p.name)", p.shape, offset + p.offset)) }
             module += layer.moduleCount
-            offset += layer.parameterCount
+            offset += layer[keyPath: size]
         }
         return out
     }
 
     /// The state dict as name -> (shape, values), in order.
     public func stateDict() -> [(name: String, shape: [Int], values: [Float])] {
-        stateDictLayout.map { e in
-            let n = e.shape.reduce(1, *)
-            return (e.name, e.shape, Array(UnsafeBufferPointer(start: parameterStorage.pointer + e.offset, count: n)))
+        func values(_ e: TensorLayout, _ base: UnsafeMutablePointer<Float>) -> (name: String, shape: [Int], values: [Float]) {
+            (e.name, e.shape, Array(UnsafeBufferPointer(start: base + e.offset, count: e.shape.reduce(1, *))))
         }
+        return stateDictLayout.map { values($0, paramSlice.pointer) } + bufferStateDictLayout.map { values($0, bufferSlice.pointer) }
+    }
+
+    // MARK: - Layer
+
+    public var spec: LayerSpec { LayerSpec(type: Sequential.typeName, attributes: ["layers": .layers(layerSpecs)]) }
+
+    /// Each layer's spec, with "tied_to" for a `Dense` that uses another's weights.
+    var layerSpecs: [LayerSpec] {
+        layers.map { layer in
+            var spec = layer.spec
+            if let d = layer as? Dense, let owner = d.owner, let k = layers.firstIndex(where: { $0 === owner }) {
+                spec.attributes["tied_to"] = .int(k)
+            }
+            return spec
+        }
+    }
+
+    public var inputShape: Shape? { sampleShape }
+
+    public func outputShape(for input: Shape) throws(NNError) -> Shape {
+        guard input == sampleShape else {
+            throw .shapeMismatch("the nested model takes samples of shape \(sampleShape), got \(input)")
+        }
+        return outputSampleShape
+    }
+
+    public func configure(inputShape: Shape) throws(NNError) { _ = try outputShape(for: inputShape) }
+
+    /// A nested model's layers as elements of the enclosing description (the flat equivalent).
+    public var descriptionElement: String { layers.map(\.descriptionElement).joined(separator: "-") }
+
+    public var parameterLayout: [TensorLayout] { stateDictLayout }
+    public var bufferLayout: [TensorLayout] { bufferStateDictLayout }
+
+    public func bind(parameters: ParameterSlice, gradients: ParameterSlice) {
+        precondition(parameters.count == parameterCount && gradients.count == parameterCount)
+        parameters.pointer.update(from: paramSlice.pointer, count: parameterCount)
+        gradients.pointer.update(from: gradSlice.pointer, count: parameterCount)
+        paramSlice = parameters
+        gradSlice = gradients
+        bindLayers()
+    }
+
+    public func bind(buffers: ParameterSlice) {
+        precondition(buffers.count == bufferCount)
+        buffers.pointer.update(from: bufferSlice.pointer, count: bufferCount)
+        bufferSlice = buffers
+        bindLayers()
     }
 
     // MARK: - Forward and backward
 
-    /// Sizes every layer's buffers for batches of up to `batchSize` rows.
+    /// Sizes every layer's buffers for batches of up to `batchSize` samples.
     public func prepare(batchSize: Int) {
         guard batchSize > capacity else { return }
         capacity = batchSize
@@ -142,15 +308,15 @@ public final class Sequential {
         for layer in layers { layer.prepare(batchSize: batchSize) }
     }
 
-    /// The staging buffer for `batch` input rows (batch, inputSize); valid until the next prepare.
+    /// The staging buffer for `batch` input samples; valid until the next prepare.
     func inputPointer(batch: Int) -> UnsafeMutablePointer<Float> {
         prepare(batchSize: batch)
         return inputBuffer.pointer!
     }
 
-    /// Runs the layers on `batch` rows at `input` (batch, inputSize); returns the output
-    /// (batch, outputSize) in the last layer's buffer. No scaling, no checks.
-    func forward(_ input: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
+    /// Runs the layers on `batch` samples at `input`; returns the output in the last layer's
+    /// buffer. `training` reaches every layer. No scaling, no checks.
+    public func forward(_ input: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
         prepare(batchSize: batch)
         var x = input
         var out = UnsafeMutablePointer(mutating: input)
@@ -161,16 +327,24 @@ public final class Sequential {
         return out
     }
 
-    /// Backpropagates dLoss/dOutput (batch, outputSize), which is overwritten, filling
+    /// Backpropagates dLoss/dOutput (batch, outputSize), which is overwritten, adding to
     /// `gradients`.
     func backward(_ gradOutput: UnsafeMutablePointer<Float>, batch: Int) {
+        _ = backward(gradOutput, batch: batch, needsInputGradient: false)
+    }
+
+    public func backward(_ gradOutput: UnsafeMutablePointer<Float>, batch: Int,
+                         needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
         var g = gradOutput
-        // The first layer with parameters needs no input gradient, nor does anything before it.
-        let firstTrainable = layers.firstIndex { $0.parameterCount > 0 } ?? layers.count
+        // Without an input gradient, the first layer with parameters needs none either, nor
+        // does anything before it.
+        // (A tied Dense owns no parameters but adds to its owner's gradient.)
+        let firstTrainable = needsInputGradient ? -1 : layers.firstIndex { $0.parameterCount > 0 || $0 is Dense } ?? layers.count
         for i in stride(from: layers.count - 1, through: 0, by: -1) {
-            guard let next = layers[i].backward(g, batch: batch, needsInputGradient: i > firstTrainable) else { break }
+            guard let next = layers[i].backward(g, batch: batch, needsInputGradient: i > firstTrainable) else { return nil }
             g = next
         }
+        return g
     }
 
     // MARK: - Prediction
@@ -290,8 +464,8 @@ struct Batcher {
         lossGrad.reserve(batchSize * model.outputSize)
     }
 
-    /// Loads the rows at `indices`, runs forward, returns the mean loss; with `backward`, fills
-    /// the model's gradients.
+    /// Loads the rows at `indices`, runs forward, returns the mean loss; with `backward`, sets
+    /// the model's gradients to this batch's (zeroed once, then accumulated by the layers).
     mutating func step(indices: ArraySlice<Int>, training: Bool, backward: Bool) -> Float {
         let n = indices.count
         prepare(batchSize: n)
@@ -306,7 +480,10 @@ struct Batcher {
         let value = loss.compute(grad: g, pred: y, rows: n, cols: model.outputSize,
                                  labels: usesLabels ? UnsafePointer(labels.pointer) : nil,
                                  targets: usesLabels ? nil : UnsafePointer(targets.pointer))
-        if backward, let g { model.backward(g, batch: n) }
+        if backward, let g {
+            model.beginStep() // the step's gradients replace the last step's
+            model.backward(g, batch: n)
+        }
         return value
     }
 }

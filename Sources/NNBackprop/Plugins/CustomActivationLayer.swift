@@ -1,12 +1,14 @@
-/// A layer applying a registered `CustomActivation` elementwise, shape (batch, features).
+/// A layer applying a registered `CustomActivation` elementwise, any sample shape.
 ///
 /// Created by name; the name is what the model file stores, so loading a model that uses it
 /// needs the same plugin registered first (the error says which).
-public final class CustomActivationLayer: Layer {
+public final class CustomActivationLayer: ShapePreserving {
+    public static let typeName = "CustomActivation"
+    public static let positionalAttributes = ["name"]
     /// The activation's registered name.
     public let name: String
     public let activation: any CustomActivation
-    public private(set) var inputSize: Int?
+    var configuredShape: Shape?
     private var output = GrowableBuffer()
     private var gradInput = GrowableBuffer()
     private var lastInput: UnsafePointer<Float>?
@@ -22,29 +24,23 @@ public final class CustomActivationLayer: Layer {
         self.activation = a
     }
 
-    public var spec: LayerSpec {
-        var a: [String: LayerSpec.Value] = ["name": .string(name)]
-        if let inputSize { a["features"] = .int(inputSize) }
-        return LayerSpec(type: "CustomActivation", attributes: a)
+    public convenience init(spec: LayerSpec, inputShape: Shape) throws(NNError) {
+        try spec.checkAttributes(["name", "features"])
+        try checkFeatures(spec, inputShape)
+        try self.init(name: spec.string("name"))
     }
 
-    public func outputSize(forInputSize inputSize: Int) -> Int { inputSize }
-
-    public func configure(inputSize: Int) throws(NNError) {
-        if let current = self.inputSize, current != inputSize {
-            throw .shapeMismatch("activation '\(name)' was set up for \(current) features, got \(inputSize)")
-        }
-        self.inputSize = inputSize
-    }
+    public var spec: LayerSpec { LayerSpec(type: CustomActivationLayer.typeName, attributes: ["name": .string(name)]) }
+    public var descriptionElement: String { name }
 
     public func prepare(batchSize: Int) {
-        let n = batchSize * (inputSize ?? 0)
+        let n = batchSize * width
         output.reserve(n)
         gradInput.reserve(n)
     }
 
     public func forward(_ input: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
-        let n = batch * (inputSize ?? 0)
+        let n = batch * width
         output.reserve(n)
         lastInput = input
         activation.forward(output.pointer!, input, count: n)
@@ -54,14 +50,14 @@ public final class CustomActivationLayer: Layer {
     public func backward(_ gradOutput: UnsafeMutablePointer<Float>, batch: Int,
                          needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
         guard needsInputGradient, let x = lastInput else { return nil }
-        let n = batch * (inputSize ?? 0)
+        let n = batch * width
         gradInput.reserve(n)
         activation.backward(gradInput.pointer!, gradOutput, x, output.pointer!, count: n)
         return gradInput.pointer!
     }
 
-    /// The plugin-backed forward into caller-owned memory, for reentrant inference.
-    func apply(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
-        activation.forward(y, x, count: count)
+    public func infer(_ input: UnsafePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>,
+                      scratch: UnsafeMutablePointer<Float>?) {
+        activation.forward(output, input, count: rows * width)
     }
 }

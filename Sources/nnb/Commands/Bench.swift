@@ -139,9 +139,9 @@ struct Bench: ParsableCommand {
     /// Seconds of each of `repeats` epochs of nnb training (after a 20-batch warm-up).
     private func nnbEpochSeconds(_ data: Dataset, batch: Int, optimizer: String) throws -> [Double] {
         let model = try Sequential(seed: 1) {
-            Dense(784, 256, activation: .relu)
-            Dense(256, 128, activation: .relu)
-            Dense(128, 10)
+            try Dense(784, 256, activation: .relu)
+            try Dense(256, 128, activation: .relu)
+            try Dense(128, 10)
         }
         let opt: any Optimizer = optimizer == "sgd" ? SGD(learningRate: 0.01) : Adam(learningRate: 1e-3)
         let warm = min(data.count, 20 * batch)

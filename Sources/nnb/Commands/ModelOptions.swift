@@ -42,16 +42,16 @@ func parseLayerSizes(_ text: String) throws(ValidationError) -> [Int] {
     return sizes
 }
 
-/// "2-64-64-2": the widths of a Sequential's layers, input first (activation layers skipped).
+/// "2-64-64-2": the model's input shape and each output shape that differs from the one
+/// before, or that a layer with parameters produced.
 func architectureSummary(_ model: Sequential) -> String {
-    var widths = [model.inputSize]
-    var w = model.inputSize
-    for layer in model.layers {
-        let out = layer.outputSize(forInputSize: w)
-        if out != w || layer is Dense { widths.append(out) }
-        w = out
+    var parts = [model.sampleShape.description]
+    var previous = model.sampleShape
+    for (layer, shape) in zip(model.layers, model.layerOutputShapes) {
+        if shape != previous || layer.parameterCount > 0 { parts.append(shape.description) }
+        previous = shape
     }
-    return widths.map(String.init).joined(separator: "-")
+    return parts.joined(separator: "-")
 }
 
 /// Loads each plugin library (`--plugin FILE`, repeatable) before anything names what it
@@ -69,6 +69,6 @@ func loadPlugins(_ paths: [String]) throws(ValidationError) {
 /// A hidden layer of `size` units with activation `name`: a built-in activation is fused into
 /// the Dense layer; one a plugin registered follows it as a layer of its own.
 func hiddenLayer(_ width: Int, _ size: Int, activation name: String) throws(NNError) -> [any Layer] {
-    if let builtIn = try? Activation(name: name) { return [Dense(width, size, activation: builtIn)] }
-    return [Dense(width, size), try CustomActivationLayer(name: name)]
+    if let builtIn = try? Activation(name: name) { return [try Dense(width, size, activation: builtIn)] }
+    return [try Dense(width, size), try CustomActivationLayer(name: name)]
 }

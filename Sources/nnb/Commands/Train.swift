@@ -145,7 +145,7 @@ struct Train: ParsableCommand {
             layerList += try hiddenLayer(width, size, activation: activation)
             width = size
         }
-        layerList.append(Dense(width, train.targets.width))
+        layerList.append(try Dense(width, train.targets.width))
         let model = try Sequential(layers: layerList, seed: seed)
         if standardize { model.scaler = Standardizer(fitting: train) }
         let lossFunction = try loss.map { (name: String) throws(NNError) in try Loss(name: name) }
