@@ -60,6 +60,9 @@ public struct Dataset: Sendable, Equatable {
     public internal(set) var features: [Float]
     /// Columns per row.
     public let featureCount: Int
+    /// The shape of one sample (`[featureCount]` unless the source had one, as IDX images'
+    /// `[1, 28, 28]`, or `reshaped(to:)` gave one); its element count is `featureCount`.
+    public internal(set) var sampleShape: Shape
     /// One target per row.
     public let targets: Targets
     /// Names of the feature columns when the source had them (a CSV header), else nil.
@@ -97,11 +100,26 @@ public struct Dataset: Sendable, Equatable {
         if let bad = Dataset.firstNonFinite(features) {
             throw .invalidData("features[row \(bad / featureCount), column \(bad % featureCount)] is \(features[bad]); features must be finite")
         }
+        guard featureCount <= Shape.maxElements else {
+            throw .invalidArgument("featureCount \(featureCount) is more than 2^31")
+        }
         self.features = features
         self.featureCount = featureCount
+        sampleShape = Shape.vector(featureCount)
         self.targets = targets
         self.featureNames = featureNames
         self.classNames = classNames
+    }
+
+    /// The same rows with each sample seen as `shape` (the same number of floats, in the same
+    /// row-major order); throws `shapeMismatch` when its element count is not `featureCount`.
+    public func reshaped(to shape: Shape) throws(NNError) -> Dataset {
+        guard shape.count == featureCount else {
+            throw .shapeMismatch("cannot view samples of \(featureCount) features as shape \(shape) (\(shape.count) elements)")
+        }
+        var d = self
+        d.sampleShape = shape
+        return d
     }
 
     /// A data set from feature rows (arrays already in memory): every row must have the same
@@ -122,9 +140,10 @@ public struct Dataset: Sendable, Equatable {
 
     /// For code in this module that builds a data set from parts it already validated.
     init(validatedFeatures features: [Float], featureCount: Int, targets: Targets,
-         featureNames: [String]?, classNames: [String]?) {
+         featureNames: [String]?, classNames: [String]?, sampleShape: Shape? = nil) {
         self.features = features
         self.featureCount = featureCount
+        self.sampleShape = sampleShape ?? Shape.vector(featureCount)
         self.targets = targets
         self.featureNames = featureNames
         self.classNames = classNames
@@ -211,7 +230,8 @@ public struct Dataset: Sendable, Equatable {
             t = .values(Dataset.gatherRows(v, width: width, indices), width: width)
         }
         return Dataset(validatedFeatures: Dataset.gatherRows(features, width: featureCount, indices),
-                       featureCount: featureCount, targets: t, featureNames: featureNames, classNames: classNames)
+                       featureCount: featureCount, targets: t, featureNames: featureNames, classNames: classNames,
+                       sampleShape: sampleShape)
     }
 
     /// Rows `indices` of a row-major (n, width) matrix, copied row by row. Indices are trusted.
@@ -313,7 +333,7 @@ public struct Dataset: Sendable, Equatable {
         for (r, label) in labels.enumerated() { p[r * classCount + Int(label)] = 1 }
         return Dataset(validatedFeatures: features, featureCount: featureCount,
                        targets: .probabilities(p, width: classCount),
-                       featureNames: featureNames, classNames: classNames)
+                       featureNames: featureNames, classNames: classNames, sampleShape: sampleShape)
     }
 
     // MARK: - Splitting

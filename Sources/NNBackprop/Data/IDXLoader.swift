@@ -170,8 +170,11 @@ extension Dataset {
         let classes = try y.integers()
         let k = classCount ?? Int(classes.max() ?? 0) + 1
         do {
-            return try Dataset(features: x.floats(scale: scale), featureCount: width,
-                               targets: .classes(classes, classCount: k), classNames: classNames)
+            let data = try Dataset(features: x.floats(scale: scale), featureCount: width,
+                                   targets: .classes(classes, classCount: k), classNames: classNames)
+            // Images (n, h, w) keep their shape as one channel, (1, h, w), as PyTorch sees them.
+            let tail = Array(x.shape.dropFirst())
+            return try data.reshaped(to: Shape(tail.count == 2 ? [1] + tail : tail))
         } catch {
             throw error.prefixed("\(images), \(labels)")
         }

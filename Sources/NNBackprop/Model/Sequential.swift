@@ -427,11 +427,22 @@ public final class Sequential: Layer {
 
     /// Throws unless `data` fits the model's input and output and the loss.
     func checkCompatible(_ data: Dataset, loss: Loss) throws(NNError) {
-        guard data.featureCount == inputSize else {
-            throw .shapeMismatch("the data has \(data.featureCount) features per row, the model expects \(inputSize)")
-        }
+        try checkSampleShape(data.sampleShape, "the data")
         try loss.validate(targets: data.targets, outputSize: outputSize)
     }
+
+    /// Samples of `shape` fit the model when the shapes are equal, or when either is a plain
+    /// feature vector of the same element count (an MLP on images, flattened features for an
+    /// image model).
+    func checkSampleShape(_ shape: Shape, _ what: String) throws(NNError) {
+        guard shape == sampleShape || ((shape.rank == 1 || sampleShape.rank == 1) && shape.count == inputSize) else {
+            if shape.count != inputSize {
+                throw .shapeMismatch("\(what) has \(shape.count) features per sample (shape \(shape)), the model expects \(inputSize) (shape \(sampleShape))")
+            }
+            throw .shapeMismatch("\(what) has samples of shape \(shape), the model takes shape \(sampleShape)")
+        }
+    }
+
 }
 
 /// Stages mini-batches of a data set into the model's buffers and runs one forward (and
