@@ -35,6 +35,11 @@ public final class Dropout: ShapePreserving {
 
     public func resetParameters(using generator: inout SeededGenerator) { self.generator = generator.fork() }
 
+    public var randomState: [UInt64]? {
+        get { generator.stateWords }
+        set { if let newValue, let g = try? SeededGenerator(stateWords: newValue) { generator = g } }
+    }
+
     public func prepare(batchSize: Int) {
         output.reserve(batchSize * width)
         mask.reserve(batchSize * width)

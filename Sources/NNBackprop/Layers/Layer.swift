@@ -58,6 +58,10 @@ public protocol Layer: AnyObject {
     func bind(buffers: ParameterSlice)
     /// Draws fresh parameters (and buffer initial values) from the layer's initializer.
     func resetParameters(using generator: inout SeededGenerator)
+    /// The state of the layer's own random generator (dropout's masks), which a training
+    /// checkpoint carries so that a resumed run draws what an uninterrupted one would; nil
+    /// for a layer without one.
+    var randomState: [UInt64]? { get set }
 
     /// Sizes the training buffers for batches of up to `batchSize` samples (grows only).
     func prepare(batchSize: Int)
@@ -97,6 +101,10 @@ extension Layer {
     public var bufferLayout: [TensorLayout] { [] }
     public func bind(buffers: ParameterSlice) {}
     public func resetParameters(using generator: inout SeededGenerator) {}
+    public var randomState: [UInt64]? {
+        get { nil }
+        set {} // a layer without a generator has nothing to restore
+    }
     public func inferenceScratchCount(rows: Int) -> Int { 0 }
     public var moduleCount: Int { 1 }
 

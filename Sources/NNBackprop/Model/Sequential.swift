@@ -445,45 +445,65 @@ public final class Sequential: Layer {
 
 }
 
-/// Stages mini-batches of a data set into the model's buffers and runs one forward (and
-/// backward) pass; holds the label, target and loss-gradient buffers of the fit loop.
+/// Stages mini-batches into the model's input buffer and the label, target and loss-gradient
+/// buffers, and runs one forward (and backward) pass: the part of a training step that
+/// `Trainer`, `evaluate` and `computeGradients` share.
 struct Batcher {
     let model: Sequential
-    let data: Dataset
+    let data: Dataset?
     let loss: Loss
+    /// Whether the loss takes class indices (softmax cross-entropy on class targets).
     let usesLabels: Bool
     /// Whether the targets have class indices (for accuracy metrics).
     let hasClasses: Bool
+    let targetWidth: Int
     var labels = Int32Storage()
     var targets = GrowableBuffer()
     var lossGrad = GrowableBuffer()
-    /// The outputs of the last step (batch, outputSize), in the last layer's buffer.
+    /// The outputs of the last pass (batch, outputSize), in the last layer's buffer.
     private(set) var output: UnsafeMutablePointer<Float>?
 
     init(model: Sequential, data: Dataset, loss: Loss) {
+        self.init(model: model, loss: loss, targets: data.targets, data: data)
+    }
+
+    /// A batcher for batches the caller stages (`stage`), with targets of `targets`' kind.
+    init(model: Sequential, loss: Loss, targets: Dataset.Targets, data: Dataset? = nil) {
         self.model = model
         self.data = data
         self.loss = loss
-        usesLabels = loss.usesLabels(data.targets)
-        if case .values = data.targets { hasClasses = false } else { hasClasses = true }
+        usesLabels = loss.usesLabels(targets)
+        if case .values = targets { hasClasses = false } else { hasClasses = true }
+        targetWidth = targets.width
     }
 
     mutating func prepare(batchSize: Int) {
         model.prepare(batchSize: batchSize)
         labels.reserve(batchSize)
-        targets.reserve(batchSize * data.targets.width)
+        targets.reserve(batchSize * targetWidth)
         lossGrad.reserve(batchSize * model.outputSize)
     }
 
-    /// Loads the rows at `indices`, runs forward, returns the mean loss; with `backward`, sets
-    /// the model's gradients to this batch's (zeroed once, then accumulated by the layers).
-    mutating func step(indices: ArraySlice<Int>, training: Bool, backward: Bool) -> Float {
-        let n = indices.count
-        prepare(batchSize: n)
+    /// The buffers a batch of `rows` is written to: features (rows, inputSize), and labels
+    /// (rows) when the loss or the metrics use class indices, else targets (rows, width).
+    mutating func stage(rows: Int) -> (features: UnsafeMutablePointer<Float>, labels: UnsafeMutablePointer<Int32>?,
+                                       targets: UnsafeMutablePointer<Float>?) {
+        prepare(batchSize: rows)
+        return (model.inputPointer(batch: rows), usesLabels || hasClasses ? labels.pointer : nil,
+                usesLabels ? nil : targets.pointer)
+    }
+
+    /// Gathers the rows at `indices` of the data set into the staging buffers.
+    mutating func gather(_ indices: ArraySlice<Int>) {
+        let b = stage(rows: indices.count)
+        data!.gatherBatch(indices: indices, features: b.features, labels: b.labels, targets: b.targets)
+    }
+
+    /// Scales the staged batch of `rows`, runs forward and the loss; with `backward`, sets the
+    /// model's gradients to this batch's (zeroed once, then accumulated by the layers). A
+    /// non-finite loss skips backward: its gradients would be garbage.
+    mutating func run(rows n: Int, training: Bool, backward: Bool) -> Float {
         let x = model.inputPointer(batch: n)
-        let needsLabels = usesLabels || hasClasses
-        data.gatherBatch(indices: indices, features: x, labels: needsLabels ? labels.pointer : nil,
-                         targets: usesLabels ? nil : targets.pointer)
         model.scaler?.transformRows(UnsafeMutableBufferPointer(start: x, count: n * model.inputSize))
         let y = model.forward(x, batch: n, training: training)
         output = y
@@ -491,10 +511,21 @@ struct Batcher {
         let value = loss.compute(grad: g, pred: y, rows: n, cols: model.outputSize,
                                  labels: usesLabels ? UnsafePointer(labels.pointer) : nil,
                                  targets: usesLabels ? nil : UnsafePointer(targets.pointer))
-        if backward, let g {
-            model.beginStep() // the step's gradients replace the last step's
+        if backward, let g, value.isFinite {
+            model.beginStep()
             model.backward(g, batch: n)
         }
         return value
     }
+
+    /// `gather` then `run`.
+    mutating func step(indices: ArraySlice<Int>, training: Bool, backward: Bool) -> Float {
+        gather(indices)
+        return run(rows: indices.count, training: training, backward: backward)
+    }
+
+    /// The staged class labels, for metrics (nil without class targets).
+    var labelPointer: UnsafePointer<Int32>? { hasClasses ? UnsafePointer(labels.pointer) : nil }
+    /// The staged targets, for metrics (nil when the loss takes labels).
+    var targetPointer: UnsafePointer<Float>? { usesLabels ? nil : UnsafePointer(targets.pointer) }
 }

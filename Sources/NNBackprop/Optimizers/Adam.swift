@@ -3,24 +3,21 @@ import CKernels
 /// Adam (Kingma and Ba 2015) as PyTorch's torch.optim.Adam, with L2 weight decay added to the
 /// gradient; `decoupled: true` gives AdamW (Loshchilov and Hutter), whose decay is applied to
 /// the weights directly. Calls `nnk_adam_step`.
-public final class Adam: Optimizer {
-    public var learningRate: Float
+public final class Adam: OptimizerBase, Optimizer {
     public let beta1: Float
     public let beta2: Float
     public let epsilon: Float
     public let weightDecay: Float
     public let decoupled: Bool
-    public private(set) var stepCount = 0
-    private var buffers = OptimizerState()
 
     public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
                 weightDecay: Float = 0, decoupled: Bool = false) {
-        self.learningRate = learningRate
         self.beta1 = beta1
         self.beta2 = beta2
         self.epsilon = epsilon
         self.weightDecay = weightDecay
         self.decoupled = decoupled
+        super.init(learningRate: learningRate)
     }
 
     /// AdamW: Adam with decoupled weight decay (PyTorch's default decay 0.01).
@@ -42,10 +39,5 @@ public final class Adam: Optimizer {
                       parameters.count, &p, Int64(stepCount))
     }
 
-    public func reset() { buffers.reset(); stepCount = 0 }
-    public var state: [String: [Float]] { buffers.values }
-    public func restore(state: [String: [Float]], steps: Int, parameterCount: Int) throws(NNError) {
-        try buffers.restore(state, expected: ["m", "v"], parameterCount: parameterCount, optimizer: name)
-        stepCount = steps
-    }
+    override var stateNames: [String] { ["m", "v"] }
 }

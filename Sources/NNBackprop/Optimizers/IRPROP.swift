@@ -9,15 +9,12 @@
 /// maximum step 50 (`rprop_delta_max`).
 ///
 /// The update is a plain Swift loop (CKernels has no RPROP step); it runs once per epoch.
-public final class IRPROPMinus: Optimizer {
-    public var learningRate: Float = 0
+public final class IRPROPMinus: OptimizerBase, Optimizer {
     public let increase: Float
     public let decrease: Float
     public let initialStep: Float
     public let minStep: Float
     public let maxStep: Float
-    public private(set) var stepCount = 0
-    private var buffers = OptimizerState()
 
     public init(increase: Float = 1.2, decrease: Float = 0.5, initialStep: Float = 0.1,
                 minStep: Float = 0, maxStep: Float = 50) {
@@ -26,6 +23,7 @@ public final class IRPROPMinus: Optimizer {
         self.initialStep = initialStep
         self.minStep = minStep
         self.maxStep = maxStep
+        super.init(learningRate: 0)
     }
 
     public var name: String { "irprop-" }
@@ -51,10 +49,5 @@ public final class IRPROPMinus: Optimizer {
         stepCount += 1
     }
 
-    public func reset() { buffers.reset(); stepCount = 0 }
-    public var state: [String: [Float]] { buffers.values }
-    public func restore(state: [String: [Float]], steps: Int, parameterCount: Int) throws(NNError) {
-        try buffers.restore(state, expected: ["step", "previous"], parameterCount: parameterCount, optimizer: name)
-        stepCount = steps
-    }
+    override var stateNames: [String] { ["step", "previous"] }
 }

@@ -31,6 +31,39 @@ extension Optimizer {
     }
 }
 
+/// What every optimizer shares: its learning rate, its step count, and its named state buffers
+/// (each one float per parameter), with reset, save (`state`) and restore written once.
+/// A subclass says which buffers it keeps (`stateNames`) and implements `step`.
+open class OptimizerBase {
+    /// The learning rate of the next step (a schedule sets it each epoch).
+    public var learningRate: Float
+    /// Steps taken since creation, `reset()` or the step count `restore` set.
+    public internal(set) var stepCount = 0
+    var buffers = OptimizerState()
+
+    init(learningRate: Float) { self.learningRate = learningRate }
+
+    /// The state buffers this optimizer keeps with its current settings.
+    var stateNames: [String] { [] }
+
+    /// Forgets all state (as if new).
+    public func reset() {
+        buffers.reset()
+        stepCount = 0
+    }
+
+    /// The state buffers by name (empty before the first step).
+    public var state: [String: [Float]] { buffers.values }
+
+    /// Restores state saved from `state` after `steps` steps; throws `shapeMismatch` or
+    /// `corruptFile` for buffers that do not fit `parameterCount`.
+    public func restore(state: [String: [Float]], steps: Int, parameterCount: Int) throws(NNError) {
+        guard steps >= 0 else { throw .corruptFile("optimizer step count \(steps) is negative") }
+        try buffers.restore(state, expected: stateNames, parameterCount: parameterCount, optimizer: (self as? any Optimizer)?.name ?? "optimizer")
+        stepCount = steps
+    }
+}
+
 /// The named state buffers of an optimizer, each n floats, allocated on first use.
 struct OptimizerState {
     private(set) var buffers: [String: FloatStorage] = [:]

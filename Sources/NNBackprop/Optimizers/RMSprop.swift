@@ -2,24 +2,21 @@ import CKernels
 
 /// RMSprop as PyTorch's torch.optim.RMSprop (smoothing `alpha`, optional momentum and the
 /// centered variant). Calls `nnk_rmsprop_step`.
-public final class RMSprop: Optimizer {
-    public var learningRate: Float
+public final class RMSprop: OptimizerBase, Optimizer {
     public let alpha: Float
     public let epsilon: Float
     public let weightDecay: Float
     public let momentum: Float
     public let centered: Bool
-    public private(set) var stepCount = 0
-    private var buffers = OptimizerState()
 
     public init(learningRate: Float = 0.01, alpha: Float = 0.99, epsilon: Float = 1e-8, weightDecay: Float = 0,
                 momentum: Float = 0, centered: Bool = false) {
-        self.learningRate = learningRate
         self.alpha = alpha
         self.epsilon = epsilon
         self.weightDecay = weightDecay
         self.momentum = momentum
         self.centered = centered
+        super.init(learningRate: learningRate)
     }
 
     public var name: String { "rmsprop" }
@@ -36,10 +33,5 @@ public final class RMSprop: Optimizer {
         stepCount += 1
     }
 
-    public func reset() { buffers.reset(); stepCount = 0 }
-    public var state: [String: [Float]] { buffers.values }
-    public func restore(state: [String: [Float]], steps: Int, parameterCount: Int) throws(NNError) {
-        try buffers.restore(state, expected: bufferNames, parameterCount: parameterCount, optimizer: name)
-        stepCount = steps
-    }
+    override var stateNames: [String] { bufferNames }
 }

@@ -2,24 +2,21 @@ import CKernels
 
 /// Stochastic gradient descent with optional momentum, dampening, L2 weight decay and
 /// Nesterov momentum, as PyTorch's torch.optim.SGD (`nnk_sgd_step`).
-public final class SGD: Optimizer {
-    public var learningRate: Float
+public final class SGD: OptimizerBase, Optimizer {
     public let momentum: Float
     public let dampening: Float
     public let weightDecay: Float
     public let nesterov: Bool
-    public private(set) var stepCount = 0
-    private var buffers = OptimizerState()
 
     /// Nesterov requires momentum > 0 and dampening 0 (PyTorch's rule); violating it traps.
     public init(learningRate: Float = 0.01, momentum: Float = 0, dampening: Float = 0,
                 weightDecay: Float = 0, nesterov: Bool = false) {
         precondition(!nesterov || (momentum > 0 && dampening == 0), "SGD: nesterov needs momentum > 0 and dampening 0")
-        self.learningRate = learningRate
         self.momentum = momentum
         self.dampening = dampening
         self.weightDecay = weightDecay
         self.nesterov = nesterov
+        super.init(learningRate: learningRate)
     }
 
     public var name: String { "sgd" }
@@ -34,10 +31,5 @@ public final class SGD: Optimizer {
         stepCount += 1
     }
 
-    public func reset() { buffers.reset(); stepCount = 0 }
-    public var state: [String: [Float]] { buffers.values }
-    public func restore(state: [String: [Float]], steps: Int, parameterCount: Int) throws(NNError) {
-        try buffers.restore(state, expected: momentum != 0 ? ["velocity"] : [], parameterCount: parameterCount, optimizer: name)
-        stepCount = steps
-    }
+    override var stateNames: [String] { momentum != 0 ? ["velocity"] : [] }
 }

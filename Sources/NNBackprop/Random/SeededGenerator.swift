@@ -36,6 +36,22 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
         spareGaussian = nil
     }
 
+    /// The whole state as words (the four xoshiro words, then 1 and the spare deviate's bits
+    /// when one is pending, else 0 and 0), for checkpoints.
+    public var stateWords: [UInt64] {
+        [s0, s1, s2, s3, spareGaussian == nil ? 0 : 1, UInt64(spareGaussian?.bitPattern ?? 0)]
+    }
+
+    /// A generator continuing from `stateWords`; throws `corruptFile` for words that are not
+    /// a state (wrong count, the all-zero state, a bad flag).
+    public init(stateWords w: [UInt64]) throws(NNError) {
+        guard w.count == 6, w[0] | w[1] | w[2] | w[3] != 0, w[4] <= 1, w[5] <= UInt64(UInt32.max) else {
+            throw .corruptFile("a random generator state is 6 words with a nonzero xoshiro state, got \(w)")
+        }
+        (s0, s1, s2, s3) = (w[0], w[1], w[2], w[3])
+        spareGaussian = w[4] == 1 ? Float(bitPattern: UInt32(w[5])) : nil
+    }
+
     /// One step of SplitMix64 (Steele, Lea, Flood 2014): advances `state`, returns the output.
     public static func splitMix64(_ state: inout UInt64) -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15

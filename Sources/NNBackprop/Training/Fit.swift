@@ -16,6 +16,11 @@ extension Sequential {
     /// forward pass, so finiteness alone proves nothing), resets `optimizer`'s state and
     /// throws `diverged` naming that epoch.
     ///
+    /// `initialEpoch` resumes a run (as Keras's initial_epoch): epochs `initialEpoch..<epochs`
+    /// run, after replaying the data order of the epochs before; with the optimizer and the
+    /// layers' random states restored from a checkpoint (`Sequential.loadCheckpoint`) the
+    /// weights come out bitwise as an uninterrupted run's.
+    ///
     /// Throws `shapeMismatch` when the data does not fit the model, `invalidData` for targets
     /// the loss cannot use, `invalidArgument` for bad sizes or fractions, and `diverged`.
     @discardableResult
@@ -23,8 +28,11 @@ extension Sequential {
                     validation: Dataset? = nil, validationSplit: Double = 0, metrics: [Metric] = [],
                     shuffle: Bool = true, seed: UInt64 = 0, schedule: LearningRateSchedule = .constant,
                     clipNorm: Float? = nil, earlyStopping: EarlyStopping? = nil,
-                    callbacks: [any TrainingCallback] = []) throws(NNError) -> History {
+                    callbacks: [any TrainingCallback] = [], initialEpoch: Int = 0) throws(NNError) -> History {
         guard epochs >= 0 else { throw .invalidArgument("epochs must be non-negative, got \(epochs)") }
+        guard initialEpoch >= 0 && initialEpoch <= epochs else {
+            throw .invalidArgument("initialEpoch must be in [0, epochs] (\(epochs)), got \(initialEpoch)")
+        }
         guard batchSize > 0 else { throw .invalidArgument("batchSize must be positive, got \(batchSize)") }
         guard validationSplit >= 0 && validationSplit < 1 else {
             throw .invalidArgument("validationSplit must be in [0, 1), got \(validationSplit)")
@@ -54,8 +62,8 @@ extension Sequential {
         var rng = SeededGenerator(seed: seed)
         var order = Array(0..<train.count)
         let batch = min(batchSize, train.count)
-        var batcher = Batcher(model: self, data: train, loss: loss)
-        batcher.prepare(batchSize: batch)
+        let trainer = Trainer(model: self, loss: loss, optimizer: optimizer, clipNorm: clipNorm, data: train)
+        trainer.prepare(batchSize: batch)
         let baseRate = optimizer.learningRate
         let batchesPerEpoch = (train.count + batch - 1) / batch
         var best: (value: Double, epoch: Int, parameters: [Float])?
@@ -65,8 +73,9 @@ extension Sequential {
         var epochStart = FloatStorage(count: epochs > 0 ? parameterCount : 0)
         var verified = FloatStorage(count: epochs > 0 ? parameterCount : 0)
         var verifiedEpoch = 0 // 1-based; 0: none yet (the weights are still the initial ones)
+        if shuffle { for _ in 0..<initialEpoch { rng.shuffle(&order) } } // the order the done epochs saw
 
-        epochLoop: for epoch in 0..<epochs {
+        epochLoop: for epoch in initialEpoch..<epochs {
             optimizer.learningRate = schedule.rate(epoch: epoch, base: baseRate)
             if shuffle { rng.shuffle(&order) }
             epochStart.pointer.update(from: parameters.baseAddress!, count: parameterCount)
@@ -80,17 +89,14 @@ extension Sequential {
             var start = 0
             while start < train.count {
                 let end = min(start + batch, train.count)
-                let lossValue = batcher.step(indices: order[start..<end], training: true, backward: true)
+                let lossValue = trainer.step(indices: order[start..<end])
                 guard lossValue.isFinite else { throw diverged("the loss of batch \(b + 1) is \(lossValue)") }
                 if b == 0 {
                     swap(&epochStart, &verified)
                     verifiedEpoch = epoch + 1
                 }
-                acc.add(loss: lossValue, outputs: batcher.output!, n: end - start,
-                        labels: batcher.hasClasses ? UnsafePointer(batcher.labels.pointer) : nil,
-                        targets: batcher.usesLabels ? nil : UnsafePointer(batcher.targets.pointer))
-                if let clipNorm { clipGradients(gradients, maxNorm: clipNorm) }
-                optimizer.step(parameters: parameters, gradients: UnsafeBufferPointer(gradients))
+                acc.add(loss: lossValue, outputs: trainer.output!, n: end - start,
+                        labels: trainer.batcher.labelPointer, targets: trainer.batcher.targetPointer)
                 if !callbacks.isEmpty {
                     var p = BatchProgress(epoch: epoch, batch: b, batchesPerEpoch: batchesPerEpoch, size: end - start, loss: lossValue)
                     p.epochLoss = acc.meanLoss
@@ -154,9 +160,7 @@ extension Sequential {
         while start < data.count {
             let end = min(start + batch, data.count)
             let l = batcher.step(indices: all[start..<end], training: false, backward: false)
-            acc.add(loss: l, outputs: batcher.output!, n: end - start,
-                    labels: batcher.hasClasses ? UnsafePointer(batcher.labels.pointer) : nil,
-                    targets: batcher.usesLabels ? nil : UnsafePointer(batcher.targets.pointer))
+            acc.add(loss: l, outputs: batcher.output!, n: end - start, labels: batcher.labelPointer, targets: batcher.targetPointer)
             start = end
         }
         return acc.results()

@@ -1,0 +1,74 @@
+/// One training step, the one that `fit`, the C API (`nnb_train`, `nnb_train_batch`,
+/// `nnb_train_epoch`) and the CLI all run: stage a batch, start the step's gradients, forward
+/// in training mode, the loss, a finite-loss check, backward, optional clipping of the global
+/// gradient norm, and the optimizer's update. After `prepare(batchSize:)` a step allocates
+/// nothing.
+public final class Trainer {
+    public let model: Sequential
+    public let loss: Loss
+    public let optimizer: any Optimizer
+    /// The global gradient norm is clipped to this before each update (nil: no clipping).
+    public let clipNorm: Float?
+    var batcher: Batcher
+
+    /// A trainer for `model` with targets of `targets`' kind (class labels, probabilities or
+    /// values); throws `invalidArgument` for a clip norm that is not positive.
+    public init(model: Sequential, loss: Loss, optimizer: any Optimizer, clipNorm: Float? = nil,
+                targets: Dataset.Targets) throws(NNError) {
+        if let clipNorm, !(clipNorm > 0 && clipNorm.isFinite) {
+            throw .invalidArgument("clipNorm must be positive, got \(clipNorm)")
+        }
+        self.model = model
+        self.loss = loss
+        self.optimizer = optimizer
+        self.clipNorm = clipNorm
+        batcher = Batcher(model: model, loss: loss, targets: targets)
+    }
+
+    init(model: Sequential, loss: Loss, optimizer: any Optimizer, clipNorm: Float?, data: Dataset) {
+        self.model = model
+        self.loss = loss
+        self.optimizer = optimizer
+        self.clipNorm = clipNorm
+        batcher = Batcher(model: model, data: data, loss: loss)
+    }
+
+    /// Sizes every buffer for batches of up to `batchSize` rows.
+    public func prepare(batchSize: Int) { batcher.prepare(batchSize: batchSize) }
+
+    /// Where the next batch of `rows` goes: features (rows, inputSize), class labels (rows) when
+    /// the targets are classes, else targets (rows, width). Fill them, then call `step(rows:)`.
+    public func stage(rows: Int) -> (features: UnsafeMutablePointer<Float>, labels: UnsafeMutablePointer<Int32>?,
+                                     targets: UnsafeMutablePointer<Float>?) {
+        batcher.stage(rows: rows)
+    }
+
+    /// One step on the staged batch of `rows`; returns its mean loss. A NaN or infinite loss
+    /// leaves the weights and the optimizer as they were and throws `diverged`.
+    @discardableResult
+    public func step(rows: Int) throws(NNError) -> Float {
+        let value = batcher.run(rows: rows, training: true, backward: true)
+        guard value.isFinite else {
+            throw .diverged("the loss is \(value) (learning rate \(optimizer.learningRate) with \(optimizer.name): try a smaller rate, clipNorm, or standardized inputs); the weights were not updated")
+        }
+        update()
+        return value
+    }
+
+    /// One step on the rows at `indices` of the data set the trainer was made for (fit's loop);
+    /// returns the loss without the finite check, which `fit` makes with its own recovery.
+    func step(indices: ArraySlice<Int>) -> Float {
+        batcher.gather(indices)
+        let value = batcher.run(rows: indices.count, training: true, backward: true)
+        if value.isFinite { update() }
+        return value
+    }
+
+    private func update() {
+        if let clipNorm { clipGradients(model.gradients, maxNorm: clipNorm) }
+        optimizer.step(parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients))
+    }
+
+    /// The outputs of the last step (rows, outputSize).
+    var output: UnsafeMutablePointer<Float>? { batcher.output }
+}
