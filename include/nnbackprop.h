@@ -256,6 +256,11 @@ typedef struct nnb_train_options {
                                   applies it to every input it is given. Default 0 */
     float alpha;               /* rmsprop: smoothing constant of the squared-gradient average
                                   (PyTorch's alpha), in [0, 1); default 0.99 */
+    /* Added in 0.2 (an older, smaller struct ends above and keeps the default): */
+    int32_t resume;            /* 1: continue the checkpoint the model was loaded from (see
+                                  nnb_model_save_checkpoint): its optimizer state (the optimizer
+                                  must be the one it saved) and its data order, from the epoch
+                                  after the ones it had done up to `epochs` in all. Default 0 */
 } nnb_train_options;
 
 /* Sets struct_size and every default above. An option changed from its default that the chosen
@@ -283,9 +288,18 @@ NNB_API nnb_status nnb_compile(nnb_model *model, const nnb_train_options *option
 NNB_API nnb_status nnb_train_batch(nnb_model *model, const float *x, size_t rows, size_t cols, const float *y,
                                    size_t y_cols, double *loss);
 /* One epoch over the data in mini-batches of the compiled batch size (shuffled when compiled so).
- * report may be NULL. */
+ * report may be NULL. Calling it k times trains exactly as nnb_train with k epochs does (the same
+ * data order and schedule); report->epochs is the compiled options' epochs. */
 NNB_API nnb_status nnb_train_epoch(nnb_model *model, const float *x, size_t rows, size_t cols, const float *y,
                                    size_t y_cols, nnb_epoch_report *report);
+
+/* Writes the model as nnb_model_save does, plus a training checkpoint: the optimizer of the last
+ * nnb_compile / nnb_train (its state and step count), the epochs done and the data-order seed,
+ * and dropout's random state. nnb_model_load of the file, then nnb_train with options.resume = 1
+ * (and the same options), trains bitwise as the uninterrupted run would have.
+ * NNB_ERR_NOT_READY before any nnb_compile or nnb_train. The file still loads as a model (in
+ * PyTorch, its "optimizer.*" tensors are extra keys). */
+NNB_API nnb_status nnb_model_save_checkpoint(const nnb_model *model, const char *path);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Inference                                                                                    */

@@ -18,6 +18,9 @@ import NNBackprop
 final class ModelHandle {
     var model: Sequential
     var compiled: CompiledTraining?
+    /// The optimizer state and progress of the checkpoint the model was loaded from, for
+    /// nnb_train with options.resume.
+    var checkpoint: Checkpoint?
     private var trainer = pthread_mutex_t()
     private let weights = WeightsLock()
 
@@ -162,16 +165,13 @@ private func specs(fromElement part: String, _ context: String) throws -> [Layer
         throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context) '\(part)' has ':' but no activation after it")
     }
     let act = fields.count > 1 ? fields[1] : nil
-    /// The activation suffix as a Dense attribute, or a plugin's activation as a layer after it.
+    /// The activation suffix as the layer's attribute (a plugin's becomes a layer of its own in
+    /// `expandingPluginActivations`).
     func withActivation(_ spec: LayerSpec) throws -> [LayerSpec] {
         guard let act else { return [spec] }
-        if (try? Activation(name: act)) != nil {
-            var s = spec
-            s.attributes["activation"] = .string(act)
-            return [s]
-        }
-        guard Plugins.activation(named: act) != nil else { _ = try Activation(name: act); return [] }
-        return [spec, LayerSpec(type: CustomActivationLayer.typeName, attributes: ["name": .string(act)])]
+        var s = spec
+        s.attributes["activation"] = .string(act)
+        return [s]
     }
     if let units = Int(head) {
         guard units > 0 else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context) has \(units) units; sizes must be positive") }
@@ -206,8 +206,23 @@ private func specs(fromElement part: String, _ context: String) throws -> [Layer
     if Plugins.activation(named: head) != nil {
         return [LayerSpec(type: CustomActivationLayer.typeName, attributes: ["name": .string(head)])]
     }
-    _ = try Activation(name: head) // throws the unknown-activation error, with the known names
-    return []
+    throw CAPIFailure(NNB_ERR_UNKNOWN_NAME, "\(context) '\(head)' is neither a layer type (\(LayerRegistry.typeNames.map { $0.lowercased() }.joined(separator: ", "))) nor an activation (\(Activation.all.map(\.name).joined(separator: ", ")), or one a plugin registered)")
+}
+
+/// A dense or activation spec whose activation a plugin registered becomes the layer without
+/// it (dense) or nothing (activation), then the plugin's layer: built-in activations fuse,
+/// plugin ones are layers of their own.
+func expandingPluginActivations(_ specs: [LayerSpec]) -> [LayerSpec] {
+    specs.flatMap { spec -> [LayerSpec] in
+        guard spec.type == Dense.typeName || spec.type == ActivationLayer.typeName,
+              case .string(let name)? = spec.attributes["activation"],
+              (try? Activation(name: name)) == nil, Plugins.activation(named: name) != nil else { return [spec] }
+        let plugin = LayerSpec(type: CustomActivationLayer.typeName, attributes: ["name": .string(name)])
+        guard spec.type == Dense.typeName else { return [plugin] }
+        var dense = spec
+        dense.attributes["activation"] = nil
+        return [dense, plugin]
+    }
 }
 
 /// A compact description as the model's input shape and layers.
@@ -218,13 +233,14 @@ private func layers(fromDescription text: String) throws -> (shape: Shape, layer
     }
     let shape: Shape
     do { shape = try Shape(parsing: parts[0]) } catch {
-        throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "description '\(text)': the input shape '\(parts[0])' is not a positive size or sizes joined by 'x' (784, 1x28x28)")
+        let shown = parts[0].isEmpty ? "is empty (a negative size?)" : "'\(parts[0])' is not a positive size or sizes joined by 'x'"
+        throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "description '\(text)': the input shape \(shown); write it as 784 or 1x28x28 (at most \(Shape.maxRank) dimensions)")
     }
     var all: [LayerSpec] = []
     for (i, part) in parts.enumerated().dropFirst() {
         all += try specs(fromElement: part, "description '\(text)': element \(i)")
     }
-    return (shape, try Sequential.layers(from: all, inputShape: shape))
+    return (shape, try Sequential.layers(from: expandingPluginActivations(all), inputShape: shape))
 }
 
 /// The compact description of a model (what `layers(fromDescription:)` reads).
@@ -275,8 +291,7 @@ private func layers(from spec: nnb_layer_spec, index: Int) throws -> [LayerSpec]
             throw CAPIFailure(NNB_ERR_UNKNOWN_NAME, "layers[\(index)]: unknown layer type '\(typeName)'; known: \(LayerRegistry.typeNames.map { $0.lowercased() }.joined(separator: ", "))")
         }
         let text = spec.attributes.map { String(cString: $0) } ?? ""
-        var attrs = try attributes(text, for: type, "layers[\(index)] (\(typeName))")
-        if type == Dense.self, let units = attrs.removeValue(forKey: "units") { attrs["out_features"] = units }
+        let attrs = try attributes(text, for: type, "layers[\(index)] (\(typeName))")
         return [LayerSpec(type: type.typeName, attributes: attrs)]
     default:
         throw CAPIFailure(NNB_ERR_UNKNOWN_NAME, "layers[\(index)]: unknown layer type \(spec.type.rawValue) (expected NNB_LAYER_DENSE, NNB_LAYER_ACTIVATION, NNB_LAYER_DROPOUT or NNB_LAYER_NAMED)")
@@ -316,7 +331,8 @@ public func nnbModelCreate(_ out: UnsafeMutablePointer<OpaquePointer?>?, _ input
             all += try layers(from: spec, index: i)
         }
         let shape = try Shape(features: Int(inputs))
-        publish(try Sequential(layers: Sequential.layers(from: all, inputShape: shape), inputShape: shape, seed: seed), out)
+        publish(try Sequential(layers: Sequential.layers(from: expandingPluginActivations(all), inputShape: shape), inputShape: shape,
+                               seed: seed), out)
     }
 }
 
@@ -469,26 +485,20 @@ public func nnbPredict(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ ro
     }
 }
 
-/// Mean loss and accuracy of predictions `p` (rows, outputs) against `t`.
-func score(_ p: [Float], _ t: Dataset.Targets, loss: Loss, outputs: Int) throws -> (loss: Double, accuracy: Double) {
-    let value = Double(try loss.evaluate(predictions: p, targets: t).loss)
-    let rows = p.count / outputs
-    switch (loss, t) {
-    case (.softmaxCrossEntropy, _):
-        guard let truth = t.classIndices else { return (value, .nan) }
-        var right = 0
-        for r in 0..<rows {
-            let row = p[(r * outputs)..<((r + 1) * outputs)]
-            if Int32(row.indices.max { row[$0] < row[$1] }! - r * outputs) == truth[r] { right += 1 }
-        }
-        return (value, Double(right) / Double(rows))
-    case (.binaryCrossEntropy, .values(let v, _)):
-        // Each output a separate yes/no: logit > 0 against target >= 0.5.
-        var right = 0
-        for i in 0..<p.count where (p[i] > 0) == (v[i] >= 0.5) { right += 1 }
-        return (value, Double(right) / Double(p.count))
-    default:
-        return (value, .nan)
+/// Mean loss and accuracy of predictions `p` (rows, outputs) against `t`, by the library's
+/// metrics: arg-max accuracy for cross_entropy, per-output accuracy for bce, none (NaN) else.
+func score(_ p: [Float], _ t: Dataset.Targets, loss: Loss) throws -> (loss: Double, accuracy: Double) {
+    let metric = accuracyMetric(for: loss, t)
+    let r = try Metrics.evaluate(predictions: p, targets: t, loss: loss, metrics: metric.map { [$0] } ?? [])
+    return (r["loss"] ?? .nan, metric.flatMap { r[$0.name] } ?? .nan)
+}
+
+/// The accuracy metric nnb_evaluate and the epoch reports give for `loss` on targets `t`.
+func accuracyMetric(for loss: Loss, _ t: Dataset.Targets) -> Metric? {
+    switch loss {
+    case .softmaxCrossEntropy: return t.classIndices == nil ? nil : .accuracy
+    case .binaryCrossEntropy: return .binaryAccuracy
+    default: return nil
     }
 }
 
@@ -508,7 +518,7 @@ public func nnbEvaluate(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ r
             data.features.withUnsafeBufferPointer { xs in
                 p.withUnsafeMutableBufferPointer { h.model.infer(xs.baseAddress!, rows: rows, into: $0.baseAddress!) }
             }
-            let s = try score(p, t, loss: loss, outputs: h.model.outputSize)
+            let s = try score(p, t, loss: loss)
             lossOut?.pointee = s.loss
             accuracyOut?.pointee = s.accuracy
         }
@@ -547,6 +557,9 @@ private func load(_ out: UnsafeMutablePointer<OpaquePointer?>?, _ path: UnsafePo
         guard flags & ~NNB_LOAD_ALLOW_NONFINITE == 0 else {
             throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "unknown flag bits 0x\(String(flags & ~NNB_LOAD_ALLOW_NONFINITE, radix: 16)) (known: NNB_LOAD_ALLOW_NONFINITE)")
         }
-        publish(try Sequential.load(from: p, allowNonFinite: flags & NNB_LOAD_ALLOW_NONFINITE != 0), out)
+        let loaded = try Sequential.loadWithCheckpoint(from: p, allowNonFinite: flags & NNB_LOAD_ALLOW_NONFINITE != 0)
+        let h = ModelHandle(loaded.model)
+        h.checkpoint = loaded.checkpoint
+        out.pointee = OpaquePointer(Unmanaged.passRetained(h).toOpaque())
     }
 }

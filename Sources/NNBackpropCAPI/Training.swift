@@ -14,7 +14,13 @@ struct CompiledTraining {
     var clipNorm: Float?
     /// The optimizer's rate before any schedule, which the schedule scales per epoch.
     var baseRate: Float
+    /// options.epochs: the run's planned length (the cosine schedule spans it).
+    var plannedEpochs: Int32
     var epochsRun = 0
+    /// The step nnb_train_batch runs, made on its first call for the targets' kind (0 class
+    /// indices, 1 probability rows, 2 values) and remade when the kind changes.
+    var trainer: Trainer?
+    var trainerKind = -1
 }
 
 @c(nnb_train_options_init)
@@ -61,6 +67,7 @@ private func readOptions(_ options: UnsafePointer<nnb_train_options>?) throws ->
     try check(o.nesterov == 0 || o.momentum > 0, "nesterov needs momentum > 0")
     try check(o.alpha >= 0 && o.alpha < 1, "alpha must be in [0, 1), got \(o.alpha)")
     try check(o.gamma >= 0 && o.gamma.isFinite, "gamma must be positive (0 = the schedule's default), got \(o.gamma)")
+    try check(o.resume == 0 || o.resume == 1, "resume must be 0 or 1, got \(o.resume)")
     try checkApplicable(o)
     return o
 }
@@ -148,7 +155,8 @@ private func compile(_ o: nnb_train_options) throws -> CompiledTraining {
     let optimizer = try makeOptimizer(o)
     return CompiledTraining(loss: try makeLoss(o), optimizer: optimizer, batchSize: Int(o.batch_size),
                             shuffle: o.shuffle != 0, seed: o.seed, schedule: try makeSchedule(o),
-                            clipNorm: o.clip_norm > 0 ? o.clip_norm : nil, baseRate: optimizer.learningRate)
+                            clipNorm: o.clip_norm > 0 ? o.clip_norm : nil, baseRate: optimizer.learningRate,
+                            plannedEpochs: o.epochs)
 }
 
 /// Relays each epoch to the C callback; a nonzero return stops training.
@@ -174,8 +182,10 @@ private final class EpochRelay: TrainingCallback {
     }
 }
 
-func report(epoch: Int, epochs: Int32, logs: [String: Double], started: ContinuousClock.Instant) -> nnb_epoch_report {
+func report(epoch: Int, epochs: Int32, logs: [String: Double], started: ContinuousClock.Instant,
+            bestEpoch: Int? = nil) -> nnb_epoch_report {
     var r = nnb_epoch_report()
+    r.best_epoch = bestEpoch.map { Int32($0 + 1) } ?? 0
     r.struct_size = UInt32(MemoryLayout<nnb_epoch_report>.size)
     r.epoch = Int32(epoch + 1)
     r.epochs = epochs
@@ -222,10 +232,28 @@ public func nnbTrain(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ rows
                 let held = Int((Double(rows) * Double(o.validation_split)).rounded())
                 h.model.scaler = Standardizer(fitting: held > 0 ? try data.subset(0..<(rows - held)) : data)
             }
+            var initialEpoch = 0
+            if o.resume != 0 {
+                guard let checkpoint = h.checkpoint else {
+                    throw CAPIFailure(NNB_ERR_NOT_READY, "options.resume is 1 but the model was not loaded from a checkpoint (nnb_model_save_checkpoint writes one)")
+                }
+                try checkpoint.restore(training.optimizer, parameterCount: h.model.parameterCount)
+                guard checkpoint.progress.epochsCompleted <= Int(o.epochs) else {
+                    throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "the checkpoint has done \(checkpoint.progress.epochsCompleted) epochs, more than options.epochs (\(o.epochs)) in all")
+                }
+                initialEpoch = checkpoint.progress.epochsCompleted
+                training.seed = checkpoint.progress.seed
+            }
             let relay = o.on_epoch.map { EpochRelay($0, o.user_data, epochs: o.epochs) }
+            // Without a callback the last epoch's report is built here: its logs and its own time.
             var summary: [String: Double] = [:]
-            let tracker = ClosureCallback(onEpochEnd: { _, logs in summary = logs; return .proceed })
-            let started = ContinuousClock.now
+            var epochStarted = ContinuousClock.now, lastStarted = epochStarted
+            let tracker = ClosureCallback(onEpochEnd: { _, logs in
+                summary = logs
+                lastStarted = epochStarted
+                epochStarted = ContinuousClock.now
+                return .proceed
+            })
             let history = try h.model.fit(
                 data, epochs: Int(o.epochs), batchSize: training.batchSize, loss: training.loss,
                 optimizer: training.optimizer, validationSplit: Double(o.validation_split),
@@ -235,13 +263,14 @@ public func nnbTrain(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ rows
                     ? EarlyStopping(monitor: o.validation_split > 0 ? "val_loss" : "loss",
                                     patience: Int(o.early_stopping_patience), restoreBest: o.restore_best != 0)
                     : nil,
-                callbacks: [tracker] + (relay.map { [$0] } ?? []))
-            training.epochsRun = history.epochs.count
+                callbacks: [tracker] + (relay.map { [$0] } ?? []), initialEpoch: initialEpoch)
+            training.epochsRun = initialEpoch + history.epochs.count
             h.compiled = training
-            if let relay, history.epochs.count > 0 {
-                deliver(relay.last, to: last)
-            } else if history.epochs.count > 0 {
-                deliver(report(epoch: history.epochs.count - 1, epochs: o.epochs, logs: summary, started: started), to: last)
+            h.checkpoint = nil
+            if !history.epochs.isEmpty {
+                var r = relay?.last ?? report(epoch: training.epochsRun - 1, epochs: o.epochs, logs: summary, started: lastStarted)
+                r.best_epoch = history.bestEpoch.map { Int32($0 + 1) } ?? 0
+                deliver(r, to: last)
             }
         }
     }
@@ -268,12 +297,33 @@ public func nnbTrainBatch(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _
                           _ y: UnsafePointer<Float>?, _ yCols: Int, _ loss: UnsafeMutablePointer<Double>?) -> nnb_status {
     capiCall("nnb_train_batch") {
         let h = try handle(model)
-        let c = try compiled(h, "nnb_train_batch")
-        let data = try dataset(h, x, rows, cols, y, yCols, loss: c.loss)
+        var c = try compiled(h, "nnb_train_batch")
+        let xs = try features(x, rows: rows, cols: cols, model: h.model)
         try h.mutate("nnb_train_batch") {
-            let history = try h.model.fit(data, epochs: 1, batchSize: rows, loss: c.loss, optimizer: c.optimizer,
-                                          shuffle: false, clipNorm: c.clipNorm)
-            loss?.pointee = history.epochs.last?["loss"] ?? .nan
+            // The batch goes straight into the compiled trainer's staging buffers: no data set,
+            // and no allocation but y's checked copy once the buffers are large enough.
+            let t = try targets(y, rows: rows, yCols: yCols, loss: c.loss, outputs: h.model.outputSize)
+            try Dataset.validate(t, rows: rows)
+            try c.loss.validate(targets: t, outputSize: h.model.outputSize)
+            let kind: Int
+            switch t {
+            case .classes: kind = 0
+            case .probabilities: kind = 1
+            case .values: kind = 2
+            }
+            if c.trainer == nil || c.trainerKind != kind {
+                c.trainer = try Trainer(model: h.model, loss: c.loss, optimizer: c.optimizer, clipNorm: c.clipNorm, targets: t)
+                c.trainerKind = kind
+                h.compiled = c
+            }
+            let trainer = c.trainer!
+            let staged = trainer.stage(rows: rows)
+            staged.features.update(from: xs.baseAddress!, count: xs.count)
+            switch t {
+            case .classes(let labels, _): staged.labels!.update(from: labels, count: rows)
+            case .probabilities(let v, _), .values(let v, _): staged.targets!.update(from: v, count: v.count)
+            }
+            loss?.pointee = Double(try trainer.step(rows: rows))
         }
     }
 }
@@ -287,14 +337,31 @@ public func nnbTrainEpoch(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _
         let data = try dataset(h, x, rows, cols, y, yCols, loss: c.loss)
         try h.mutate("nnb_train_epoch") {
             let started = ContinuousClock.now
-            // Each epoch gets its own shuffle: the compiled seed advanced by the epochs run.
-            c.optimizer.learningRate = c.schedule.rate(epoch: c.epochsRun, base: c.baseRate)
-            let history = try h.model.fit(data, epochs: 1, batchSize: c.batchSize, loss: c.loss, optimizer: c.optimizer,
-                                          metrics: metrics(for: c.loss), shuffle: c.shuffle,
-                                          seed: c.seed &+ UInt64(c.epochsRun), clipNorm: c.clipNorm)
+            // Epoch k of a run that nnb_train would have made: the data order of the epochs
+            // before is replayed from the compiled seed, the schedule continues from the base rate.
+            c.optimizer.learningRate = c.baseRate
+            let history = try h.model.fit(data, epochs: c.epochsRun + 1, batchSize: c.batchSize, loss: c.loss,
+                                          optimizer: c.optimizer, metrics: metrics(for: c.loss), shuffle: c.shuffle,
+                                          seed: c.seed, schedule: c.schedule, clipNorm: c.clipNorm, initialEpoch: c.epochsRun)
             c.epochsRun += 1
             h.compiled = c
-            deliver(report(epoch: c.epochsRun - 1, epochs: Int32(c.epochsRun), logs: history.epochs.last ?? [:], started: started), to: out)
+            deliver(report(epoch: c.epochsRun - 1, epochs: c.plannedEpochs, logs: history.epochs.last ?? [:], started: started), to: out)
+        }
+    }
+}
+
+@c(nnb_model_save_checkpoint)
+public func nnbModelSaveCheckpoint(_ model: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> nnb_status {
+    capiCall("nnb_model_save_checkpoint") {
+        let h = try handle(model)
+        let p = try string(path, "path")
+        guard !p.isEmpty else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "path is empty") }
+        try h.read {
+            guard let c = h.compiled else {
+                throw CAPIFailure(NNB_ERR_NOT_READY, "nothing to checkpoint: call nnb_compile or nnb_train first (nnb_model_save writes the model alone)")
+            }
+            try h.model.saveCheckpoint(to: p, optimizer: c.optimizer,
+                                       progress: TrainingProgress(epochsCompleted: c.epochsRun, seed: c.seed))
         }
     }
 }

@@ -23,6 +23,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2184,6 +2185,251 @@ static void test_free_null(void) {
     check(1, "nnb_model_free(NULL) returns");
 }
 
+
+/* ---------------------------------------------------------------------------------------- */
+/* Shaped layers: input shapes, layer specs by name, the grammar's TYPE(ARGS) */
+
+static nnb_layer_spec named(const char *type_name, const char *attributes) {
+    nnb_layer_spec s;
+    nnb_layer_spec_init(&s);
+    s.type = NNB_LAYER_NAMED;
+    s.type_name = type_name;
+    s.attributes = attributes;
+    return s;
+}
+
+static int last_error_mentions(const char *needle) { return strstr(nnb_last_error(), needle) != NULL; }
+
+static void test_shapes(void) {
+    nnb_model *m = NULL;
+    expect(nnb_model_create_from_string(&m, "1x28x28-flatten-32:relu-10", 3), NNB_OK, "an image model from a description");
+    if (!m) return;
+    nnb_model_info info;
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    expect(nnb_model_get_info(m, &info), NNB_OK, "nnb_model_get_info");
+    check(info.inputs == 784 && info.input_rank == 3 && info.input_shape[0] == 1 && info.input_shape[1] == 28 &&
+              info.input_shape[2] == 28 && info.input_shape[3] == 0 && info.outputs == 10,
+          "info: %lld inputs, rank %d, shape %lldx%lldx%lld", (long long)info.inputs, info.input_rank,
+          (long long)info.input_shape[0], (long long)info.input_shape[1], (long long)info.input_shape[2]);
+    char text[256];
+    expect(nnb_model_describe(m, text, sizeof text, NULL), NNB_OK, "describe");
+    check(strcmp(text, "1x28x28-flatten-32:relu-10") == 0, "the description round-trips: %s", text);
+    /* An older, ABI-1 info struct (without the shape) is filled up to its size. */
+    nnb_model_info old;
+    memset(&old, 0xab, sizeof old);
+    old.struct_size = (uint32_t)offsetof(nnb_model_info, input_rank);
+    expect(nnb_model_get_info(m, &old), NNB_OK, "an ABI-1 sized nnb_model_info");
+    check(old.parameters == info.parameters && old.input_rank == (int32_t)0xabababab, "the shape fields past its size are untouched");
+    nnb_model_free(m);
+
+    /* Specs by type name: reshape a flat input to an image, flatten, dense by units. */
+    nnb_layer_spec specs[4] = {named("reshape", "shape=1x4x4"), named("Flatten", NULL), named("dense", "units=8,activation=tanh"),
+                               named("dense", "out_features=3")};
+    m = NULL;
+    expect(nnb_model_create(&m, 16, specs, 4, 1), NNB_OK, "NNB_LAYER_NAMED specs");
+    if (m) {
+        expect(nnb_model_describe(m, text, sizeof text, NULL), NNB_OK, "describe");
+        check(strcmp(text, "16-reshape(1x4x4)-flatten-8:tanh-3") == 0, "named specs describe as %s", text);
+        nnb_model_free(m);
+    }
+    /* An ABI-1 spec (its struct ends before type_name) still works. */
+    nnb_layer_spec legacy = dense(4, "relu");
+    legacy.struct_size = (uint32_t)offsetof(nnb_layer_spec, type_name);
+    m = NULL;
+    expect(nnb_model_create(&m, 3, &legacy, 1, 1), NNB_OK, "an ABI-1 sized nnb_layer_spec");
+    nnb_model_free(m);
+
+    struct { nnb_layer_spec spec; nnb_status want; const char *mentions; } bad[] = {
+        {named("conv9d", NULL), NNB_ERR_UNKNOWN_NAME, "conv9d"},
+        {named("dense", "units=4,kernel=3"), NNB_ERR_UNKNOWN_NAME, "kernel"},
+        {named("dense", "units=-2"), NNB_ERR_INVALID_ARGUMENT, "-2"},
+        {named("dropout", "p=1.5"), NNB_ERR_INVALID_ARGUMENT, "1.5"},
+        {named("dropout", "p=relu"), NNB_ERR_INVALID_ARGUMENT, "relu"},
+        {named("reshape", "shape=3x3"), NNB_ERR_SHAPE_MISMATCH, "3x3"},
+        {named("dense", "units"), NNB_ERR_INVALID_ARGUMENT, "units"},
+        {named(NULL, NULL), NNB_ERR_NULL_ARGUMENT, "type_name"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        m = (nnb_model *)&m;
+        char what[160];
+        snprintf(what, sizeof what, "named spec %s(%s)", bad[i].spec.type_name ? bad[i].spec.type_name : "NULL",
+                 bad[i].spec.attributes ? bad[i].spec.attributes : "");
+        expect(nnb_model_create(&m, 16, &bad[i].spec, 1, 1), bad[i].want, what);
+        check(m == NULL && last_error_mentions(bad[i].mentions), "%s: *out is NULL and the message names '%s': %s", what,
+              bad[i].mentions, nnb_last_error());
+    }
+    struct { const char *text; nnb_status want; const char *mentions; } descriptions[] = {
+        {"1x28x28-10", NNB_OK, ""}, /* dense on the last dimension, as nn.Linear */
+        {"1x28x28-flatten-reshape(5x5)-10", NNB_ERR_SHAPE_MISMATCH, "5x5"},
+        {"784-reshape(1x28x28)-flatten-10", NNB_OK, ""},
+        {"784-reshape(-1x28)-28-flatten-10", NNB_OK, ""},
+        {"784-reshape(3x3)-10", NNB_ERR_SHAPE_MISMATCH, "3x3"},
+        {"784-conv9d(3)-10", NNB_ERR_UNKNOWN_NAME, "conv9d"},
+        {"784-dense(units=10,stride=2)", NNB_ERR_UNKNOWN_NAME, "stride"},
+        {"784-dense(10,20)", NNB_ERR_INVALID_ARGUMENT, "20"},
+        {"784-dense(units=10):tanh-bogus", NNB_ERR_UNKNOWN_NAME, "bogus"},
+        {"0x28-10", NNB_ERR_INVALID_ARGUMENT, "0x28"},
+        {"1x1x1x1x1x1x1x1x1-3", NNB_ERR_INVALID_ARGUMENT, "at most 8"},
+        {"784-reshape(1x28x28-10", NNB_ERR_INVALID_ARGUMENT, "(" },
+    };
+    for (size_t i = 0; i < sizeof descriptions / sizeof descriptions[0]; i++) {
+        m = NULL;
+        nnb_status got = nnb_model_create_from_string(&m, descriptions[i].text, 1);
+        expect(got, descriptions[i].want, descriptions[i].text);
+        if (got != NNB_OK) {
+            check(last_error_mentions(descriptions[i].mentions), "%s: the message names '%s': %s", descriptions[i].text,
+                  descriptions[i].mentions, nnb_last_error());
+        } else {
+            expect(nnb_model_describe(m, text, sizeof text, NULL), NNB_OK, "describe");
+            nnb_model *again = NULL;
+            expect(nnb_model_create_from_string(&again, text, 1), NNB_OK, "its description builds the same model");
+            nnb_model_free(again);
+        }
+        nnb_model_free(m);
+    }
+
+    /* A leaky_relu slope survives describe (the short form "N:act" cannot carry it). */
+    nnb_layer_spec leaky = dense(3, "leaky_relu");
+    leaky.alpha = 0.5f;
+    m = NULL;
+    expect(nnb_model_create(&m, 4, &leaky, 1, 9), NNB_OK, "dense leaky_relu alpha 0.5");
+    if (m) {
+        expect(nnb_model_describe(m, text, sizeof text, NULL), NNB_OK, "describe");
+        nnb_model *again = NULL;
+        expect(nnb_model_create_from_string(&again, text, 9), NNB_OK, text);
+        float x[4] = {-1, -2, 3, 4}, a[3], b[3];
+        if (again) {
+            nnb_predict(m, x, 1, 4, a, 3);
+            nnb_predict(again, x, 1, 4, b, 3);
+            check(memcmp(a, b, sizeof a) == 0, "%s predicts as the model it describes", text);
+        }
+        nnb_model_free(again);
+        nnb_model_free(m);
+    }
+
+    /* A version-3 file is refused by name. */
+    m = new_model("4-3", 1);
+    char path[512], newer[512];
+    tmp_path(path, sizeof path, "v2.safetensors");
+    tmp_path(newer, sizeof newer, "v3.safetensors");
+    expect(nnb_model_save(m, path), NNB_OK, "save");
+    nnb_model_free(m);
+    long size = 0;
+    unsigned char *bytes = read_file(path, &size);
+    const char *key = "\"format_version\":\"2\"";
+    char *v = NULL;
+    for (long i = 0; bytes && v == NULL && i + (long)strlen(key) <= size; i++)
+        if (memcmp(bytes + i, key, strlen(key)) == 0) v = (char *)bytes + i;
+    check(v != NULL, "the file says format_version 2");
+    if (v) {
+        v[18] = '3';
+        write_file(newer, bytes, (size_t)size);
+        m = (nnb_model *)&m;
+        expect(nnb_model_load(&m, newer), NNB_ERR_UNSUPPORTED, "loading a version-3 file");
+        check(m == NULL && last_error_mentions("version 3"), "the message names the version: %s", nnb_last_error());
+    }
+    free(bytes);
+}
+
+/* Reports: each epoch's own time, best_epoch, and nnb_train_epoch's epochs. */
+static void test_reports(void) {
+    float *x = NULL, *y = NULL;
+    make_blobs(400, 8, 3, 1.0f, 5, &x, &y);
+    nnb_model *m = new_model("8-16:relu-3", 4);
+    if (!m) return;
+    nnb_train_options o;
+    nnb_train_options_init(&o);
+    o.epochs = 8;
+    o.validation_split = 0.25f;
+    o.early_stopping_patience = 2;
+    o.learning_rate = 0.5f; /* large: val_loss stops improving early */
+    nnb_epoch_report r;
+    memset(&r, 0, sizeof r);
+    r.struct_size = sizeof r;
+    double t0 = now_seconds();
+    expect(nnb_train(m, x, 400, 8, y, 1, &o, &r), NNB_OK, "nnb_train with early stopping");
+    double total = now_seconds() - t0;
+    check(r.best_epoch >= 1 && r.best_epoch <= r.epoch, "best_epoch %d of %d epochs run", r.best_epoch, r.epoch);
+    check(r.seconds > 0 && (r.epoch == 1 || r.seconds < total * 0.9), "the report's seconds (%.4f) are the last epoch's, not the call's (%.4f)",
+          r.seconds, total);
+    nnb_train_options c;
+    nnb_train_options_init(&c);
+    c.epochs = 5;
+    expect(nnb_compile(m, &c), NNB_OK, "compile");
+    expect(nnb_train_epoch(m, x, 400, 8, y, 1, &r), NNB_OK, "train_epoch");
+    expect(nnb_train_epoch(m, x, 400, 8, y, 1, &r), NNB_OK, "train_epoch");
+    check(r.epoch == 2 && r.epochs == 5 && r.best_epoch == 0, "train_epoch reports epoch %d of %d (the compiled epochs), best_epoch %d",
+          r.epoch, r.epochs, r.best_epoch);
+    nnb_model_free(m);
+
+    /* k nnb_train_epoch calls train as nnb_train with k epochs does. */
+    nnb_model *a = new_model("8-16:relu-dropout:0.2-3", 6), *b = new_model("8-16:relu-dropout:0.2-3", 6);
+    nnb_train_options_init(&c);
+    c.epochs = 3;
+    c.seed = 12;
+    expect(nnb_train(a, x, 400, 8, y, 1, &c, NULL), NNB_OK, "nnb_train 3 epochs");
+    expect(nnb_compile(b, &c), NNB_OK, "compile");
+    for (int e = 0; e < 3; e++) nnb_train_epoch(b, x, 400, 8, y, 1, NULL);
+    float *pa = predict_alloc(a, x, 400, 8), *pb = predict_alloc(b, x, 400, 8);
+    check(pa && pb && memcmp(pa, pb, 400 * 3 * sizeof(float)) == 0, "3 x nnb_train_epoch == nnb_train(epochs 3), bitwise");
+    free(pa);
+    free(pb);
+    nnb_model_free(a);
+    nnb_model_free(b);
+    free(x);
+    free(y);
+}
+
+/* Train 2 epochs, against train 1, checkpoint, load, resume for the 2nd: bitwise the same. */
+static void test_checkpoint(void) {
+    float *x = NULL, *y = NULL;
+    make_blobs(300, 6, 3, 1.0f, 8, &x, &y);
+    nnb_train_options o;
+    nnb_train_options_init(&o);
+    o.epochs = 2;
+    o.seed = 99;
+    o.schedule = "step";
+    o.step_size = 1;
+    nnb_model *straight = new_model("6-12:relu-dropout:0.3-3", 2), *first = new_model("6-12:relu-dropout:0.3-3", 2);
+    if (!straight || !first) return;
+    expect(nnb_train(straight, x, 300, 6, y, 1, &o, NULL), NNB_OK, "2 epochs straight");
+    char path[512];
+    tmp_path(path, sizeof path, "checkpoint.safetensors");
+    expect(nnb_model_save_checkpoint(first, path), NNB_ERR_NOT_READY, "a checkpoint before any training");
+    o.epochs = 1;
+    expect(nnb_train(first, x, 300, 6, y, 1, &o, NULL), NNB_OK, "1 epoch");
+    expect(nnb_model_save_checkpoint(first, path), NNB_OK, "nnb_model_save_checkpoint");
+    nnb_model *resumed = NULL;
+    expect(nnb_model_load(&resumed, path), NNB_OK, "load the checkpoint");
+    o.epochs = 2;
+    o.resume = 1;
+    expect(nnb_train(resumed, x, 300, 6, y, 1, &o, NULL), NNB_OK, "resume for the 2nd epoch");
+    float *ps = predict_alloc(straight, x, 300, 6), *pr = resumed ? predict_alloc(resumed, x, 300, 6) : NULL;
+    check(ps && pr && memcmp(ps, pr, 300 * 3 * sizeof(float)) == 0, "1 + 1 epochs through a checkpoint == 2 epochs, bitwise");
+    free(ps);
+    free(pr);
+    expect(nnb_train(resumed, x, 300, 6, y, 1, &o, NULL), NNB_ERR_NOT_READY, "resume again: the checkpoint was used");
+    nnb_model *other = NULL;
+    nnb_model_load(&other, path);
+    o.optimizer = "sgd";
+    expect(nnb_train(other, x, 300, 6, y, 1, &o, NULL), NNB_ERR_SHAPE_MISMATCH, "resume with another optimizer");
+    check(last_error_mentions("'adam'") && last_error_mentions("'sgd'"), "the message names both: %s", nnb_last_error());
+    o.optimizer = NULL;
+    o.resume = 7;
+    expect(nnb_train(other, x, 300, 6, y, 1, &o, NULL), NNB_ERR_INVALID_ARGUMENT, "resume = 7");
+    nnb_model *plain = new_model("6-3", 1);
+    o.resume = 1;
+    expect(nnb_train(plain, x, 300, 6, y, 1, &o, NULL), NNB_ERR_NOT_READY, "resume on a model not loaded from a checkpoint");
+    nnb_model_free(plain);
+    nnb_model_free(other);
+    nnb_model_free(resumed);
+    nnb_model_free(first);
+    nnb_model_free(straight);
+    free(x);
+    free(y);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 
 int main(int argc, char **argv) {
@@ -2215,6 +2461,9 @@ int main(int argc, char **argv) {
         {"divergence", test_divergence},
         {"save_targets", test_save_targets},
         {"threads_starve", test_trainer_not_starved},
+        {"shapes", test_shapes},
+        {"reports", test_reports},
+        {"checkpoint", test_checkpoint},
     };
     const char *quick = getenv("NNB_TEST_QUICK");
     g_quick = quick && quick[0] && strcmp(quick, "0") != 0;

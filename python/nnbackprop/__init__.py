@@ -5,6 +5,9 @@
     model.fit(x, y, epochs=500, batch_size=4, lr=0.05)
     model.predict_classes(x)
 
+    images = nnb.Model([nnb.Flatten(), nnb.Dense(64, "relu"), nnb.Dense(10)], input_shape=(1, 28, 28))
+    images.predict(x_images)                   # x_images is (rows, 1, 28, 28) or (rows, 784)
+
 Only ctypes and numpy are needed; see _lib.py for where the library is looked for
 (NNBACKPROP_LIB, next to this package, the checkout's build/lib, the system path).
 """
@@ -33,7 +36,8 @@ from .errors import (
     check,
     status_name,
 )
-from .model import Activation, Dense, Dropout, Model, ModelInfo
+from .layers import Activation, Dense, Dropout, Flatten, Layer, LogSoftmax, Reshape, Softmax
+from .model import Model, ModelInfo
 from .plugins import load_plugin, plugin_registered, raise_pending, register_activation, register_loss
 
 _C = _lib.lib
@@ -90,9 +94,14 @@ def library_path():
 __all__ = [
     "Model",
     "ModelInfo",
+    "Layer",
     "Dense",
     "Activation",
     "Dropout",
+    "Flatten",
+    "Reshape",
+    "Softmax",
+    "LogSoftmax",
     "version",
     "version_number",
     "abi_version",

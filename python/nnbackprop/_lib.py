@@ -45,6 +45,7 @@ LOAD_ALLOW_NONFINITE = 1
 LAYER_DENSE = 1
 LAYER_ACTIVATION = 2
 LAYER_DROPOUT = 3
+LAYER_NAMED = 4
 
 status_t = ctypes.c_int  # nnb_status is a C enum: an int on every ABI this runs on
 size_t = ctypes.c_size_t

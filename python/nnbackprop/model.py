@@ -2,6 +2,7 @@
 
 import ctypes
 import math
+import operator
 import os
 import tempfile
 from collections import namedtuple
@@ -9,81 +10,39 @@ from collections import namedtuple
 import numpy as np
 
 from . import _lib
+from .errors import InvalidArgumentError, NNBackpropError, ShapeError, check
+from .layers import Activation, Dense, Dropout, _layer  # the first three: nnbackprop.model had them
 from .plugins import raise_pending
-from .errors import NNBackpropError, ShapeError, check
 
 _C = _lib.lib
 
-ModelInfo = namedtuple("ModelInfo", "inputs outputs layers parameters")
+
+class ModelInfo(namedtuple("ModelInfo", "inputs outputs layers parameters input_shape")):
+    """What a model is: inputs (values per sample), outputs, layers, parameters (trainable
+    scalars) and input_shape (the shape of one sample, a tuple: (1, 28, 28) for an image,
+    (inputs,) for a feature vector, which is also the default when it is left out)."""
+
+    __slots__ = ()
+
+    def __new__(cls, inputs, outputs, layers, parameters, input_shape=None):
+        shape = (inputs,) if input_shape is None else tuple(input_shape)
+        return super().__new__(cls, inputs, outputs, layers, parameters, shape)
 
 
-class Dense:
-    """A fully connected layer with `units` outputs and an optional fused activation
-    ("relu", "tanh", ...; `alpha` is leaky_relu's slope or elu's alpha, 0 for the default)."""
-
-    def __init__(self, units, activation=None, alpha=0.0):
-        self.units, self.activation, self.alpha = int(units), activation, float(alpha)
-
-    def _spec(self):
-        return _spec(_lib.LAYER_DENSE, units=self.units, activation=self.activation, alpha=self.alpha)
-
-    def __repr__(self):
-        return f"Dense({self.units}, {self.activation!r})" if self.activation else f"Dense({self.units})"
-
-
-class Activation:
-    """An activation on its own ("softmax" and "log_softmax" exist only as this)."""
-
-    def __init__(self, name, alpha=0.0):
-        self.name, self.alpha = name, float(alpha)
-
-    def _spec(self):
-        return _spec(_lib.LAYER_ACTIVATION, activation=self.name, alpha=self.alpha)
-
-    def __repr__(self):
-        return f"Activation({self.name!r})"
-
-
-class Dropout:
-    """Inverted dropout with drop probability `rate` in [0, 1); the identity at inference."""
-
-    def __init__(self, rate):
-        self.rate = float(rate)
-
-    def _spec(self):
-        return _spec(_lib.LAYER_DROPOUT, rate=self.rate)
-
-    def __repr__(self):
-        return f"Dropout({self.rate})"
-
-
-def _spec(kind, units=0, activation=None, alpha=0.0, rate=0.0):
-    spec = _lib.LayerSpec()
-    _C.nnb_layer_spec_init(ctypes.byref(spec))
-    spec.type = kind
-    spec.units = units
-    spec.activation = activation.encode() if activation else None
-    spec.alpha = alpha
-    spec.rate = rate
-    return spec
-
-
-def _layer(item):
-    """A Dense / Activation / Dropout from the shorthand a layer list may hold:
-    256 -> Dense(256); "256:relu" -> Dense(256, "relu"); "relu" -> Activation("relu");
-    "dropout:0.2" -> Dropout(0.2)."""
-    if isinstance(item, (Dense, Activation, Dropout)):
-        return item
-    if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
-        return Dense(int(item))
-    if isinstance(item, str):
-        head, _, tail = item.partition(":")
-        if head.strip().isdigit():
-            return Dense(int(head), tail or None)
-        if head == "dropout":
-            return Dropout(float(tail))
-        return Activation(item)
-    raise TypeError(f"a layer is a Dense, Activation, Dropout, int or str, not {type(item).__name__}: {item!r}")
+def _shape(input_shape):
+    """input_shape (an int, or a tuple of sizes) as a tuple of positive ints."""
+    try:
+        if np.ndim(input_shape) == 0:
+            shape = (int(input_shape),)  # as inputs= always took it: 784, np.int64(784), "784"
+        else:
+            shape = tuple(operator.index(n) for n in input_shape)
+    except (TypeError, ValueError):
+        raise TypeError(f"input_shape is an int or a tuple of ints, not {input_shape!r}") from None
+    # Checked here, not left to the library: a negative size would read as a '-' between elements.
+    if not shape or any(n <= 0 for n in shape):
+        message = f"input_shape {input_shape!r}: one or more positive sizes, e.g. 784 or (1, 28, 28)"
+        raise InvalidArgumentError(message, _lib.ERR_INVALID_ARGUMENT)
+    return shape
 
 
 def _floats(a, name):
@@ -98,22 +57,32 @@ def _ptr(a):
     return a.ctypes.data_as(_lib.float_p)
 
 
-def _features(x, inputs, name="x"):
-    """x as a (rows, cols) float32 array: trailing dimensions are flattened (images); a 1-D x of
-    `inputs` values is one row (for a one-input model, a 1-D x is a column of samples).
-    Returns (array, was_one_row). Whether cols matches the model is the library's to check."""
+def _features(x, shape, name="x"):
+    """x as a (rows, cols) float32 array for a model whose samples have shape `shape`.
+
+    x is (rows, *shape), or flat (rows, cols) with cols the values per sample; x of exactly
+    `shape` (or a 1-D x of cols values) is one sample; for a one-input model a 1-D x is a
+    column of samples. A feature-vector model (shape (cols,)) also takes (rows, ...) of cols
+    values per row (images, flattened). Any other x raises ShapeError naming both shapes.
+    Returns (array, was_one_row)."""
     x = _floats(x, name)
-    if x.ndim == 1:
-        if x.shape[0] == inputs:
-            return x.reshape(1, inputs), True
-        if inputs == 1:
-            return x.reshape(-1, 1), False  # one feature: a 1-D x is a column of samples
-        raise ShapeError(f"{name} has shape {x.shape}: a single sample needs {inputs} values", _lib.ERR_SHAPE_MISMATCH)
-    if x.ndim == 0:
-        raise ShapeError(f"{name} is a scalar; expected (rows, {inputs})", _lib.ERR_SHAPE_MISMATCH)
-    if x.ndim > 2:
-        x = x.reshape(x.shape[0], -1)
-    return x, False
+    cols = math.prod(shape)
+    if x.shape == shape or (x.ndim == 1 and x.size == cols):
+        return x.reshape(1, cols), True
+    if x.ndim == 1 and cols == 1:
+        return x.reshape(-1, 1), False  # one feature: a 1-D x is a column of samples
+    if x.ndim >= 2:
+        rows, sample = x.shape[0], x.shape[1:]
+        if sample == shape or sample == (cols,) or (len(shape) == 1 and math.prod(sample) == cols):
+            return x.reshape(rows, cols), False
+    if len(shape) == 1:
+        wanted = f"(rows, {cols})"
+    else:
+        wanted = f"(rows, {', '.join(map(str, shape))}) or flat (rows, {cols})"
+    raise ShapeError(
+        f"{name} has shape {x.shape}, but the model takes samples of shape {shape}: give {name} as {wanted}",
+        _lib.ERR_SHAPE_MISMATCH,
+    )
 
 
 def _targets(y, rows, name="y"):
@@ -201,36 +170,44 @@ def _options(epochs, batch_size, loss, optimizer, lr, validation_split, options)
 class Model:
     """A feed-forward network trained by backpropagation in libnnbackprop.
 
-    Model("784-256:relu-128:relu-10")                    the compact form: inputs first
+    Model("784-256:relu-128:relu-10")                    the compact form: the input first
     Model("256:relu-128:relu-10", inputs=784)            the same, inputs given apart
     Model([Dense(256, "relu"), Dropout(0.2), Dense(10)], inputs=784)
     Model(["256:relu", "dropout:0.2", 10], inputs=784)   the same, in shorthand
+    Model("1x28x28-flatten-256:relu-10")                 an image input: channels x height x width
+    Model([Flatten(), Dense(256, "relu"), Dense(10)], input_shape=(1, 28, 28))
 
+    `inputs` (a count) and `input_shape` (an int or a tuple of sizes) both give the shape of
+    one input sample; give one of them with a layer list or a description that lacks its input.
     Weights start as PyTorch initialises them, from `seed`. Many threads may call predict and
     evaluate on one model at once (they wait while another thread trains it); training it from
     two threads at once raises BusyError.
     """
 
-    def __init__(self, layers, inputs=None, seed=0):
+    def __init__(self, layers, inputs=None, seed=0, input_shape=None):
         self._handle = None
-        handle = _lib.model_p()
+        if inputs is not None and input_shape is not None:
+            raise TypeError("Model(...) takes inputs= or input_shape=, not both")
+        given = inputs if input_shape is None else input_shape
+        shape = None if given is None else _shape(given)
         if isinstance(layers, str):
-            description = layers if inputs is None else f"{int(inputs)}-{layers}"
-            check(_C.nnb_model_create_from_string(ctypes.byref(handle), description.encode(), int(seed)))
+            elements = [layers]
         else:
-            if inputs is None:
-                raise TypeError("Model(layers=[...]) needs inputs= (the number of features)")
-            items = [_layer(item) for item in layers]
-            specs = (_lib.LayerSpec * max(len(items), 1))(*[item._spec() for item in items])
-            check(_C.nnb_model_create(ctypes.byref(handle), int(inputs), specs, len(items), int(seed)))
+            if shape is None:
+                raise TypeError("Model(layers=[...]) needs input_shape= (or inputs=, the number of features)")
+            elements = [element for item in layers for element in _layer(item)._elements()]
+        if shape is not None:
+            elements.insert(0, "x".join(map(str, shape)))
+        description = "-".join(elements)
+        handle = _lib.model_p()
+        check(_C.nnb_model_create_from_string(ctypes.byref(handle), description.encode(), int(seed)))
         self._adopt(handle)
 
     def _adopt(self, handle):
         self._handle = handle
-        # A handle's shape never changes, so it is read once: the calls below then need no
-        # nnb_model_get_info, which waits while another thread trains the model.
+        # A handle's shape never changes, so it is read once, for every call that checks x.
         info = self.info
-        self._inputs, self._outputs = info.inputs, info.outputs
+        self._inputs, self._outputs, self._input_shape = info.inputs, info.outputs, info.input_shape
 
     @classmethod
     def _from_handle(cls, handle):
@@ -293,15 +270,23 @@ class Model:
 
     @property
     def info(self):
-        """ModelInfo(inputs, outputs, layers, parameters)."""
+        """ModelInfo(inputs, outputs, layers, parameters, input_shape)."""
         info = _lib.ModelInfo()
         info.struct_size = ctypes.sizeof(info)
         check(_C.nnb_model_get_info(self._h, ctypes.byref(info)))
-        return ModelInfo(info.inputs, info.outputs, info.layers, info.parameters)
+        rank = info.input_rank  # at most 8: the library refuses longer shapes
+        shape = tuple(info.input_shape[:rank]) if rank > 0 else None  # 0: a library before 0.2
+        return ModelInfo(info.inputs, info.outputs, info.layers, info.parameters, shape)
 
     @property
     def inputs(self):
+        """Values per input sample (the product of input_shape)."""
         return self._inputs
+
+    @property
+    def input_shape(self):
+        """The shape of one input sample: (1, 28, 28) for an image, (inputs,) for features."""
+        return self._input_shape
 
     @property
     def outputs(self):
@@ -342,8 +327,9 @@ class Model:
         """Trains on (x, y) and returns the history: one dict per epoch run (epoch, epochs, loss,
         accuracy, val_loss, val_accuracy, learning_rate, seconds).
 
-        x is (rows, inputs), or (rows, ...) and flattened. y holds class indices (1-D, or one
-        column) or one-hot/soft rows for cross_entropy, else (rows, outputs) targets.
+        x is (rows, *input_shape) or flat (rows, inputs), as predict takes it. y holds class
+        indices (1-D, or one column) or one-hot/soft rows for cross_entropy, else (rows,
+        outputs) targets.
         validation_split holds out that fraction of the last rows. callback(report_dict) runs
         after every epoch; returning True stops training. An exception raised in it stops
         training and is re-raised here. Other keyword options: momentum, nesterov,
@@ -353,7 +339,7 @@ class Model:
         alpha (rmsprop's smoothing constant). An option the chosen optimizer, loss or schedule
         does not use raises InvalidArgumentError rather than being ignored.
         """
-        x, _ = _features(x, self.inputs)
+        x, _ = _features(x, self._input_shape)
         y = _targets(y, x.shape[0])
         opts = _options(epochs, batch_size, loss, optimizer, lr, validation_split, options)
         history = []
@@ -400,7 +386,7 @@ class Model:
 
     def train_batch(self, x, y):
         """One optimizer step on (x, y); returns the batch's mean loss. Needs compile()."""
-        x, _ = _features(x, self.inputs)
+        x, _ = _features(x, self._input_shape)
         y = _targets(y, x.shape[0])
         loss = ctypes.c_double(math.nan)
         check(_C.nnb_train_batch(self._h, _ptr(x), x.shape[0], x.shape[1], _ptr(y), y.shape[1], ctypes.byref(loss)))
@@ -408,7 +394,7 @@ class Model:
 
     def train_epoch(self, x, y):
         """One epoch over (x, y) in compiled-size mini-batches; returns the epoch's report dict."""
-        x, _ = _features(x, self.inputs)
+        x, _ = _features(x, self._input_shape)
         y = _targets(y, x.shape[0])
         report = _lib.EpochReport()
         report.struct_size = ctypes.sizeof(report)
@@ -418,9 +404,13 @@ class Model:
     # -- inference --------------------------------------------------------------------------
 
     def predict(self, x):
-        """The raw outputs (logits for classifiers), (rows, outputs) float32; a 1-D x is one
-        sample and gives a 1-D result."""
-        x, one = _features(x, self.inputs)
+        """The raw outputs (logits for classifiers), (rows, outputs) float32.
+
+        x is (rows, *input_shape), e.g. (rows, 1, 28, 28), or flat (rows, inputs); x of exactly
+        input_shape (or 1-D with `inputs` values) is one sample and gives a 1-D result. A model
+        of feature vectors also takes (rows, ...) with `inputs` values a row (images, flattened).
+        Any other x raises ShapeError before the library sees it."""
+        x, one = _features(x, self._input_shape)
         out = np.empty((x.shape[0], self.outputs), dtype=np.float32)
         check(_C.nnb_predict(self._h, _ptr(x), x.shape[0], x.shape[1], _ptr(out), out.size))
         raise_pending()
@@ -446,7 +436,7 @@ class Model:
     def evaluate(self, x, y, loss=None):
         """{"loss": mean loss, "accuracy": accuracy (NaN for regression losses)} on (x, y) under
         `loss` (None: the compiled loss, else cross_entropy)."""
-        x, _ = _features(x, self.inputs)
+        x, _ = _features(x, self._input_shape)
         y = _targets(y, x.shape[0])
         value, accuracy = ctypes.c_double(math.nan), ctypes.c_double(math.nan)
         check(

@@ -47,6 +47,19 @@ def test_python_activation_learns_xor():
     assert "py_mish" in model.describe()
 
 
+def test_python_activation_in_layer_classes():
+    """Dense(..., "py_mish") and Activation("py_mish") are the model "2-8:py_mish-2" is."""
+    x = np.random.default_rng(2).normal(size=(5, 2))
+    want = nnb.Model("2-8:py_mish-2", seed=4)
+    lists = ([nnb.Dense(8, "py_mish"), nnb.Dense(2)], [nnb.Dense(8), nnb.Activation("py_mish"), 2], ["8:py_mish", 2])
+    for layers in lists:
+        model = nnb.Model(layers, inputs=2, seed=4)
+        assert model.describe() == want.describe()
+        np.testing.assert_array_equal(model.predict(x), want.predict(x))
+    image = nnb.Model([nnb.Flatten(), nnb.Dense(3, "py_mish")], input_shape=(1, 2, 2))
+    assert image.input_shape == (1, 2, 2) and "py_mish" in image.describe()
+
+
 def test_sgd_step_through_python_activation_descends():
     """Backprop runs through the Python derivative: the batch loss reported by the step is the
     loss before it, and a small SGD step lowers it. (Finite-difference checks of plugin

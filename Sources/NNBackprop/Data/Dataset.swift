@@ -175,7 +175,7 @@ public struct Dataset: Sendable, Equatable {
         }
     }
 
-    static func validate(_ targets: Targets, rows: Int) throws(NNError) {
+    public static func validate(_ targets: Targets, rows: Int) throws(NNError) {
         switch targets {
         case .classes(let labels, let classCount):
             guard classCount > 0 else { throw .invalidArgument("classCount must be positive, got \(classCount)") }

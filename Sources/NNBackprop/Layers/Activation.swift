@@ -95,6 +95,15 @@ public enum Activation: Sendable, Equatable, CustomStringConvertible {
         return y
     }
 
+    /// Whether alpha differs from the default a name alone gives (leaky_relu 0.01, elu 1).
+    var hasNonDefaultAlpha: Bool {
+        switch self {
+        case .leakyReLU(let a): return a != 0.01
+        case .elu(let a): return a != 1
+        default: return false
+        }
+    }
+
     /// The spec attributes that describe this activation.
     var specAttributes: [String: LayerSpec.Value] {
         var a: [String: LayerSpec.Value] = ["activation": .string(name)]
@@ -124,7 +133,9 @@ public final class ActivationLayer: ShapePreserving {
     }
 
     public var spec: LayerSpec { LayerSpec(type: ActivationLayer.typeName, attributes: activation.specAttributes) }
-    public var descriptionElement: String { activation.name }
+    public var descriptionElement: String {
+        activation.hasNonDefaultAlpha ? spec.descriptionElement(omitting: []) : activation.name
+    }
 
     public func prepare(batchSize: Int) {
         output.reserve(batchSize * width)

@@ -109,8 +109,10 @@ public final class Dense: Layer {
 
     public convenience init(spec: LayerSpec, inputShape: Shape) throws(NNError) {
         try spec.checkAttributes(["in_features", "out_features", "units", "activation", "alpha", "initializer"])
-        let units: Int
-        if let n = try spec.optionalInt("out_features") { units = n } else { units = try spec.int("units") }
+        guard spec.attributes["units"] == nil || spec.attributes["out_features"] == nil else {
+            throw .invalidArgument("Dense: give units or out_features, not both")
+        }
+        let units = try spec.int(spec.attributes["units"] != nil ? "units" : "out_features")
         let input = try spec.int("in_features", default: inputShape.last)
         let act = try Activation(name: spec.string("activation", default: "identity"), alpha: spec.float("alpha", default: 0))
         let initName = try spec.string("initializer", default: Initializer.pytorchDefault.rawValue)
@@ -160,7 +162,8 @@ public final class Dense: Layer {
     public var moduleCount: Int { activation == .identity ? 1 : 2 }
 
     public var descriptionElement: String {
-        activation == .identity ? "\(outputSize)" : "\(outputSize):\(activation.name)"
+        if activation.hasNonDefaultAlpha { return spec.descriptionElement(omitting: ["in_features"]) }
+        return activation == .identity ? "\(outputSize)" : "\(outputSize):\(activation.name)"
     }
 
     public func outputShape(for input: Shape) throws(NNError) -> Shape {

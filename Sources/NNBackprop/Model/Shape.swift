@@ -8,6 +8,8 @@
 public struct Shape: Hashable, Sendable, CustomStringConvertible {
     /// The most floats one sample may have (2^31).
     public static let maxElements = 1 << 31
+    /// The most dimensions a sample may have (the C API's nnb_model_info holds this many).
+    public static let maxRank = 8
 
     /// The dimensions, outermost first.
     public let dimensions: [Int]
@@ -18,6 +20,9 @@ public struct Shape: Hashable, Sendable, CustomStringConvertible {
     /// or more than `maxElements` floats.
     public init(_ dimensions: [Int]) throws(NNError) {
         guard !dimensions.isEmpty else { throw .invalidArgument("a shape needs at least one dimension") }
+        guard dimensions.count <= Shape.maxRank else {
+            throw .invalidArgument("shape \(Shape.text(dimensions)) has \(dimensions.count) dimensions; at most \(Shape.maxRank) are supported")
+        }
         var n = 1
         for d in dimensions {
             guard d > 0 else { throw .invalidArgument("shape \(Shape.text(dimensions)): dimensions must be positive") }

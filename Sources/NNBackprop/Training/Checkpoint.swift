@@ -135,6 +135,18 @@ extension Sequential {
         }
     }
 
+    /// Loads a model file and, when it is a checkpoint, what it holds beyond the model (the
+    /// layers' random states already applied); throws as `load`.
+    public static func loadWithCheckpoint(from path: String, allowNonFinite: Bool = false) throws(NNError) -> (model: Sequential, checkpoint: Checkpoint?) {
+        do throws(NNError) {
+            let st = try SafeTensors(contentsOf: path)
+            let model = try Sequential(safeTensors: st, allowNonFinite: allowNonFinite)
+            return (model, try checkpoint(in: st, applyingTo: model))
+        } catch {
+            throw error.message.hasPrefix(path) ? error : error.prefixed(path)
+        }
+    }
+
     /// Reads the checkpoint at `path` into this model, which must have the same architecture:
     /// its parameters, buffers, scaler and random states, and `optimizer`'s state. Returns the
     /// progress. Throws `shapeMismatch` naming both architectures when they differ.

@@ -38,15 +38,49 @@ public enum Metric: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Metric helpers.
-enum Metrics {
-    /// The index of the largest value of each row (first on ties), (rows).
-    static func argmaxRows(_ values: [Float], width: Int) -> [Int32] {
+public enum Metrics {
+    /// The index of the largest of `width` values at `row` (the first on ties): the one
+    /// arg-max every prediction of a class uses.
+    @inline(__always)
+    public static func argmax(_ row: UnsafePointer<Float>, width: Int) -> Int {
+        var best = 0
+        for j in 1..<max(width, 1) where row[j] > row[best] { best = j }
+        return best
+    }
+
+    /// The arg-max of each row of `values` (rows, width), (rows).
+    public static func argmaxRows(_ values: [Float], width: Int) -> [Int32] {
         let rows = width > 0 ? values.count / width : 0
-        return (0..<rows).map { r in
-            var best = 0
-            for j in 1..<max(width, 1) where values[r * width + j] > values[r * width + best] { best = j }
-            return Int32(best)
+        return values.withUnsafeBufferPointer { v in (0..<rows).map { Int32(argmax(v.baseAddress! + $0 * width, width: width)) } }
+    }
+
+    /// The mean loss and `metrics` of `predictions` (rows, width) against `targets`, as
+    /// `Sequential.evaluate` reports them ("loss" and each metric's name). Throws as
+    /// `Loss.evaluate` for targets that do not fit, and `invalidArgument` for a metric that
+    /// needs class targets the data does not have.
+    public static func evaluate(predictions: [Float], targets: Dataset.Targets, loss: Loss,
+                                metrics: [Metric]) throws(NNError) -> [String: Double] {
+        let value = try loss.evaluate(predictions: predictions, targets: targets).loss
+        for m in metrics where m.needsClasses && targets.classIndices == nil {
+            throw .invalidArgument("metric '\(m.name)' needs class targets, but the data has real-valued targets")
         }
+        var acc = MetricAccumulator(metrics: metrics, width: targets.width)
+        let labels = targets.classIndices
+        var values: [Float]? = nil
+        switch targets {
+        case .probabilities(let v, _), .values(let v, _): values = v
+        case .classes: break
+        }
+        let l = labels ?? [], t = values ?? []
+        predictions.withUnsafeBufferPointer { p in
+            l.withUnsafeBufferPointer { lb in
+                t.withUnsafeBufferPointer { tb in
+                    acc.add(loss: value, outputs: p.baseAddress!, n: targets.rowCount, labels: labels == nil ? nil : lb.baseAddress,
+                            targets: values == nil ? nil : tb.baseAddress)
+                }
+            }
+        }
+        return acc.results()
     }
 }
 
@@ -84,12 +118,7 @@ struct MetricAccumulator {
             switch m {
             case .accuracy:
                 guard let labels else { continue }
-                for r in 0..<n {
-                    let row = outputs + r * width
-                    var best = 0
-                    for j in 1..<max(width, 1) where row[j] > row[best] { best = j }
-                    if best == Int(labels[r]) { correct[0] += 1 }
-                }
+                for r in 0..<n where Metrics.argmax(outputs + r * width, width: width) == Int(labels[r]) { correct[0] += 1 }
             case .topKAccuracy(let k):
                 guard let labels else { continue }
                 for r in 0..<n {
