@@ -79,12 +79,17 @@ extension Sequential {
     /// Writes the model with `optimizer`'s state and `progress`: a checkpoint `resume` (or
     /// `loadCheckpoint`) continues bit-exactly. Atomic, as `save(to:)`.
     public func saveCheckpoint(to path: String, optimizer: any Optimizer, progress: TrainingProgress) throws(NNError) {
+        try safeTensors(optimizer: optimizer, progress: progress).write(to: path)
+    }
+
+    /// The checkpoint `saveCheckpoint` writes, as safetensors (to add metadata before writing).
+    public func safeTensors(optimizer: any Optimizer, progress: TrainingProgress) throws(NNError) -> SafeTensors {
         guard progress.epochsCompleted >= 0 else {
             throw .invalidArgument("epochsCompleted must be non-negative, got \(progress.epochsCompleted)")
         }
         var st = try safeTensors(optimizer: optimizer)
         st.metadata["training"] = progressJSON(progress)
-        try st.write(to: path)
+        return st
     }
 
     /// The checkpoint part of a model file (nil for a plain model file), its random states

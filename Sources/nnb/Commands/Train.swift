@@ -69,6 +69,12 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Save the trained model to this file (safetensors).", valueName: "file"))
     var output: String?
 
+    @Flag(help: "With --output, also store the optimizer's state and the training position in the file, so that --resume can continue the run exactly.")
+    var checkpoint = false
+
+    @Option(help: ArgumentHelp("Continue the run a --checkpoint file holds: the same data and options, with --epochs the total (the file's epochs count toward it). The weights come out as an uninterrupted run's.", valueName: "file"))
+    var resume: String?
+
     @Option(help: ArgumentHelp("Write the training curves to this SVG file.", valueName: "file"))
     var plot: String?
 
@@ -95,6 +101,7 @@ struct Train: ParsableCommand {
         }
         try validateThreads(threads)
         if testTargets != nil && testData == nil { throw ValidationError("--test-targets needs --test-data") }
+        if checkpoint && output == nil { throw ValidationError("--checkpoint stores the training state in the --output file; give --output") }
         _ = try parseLayerSizes(layers)
         if Plugins.activation(named: activation) == nil {
             do { _ = try Activation(name: activation) } catch { throw ValidationError(error.message) }
@@ -169,13 +176,26 @@ struct Train: ParsableCommand {
         // lines and the plot; nothing is chosen by them).
         let monitor = validationSplit > 0 ? nil : test
         let heldOut = validationSplit > 0 ? "validation" : "test"
+        var initialEpoch = 0
+        if let resume {
+            let progress: TrainingProgress
+            do { progress = try model.resume(from: resume, optimizer: opt) } catch { throw ValidationError("--resume \(resume): \(error.message)") }
+            guard progress.seed == seed else {
+                throw ValidationError("--resume \(resume): the checkpoint was trained with --seed \(progress.seed), not \(seed); give the same seed (it orders the data and splits off the test rows)")
+            }
+            guard progress.epochsCompleted < epochCount else {
+                throw ValidationError("--resume \(resume): the checkpoint has done \(progress.epochsCompleted) epochs; --epochs (\(epochCount)) is the total, so nothing is left to train")
+            }
+            initialEpoch = progress.epochsCompleted
+            if !quiet { print("resume: \(resume), after epoch \(initialEpoch)") }
+        }
         let reporter = ProgressReporter(style: quiet ? .quiet : (Terminal.isTerminal ? .bar : .lines), epochs: epochCount,
                                         heldOutPrefix: validationSplit > 0 ? "val_" : "test_")
         reporter.start()
         let started = Terminal.now()
         let history = try model.fit(train, epochs: epochCount, batchSize: batch, loss: lossFunction, optimizer: opt,
                                     validation: monitor, validationSplit: validationSplit, metrics: metrics, seed: seed,
-                                    callbacks: [reporter])
+                                    callbacks: [reporter], initialEpoch: initialEpoch)
         let seconds = Terminal.now() - started
 
         // Summary.
@@ -196,8 +216,8 @@ struct Train: ParsableCommand {
             var column: String?
             if case .csv = source { column = data.target }
             try SavedModel(model: model, task: task, loss: lossFunction, target: column, classNames: train.classNames)
-                .save(to: output)
-            print("saved the model to \(output)")
+                .save(to: output, checkpoint: checkpoint ? (opt, TrainingProgress(epochsCompleted: initialEpoch + history.epochs.count, seed: seed)) : nil)
+            print("saved the \(checkpoint ? "checkpoint" : "model") to \(output)")
         }
         if let plot {
             try CurvePlot(history: history, title: "\(arch), \(optimizer.rawValue), \(source.name)", heldOut: heldOut)

@@ -13,8 +13,14 @@ struct SavedModel {
     /// Names of the classes (CSV labels, Fashion-MNIST's names), index i naming class i.
     var classNames: [String]?
 
-    func save(to path: String) throws(NNError) {
-        var st = try model.safeTensors()
+    /// Writes the model; with `checkpoint`, a training checkpoint that `nnb train --resume` continues.
+    func save(to path: String, checkpoint: (optimizer: any Optimizer, progress: TrainingProgress)? = nil) throws(NNError) {
+        var st: SafeTensors
+        if let checkpoint {
+            st = try model.safeTensors(optimizer: checkpoint.optimizer, progress: checkpoint.progress)
+        } else {
+            st = try model.safeTensors()
+        }
         st.metadata["nnb.task"] = task.rawValue
         st.metadata["nnb.loss"] = loss.name
         if let target { st.metadata["nnb.target"] = target }

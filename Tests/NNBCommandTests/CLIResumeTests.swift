@@ -1,0 +1,54 @@
+import Foundation
+import NNBackprop
+import XCTest
+
+/// `nnb train --checkpoint` then `nnb train --resume` in a new process: the weights of 1 + 1
+/// epochs equal those of 2 epochs straight, bitwise.
+final class CLIResumeTests: XCTestCase {
+    private var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("nnb-resume-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    private func train(_ extra: [String]) throws -> NNBCommand.Run {
+        let common = ["train", "--data", "spirals", "--layers", "16,16", "--optimizer", "adam", "--lr", "0.01",
+                      "--validation-split", "0.1", "--quiet", "--threads", "2"]
+        let r = try NNBCommand.run(common + extra)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return r
+    }
+
+    private func weights(_ name: String) throws -> [UInt32] {
+        let st = try SafeTensors(contentsOf: dir.appendingPathComponent(name).path)
+        return try st.names.filter { !$0.hasPrefix("optimizer.") }.sorted().flatMap { try st.floats($0) }.map(\.bitPattern)
+    }
+
+    func testResumeInANewProcessIsBitExact() throws {
+        let path = { (name: String) in self.dir.appendingPathComponent(name).path }
+        _ = try train(["--epochs", "2", "--output", path("straight.safetensors")])
+        let first = try train(["--epochs", "1", "--checkpoint", "--output", path("one.safetensors")])
+        XCTAssertTrue(first.stdout.contains("saved the checkpoint"), first.stdout)
+        _ = try train(["--epochs", "2", "--resume", path("one.safetensors"), "--output", path("resumed.safetensors")])
+        XCTAssertEqual(try weights("resumed.safetensors"), try weights("straight.safetensors"))
+        XCTAssertNotEqual(try weights("one.safetensors"), try weights("straight.safetensors"))
+
+        // Another architecture, another seed, nothing left to do, no --output for --checkpoint.
+        let cases: [([String], String)] = [
+            (["--layers", "8", "--epochs", "2", "--resume", path("one.safetensors")], "another architecture"),
+            (["--seed", "7", "--epochs", "2", "--resume", path("one.safetensors")], "--seed 42"),
+            (["--epochs", "1", "--resume", path("one.safetensors")], "nothing is left"),
+            (["--epochs", "2", "--resume", path("straight.safetensors")], "without a training checkpoint"),
+            (["--epochs", "2", "--checkpoint"], "--output"),
+        ]
+        for (args, message) in cases {
+            let r = try NNBCommand.run(["train", "--data", "spirals", "--layers", "16,16", "--lr", "0.01", "--validation-split", "0.1", "--quiet"]
+                                       .filter { !(args.contains("--layers") && ($0 == "--layers" || $0 == "16,16")) } + args)
+            XCTAssertNotEqual(r.status, 0, "\(args) should fail")
+            XCTAssertTrue(r.stderr.contains(message), "\(args): \(r.stderr)")
+        }
+    }
+}
