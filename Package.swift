@@ -115,7 +115,7 @@ let package = Package(
         // The command-line tool: train, predict, evaluate, info, bench.
         .executableTarget(
             name: "nnb",
-            dependencies: ["NNBackprop", "CKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["NNBackprop", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/nnb"
         ),
         // Runs the built nnb binary as a child process (the dependency makes SwiftPM build it).

@@ -49,7 +49,7 @@ extern "C" {
 #endif
 
 #define NNB_VERSION_MAJOR 0
-#define NNB_VERSION_MINOR 1
+#define NNB_VERSION_MINOR 2
 #define NNB_VERSION_PATCH 0
 /* NNB_VERSION_MAJOR * 10000 + NNB_VERSION_MINOR * 100 + NNB_VERSION_PATCH */
 #define NNB_VERSION_NUMBER (NNB_VERSION_MAJOR * 10000 + NNB_VERSION_MINOR * 100 + NNB_VERSION_PATCH)
@@ -60,7 +60,7 @@ extern "C" {
  * header and library agree. */
 NNB_API int nnb_version(void);
 NNB_API int nnb_abi_version(void);
-/* "0.1.0" */
+/* "0.2.0" */
 NNB_API const char *nnb_version_string(void);
 
 /* ------------------------------------------------------------------------------------------ */

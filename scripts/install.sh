@@ -7,6 +7,8 @@
 #        scripts/install.sh --pc-only PREFIX   (print the .pc file for PREFIX)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The version, from the header's macros (the library's own Runtime.version must agree; the C tests check it).
+version=$(awk '/#define NNB_VERSION_(MAJOR|MINOR|PATCH) /{v = v (v == "" ? "" : ".") $3} END {print v}' include/nnbackprop.h)
 pc() {
   cat <<PC
 prefix=$1
@@ -15,7 +17,7 @@ includedir=\${prefix}/include
 
 Name: nnbackprop
 Description: Neural networks trained by backpropagation on the CPU (NNBackprop C API)
-Version: 0.1.0
+Version: ${version}
 Cflags: -I\${includedir}
 Libs: -L\${libdir} -Wl,-rpath,\${libdir} -lnnbackprop
 PC

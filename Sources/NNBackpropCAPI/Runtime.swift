@@ -2,6 +2,7 @@
 
 import CKernels
 import CNNBackprop
+import NNBackprop
 
 @c(nnb_version)
 public func nnbVersion() -> Int32 { Int32(NNB_VERSION_MAJOR * 10000 + NNB_VERSION_MINOR * 100 + NNB_VERSION_PATCH) }
@@ -9,11 +10,9 @@ public func nnbVersion() -> Int32 { Int32(NNB_VERSION_MAJOR * 10000 + NNB_VERSIO
 @c(nnb_abi_version)
 public func nnbABIVersion() -> Int32 { Int32(NNB_ABI_VERSION) }
 
-private let versionString: StaticString = "0.1.0"
-
 @c(nnb_version_string)
 public func nnbVersionString() -> UnsafePointer<CChar> {
-    UnsafeRawPointer(versionString.utf8Start).assumingMemoryBound(to: CChar.self)
+    UnsafeRawPointer(Runtime.version.utf8Start).assumingMemoryBound(to: CChar.self)
 }
 
 @c(nnb_set_num_threads)

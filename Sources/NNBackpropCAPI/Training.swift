@@ -77,7 +77,8 @@ private func readOptions(_ options: UnsafePointer<nnb_train_options>?) throws ->
 private func checkApplicable(_ o: nnb_train_options) throws {
     var d = nnb_train_options()
     nnbTrainOptionsInit(&d)
-    let optimizer = (o.optimizer.map { String(cString: $0) } ?? "adam").lowercased()
+    let written = o.optimizer.map { String(cString: $0) } ?? "adam"
+    let optimizer = (try? OptimizerName(parsing: written))?.rawValue ?? written.lowercased()
     let loss = o.loss.map { String(cString: $0) } ?? "cross_entropy"
     let schedule = o.schedule.map { String(cString: $0) } ?? "constant"
     func only(_ option: String, _ changed: Bool, _ users: [String], _ chosen: String, _ kind: String) throws {
@@ -120,16 +121,16 @@ private func makeOptimizer(_ o: nnb_train_options) throws -> any Optimizer {
         throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "weight_decay must be >= 0, got \(wd)")
     }
     let decay = wd == -1 ? 0 : wd
-    switch name {
-    case "adam": return Adam(learningRate: o.learning_rate, beta1: o.beta1, beta2: o.beta2, epsilon: o.eps, weightDecay: decay)
-    case "adamw": return Adam.adamW(learningRate: o.learning_rate, beta1: o.beta1, beta2: o.beta2, epsilon: o.eps, weightDecay: wd == -1 ? 0.01 : wd)
-    case "sgd": return SGD(learningRate: o.learning_rate, momentum: o.momentum, weightDecay: decay, nesterov: o.nesterov != 0)
-    case "rmsprop":
+    let kind: OptimizerName
+    do { kind = try OptimizerName(parsing: name) } catch { throw CAPIFailure(NNB_ERR_UNKNOWN_NAME, error.message) }
+    switch kind {
+    case .adam: return Adam(learningRate: o.learning_rate, beta1: o.beta1, beta2: o.beta2, epsilon: o.eps, weightDecay: decay)
+    case .adamw: return Adam.adamW(learningRate: o.learning_rate, beta1: o.beta1, beta2: o.beta2, epsilon: o.eps, weightDecay: wd == -1 ? 0.01 : wd)
+    case .sgd: return SGD(learningRate: o.learning_rate, momentum: o.momentum, weightDecay: decay, nesterov: o.nesterov != 0)
+    case .rmsprop:
         return RMSprop(learningRate: o.learning_rate, alpha: o.alpha, epsilon: o.eps, weightDecay: decay, momentum: o.momentum)
-    case "adagrad": return Adagrad(learningRate: o.learning_rate, weightDecay: decay, epsilon: o.eps)
-    case "irprop", "irprop-", "rprop": return IRPROPMinus(initialStep: o.learning_rate)
-    default:
-        throw CAPIFailure(NNB_ERR_UNKNOWN_NAME, "unknown optimizer '\(name)'; known: adam, adamw, sgd, rmsprop, adagrad, irprop")
+    case .adagrad: return Adagrad(learningRate: o.learning_rate, weightDecay: decay, epsilon: o.eps)
+    case .irprop: return IRPROPMinus(initialStep: o.learning_rate)
     }
 }
 
@@ -164,19 +165,25 @@ private final class EpochRelay: TrainingCallback {
     let callback: nnb_epoch_callback
     let userData: UnsafeMutableRawPointer?
     let epochs: Int32
+    /// The value early stopping watches ("val_loss" or "loss"), nil without early stopping:
+    /// its best epoch so far goes into each report, by early stopping's rule (lower, first).
+    let monitor: String?
+    private var best: (value: Double, epoch: Int)?
     var started = ContinuousClock.now
     var last = nnb_epoch_report()
 
-    init(_ callback: nnb_epoch_callback, _ userData: UnsafeMutableRawPointer?, epochs: Int32) {
+    init(_ callback: nnb_epoch_callback, _ userData: UnsafeMutableRawPointer?, epochs: Int32, monitor: String?) {
         self.callback = callback
         self.userData = userData
         self.epochs = epochs
+        self.monitor = monitor
     }
 
     func batchEnded(_ progress: BatchProgress) -> TrainingControl { .proceed }
 
     func epochEnded(_ epoch: Int, logs: [String: Double]) -> TrainingControl {
-        last = report(epoch: epoch, epochs: epochs, logs: logs, started: started)
+        if let monitor, let value = logs[monitor], best == nil || value < best!.value { best = (value, epoch) }
+        last = report(epoch: epoch, epochs: epochs, logs: logs, started: started, bestEpoch: best?.epoch)
         started = ContinuousClock.now
         return callback(&last, userData) != 0 ? .stop : .proceed
     }
@@ -235,16 +242,20 @@ public func nnbTrain(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ rows
             var initialEpoch = 0
             if o.resume != 0 {
                 guard let checkpoint = h.checkpoint else {
-                    throw CAPIFailure(NNB_ERR_NOT_READY, "options.resume is 1 but the model was not loaded from a checkpoint (nnb_model_save_checkpoint writes one)")
+                    throw CAPIFailure(NNB_ERR_NOT_READY, "options.resume is 1 but the model holds no checkpoint to resume: it was not loaded from one (nnb_model_save_checkpoint writes one), or an earlier resume used it")
+                }
+                let done = checkpoint.progress.epochsCompleted
+                guard done < Int(o.epochs) else {
+                    throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "the checkpoint has done \(done) epoch\(done == 1 ? "" : "s"); options.epochs (\(o.epochs)) is the total, so nothing is left to train")
+                }
+                guard o.seed == checkpoint.progress.seed else {
+                    throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "options.seed is \(o.seed) but the checkpoint's run used seed \(checkpoint.progress.seed), which orders its data; give the same seed")
                 }
                 try checkpoint.restore(training.optimizer, parameterCount: h.model.parameterCount)
-                guard checkpoint.progress.epochsCompleted <= Int(o.epochs) else {
-                    throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "the checkpoint has done \(checkpoint.progress.epochsCompleted) epochs, more than options.epochs (\(o.epochs)) in all")
-                }
-                initialEpoch = checkpoint.progress.epochsCompleted
-                training.seed = checkpoint.progress.seed
+                initialEpoch = done
             }
-            let relay = o.on_epoch.map { EpochRelay($0, o.user_data, epochs: o.epochs) }
+            let monitor = o.early_stopping_patience > 0 ? (o.validation_split > 0 ? "val_loss" : "loss") : nil
+            let relay = o.on_epoch.map { EpochRelay($0, o.user_data, epochs: o.epochs, monitor: monitor) }
             // Without a callback the last epoch's report is built here: its logs and its own time.
             var summary: [String: Double] = [:]
             var epochStarted = ContinuousClock.now, lastStarted = epochStarted
@@ -260,7 +271,7 @@ public func nnbTrain(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ rows
                 metrics: metrics(for: training.loss), shuffle: training.shuffle, seed: training.seed,
                 schedule: training.schedule, clipNorm: training.clipNorm,
                 earlyStopping: o.early_stopping_patience > 0
-                    ? EarlyStopping(monitor: o.validation_split > 0 ? "val_loss" : "loss",
+                    ? EarlyStopping(monitor: monitor!,
                                     patience: Int(o.early_stopping_patience), restoreBest: o.restore_best != 0)
                     : nil,
                 callbacks: [tracker] + (relay.map { [$0] } ?? []), initialEpoch: initialEpoch)

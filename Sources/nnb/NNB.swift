@@ -1,10 +1,11 @@
 import ArgumentParser
+import NNBackprop
 
 /// `nnb`: train, evaluate and run NNBackprop networks from the command line.
 @main
 struct NNB: ParsableCommand {
-    /// The library version; the same as NNB_VERSION_MAJOR/MINOR/PATCH in include/nnbackprop.h.
-    static let version = "0.1.0"
+    /// The library version (one source: `Runtime.version`).
+    static let version = Runtime.versionString
 
     static let configuration = CommandConfiguration(
         commandName: "nnb",

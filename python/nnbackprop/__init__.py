@@ -48,7 +48,7 @@ __version__ = _C.nnb_version_string().decode()
 
 
 def version():
-    """The library's version string ("0.1.0")."""
+    """The library's version string ("major.minor.patch")."""
     return _C.nnb_version_string().decode()
 
 

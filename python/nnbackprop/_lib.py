@@ -135,6 +135,7 @@ class TrainOptions(ctypes.Structure):
         ("user_data", ctypes.c_void_p),
         ("standardize", ctypes.c_int32),
         ("alpha", ctypes.c_float),
+        ("resume", ctypes.c_int32),
     ]
 
 
@@ -216,6 +217,7 @@ PROTOTYPES = {
         [model_p, float_p, size_t, size_t, float_p, size_t, ctypes.c_char_p, double_p, double_p],
     ),
     "nnb_model_save": (status_t, [model_p, ctypes.c_char_p]),
+    "nnb_model_save_checkpoint": (status_t, [model_p, ctypes.c_char_p]),
     "nnb_model_load": (status_t, [ctypes.POINTER(model_p), ctypes.c_char_p]),
     "nnb_model_load_with_flags": (status_t, [ctypes.POINTER(model_p), ctypes.c_char_p, ctypes.c_uint32]),
     "nnb_register_activation": (status_t, [ctypes.POINTER(ActivationPlugin)]),

@@ -110,6 +110,7 @@ def _report_dict(r):
         "val_accuracy": r.val_accuracy,
         "learning_rate": r.learning_rate,
         "seconds": r.seconds,
+        "best_epoch": int(r.best_epoch),
     }
 
 
@@ -322,10 +323,14 @@ class Model:
         validation_split=0.0,
         callback=None,
         verbose=False,
+        resume=False,
         **options,
     ):
         """Trains on (x, y) and returns the history: one dict per epoch run (epoch, epochs, loss,
-        accuracy, val_loss, val_accuracy, learning_rate, seconds).
+        accuracy, val_loss, val_accuracy, learning_rate, seconds, best_epoch). best_epoch is an
+        int: with early stopping, the 1-based epoch whose weights the model kept (restore_best)
+        or that was best, else 0. The history's last dict always has it; the earlier ones, and
+        the dicts callback sees, have what the library reported after that epoch.
 
         x is (rows, *input_shape) or flat (rows, inputs), as predict takes it. y holds class
         indices (1-D, or one column) or one-hot/soft rows for cross_entropy, else (rows,
@@ -338,10 +343,21 @@ class Model:
         standardize (fit a per-feature standardizer on the training rows; the model keeps it),
         alpha (rmsprop's smoothing constant). An option the chosen optimizer, loss or schedule
         does not use raises InvalidArgumentError rather than being ignored.
+
+        resume=True continues the checkpoint this model was loaded from (save(path,
+        checkpoint=True), then Model.load(path)): its optimizer state and data order, from the
+        epoch after the ones it had done. `epochs` is then the total wanted, counting the epochs
+        done before the checkpoint, and every other argument must be what the first run used
+        (the library checks only the optimizer's name, and takes the seed from the checkpoint);
+        the result is bitwise the uninterrupted run's, and the history holds only the epochs run
+        now. A model not loaded from a checkpoint, or one already resumed, raises NotReadyError;
+        another optimizer than the checkpoint's raises ShapeError; a refused call leaves the
+        checkpoint for the next one.
         """
         x, _ = _features(x, self._input_shape)
         y = _targets(y, x.shape[0])
         opts = _options(epochs, batch_size, loss, optimizer, lr, validation_split, options)
+        opts.resume = int(resume)  # the library refuses anything but 0 and 1
         history = []
         raised = []
 
@@ -376,6 +392,9 @@ class Model:
             raise raised[0]
         raise_pending()
         check(status)
+        if history:
+            # nnb_train's own last report is the one that knows the outcome of early stopping.
+            history[-1]["best_epoch"] = int(last.best_epoch)
         return history
 
     def compile(self, loss="cross_entropy", optimizer="adam", lr=1e-3, batch_size=32, **options):
@@ -457,9 +476,16 @@ class Model:
 
     # -- files ------------------------------------------------------------------------------
 
-    def save(self, path):
-        """Writes the model (a safetensors file that PyTorch's load_state_dict reads too)."""
-        check(_C.nnb_model_save(self._h, os.fsencode(path)))
+    def save(self, path, checkpoint=False):
+        """Writes the model (a safetensors file that PyTorch's load_state_dict reads too).
+
+        checkpoint=True also writes what fit(..., resume=True) needs to continue training
+        bitwise as if never interrupted: the optimizer of the last fit() or compile() (its
+        state and step count), the epochs done, the data-order seed and dropout's random state.
+        It raises NotReadyError before any fit() or compile(). The file still loads as a model
+        (its "optimizer.*" tensors are extra keys to PyTorch)."""
+        save = _C.nnb_model_save_checkpoint if checkpoint else _C.nnb_model_save
+        check(save(self._h, os.fsencode(path)))
 
 
 __all__ = ["Model", "ModelInfo", "Dense", "Activation", "Dropout", "NNBackpropError"]

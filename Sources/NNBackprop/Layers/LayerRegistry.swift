@@ -8,7 +8,7 @@ import Darwin
 /// grammar), the CLI and Python all build layers through it.
 public enum LayerRegistry {
     /// The layer types of the library. A new layer type is one more entry here.
-    public static let builtIn: [any Layer.Type] = [
+    nonisolated(unsafe) public static let builtIn: [any Layer.Type] = [ // constant: metatypes are never mutated
         Dense.self, ActivationLayer.self, Softmax.self, LogSoftmax.self, Dropout.self, CustomActivationLayer.self,
         Flatten.self, Reshape.self, Sequential.self,
     ]

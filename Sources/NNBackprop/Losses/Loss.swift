@@ -72,6 +72,24 @@ public enum Loss: Sendable, Equatable, CustomStringConvertible {
         return false
     }
 
+    /// Turns raw outputs (rows, width) into what the loss models them as: class probabilities
+    /// (softmax of each row) for cross_entropy, per-output probabilities (sigmoid) for bce; for
+    /// other losses the outputs are left as they are. Returns whether they are probabilities now.
+    @discardableResult
+    public func toProbabilities(_ outputs: inout [Float], width: Int) -> Bool {
+        let rows = width > 0 ? outputs.count / width : 0
+        switch self {
+        case .softmaxCrossEntropy:
+            outputs.withUnsafeMutableBufferPointer { o in nnk_softmax_forward(o.baseAddress, width, o.baseAddress, width, rows, width) }
+            return true
+        case .binaryCrossEntropy:
+            outputs.withUnsafeMutableBufferPointer { o in nnk_act_forward(NNK_ACT_SIGMOID, 0, o.baseAddress, o.baseAddress, o.count) }
+            return true
+        default:
+            return false
+        }
+    }
+
     /// Throws unless `targets` suit this loss and a network output of width `outputSize`.
     public func validate(targets: Dataset.Targets, outputSize: Int) throws(NNError) {
         guard targets.width == outputSize else {

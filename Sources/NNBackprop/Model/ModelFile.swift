@@ -227,7 +227,7 @@ extension Sequential {
         }
         if let optimizer {
             guard let saved = st.metadata["optimizer"] else { throw .unknownName("the model file holds no optimizer state") }
-            guard saved == optimizer.name else {
+            guard (try? OptimizerName(parsing: saved))?.rawValue == optimizer.name else {
                 throw .shapeMismatch("the model file holds '\(saved)' optimizer state, not '\(optimizer.name)'")
             }
             var state: [String: [Float]] = [:]

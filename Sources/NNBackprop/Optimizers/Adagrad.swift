@@ -17,7 +17,7 @@ public final class Adagrad: OptimizerBase, Optimizer {
         super.init(learningRate: learningRate)
     }
 
-    public var name: String { "adagrad" }
+    public var name: String { OptimizerName.adagrad.rawValue }
 
     public func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeBufferPointer<Float>) {
         precondition(parameters.count == gradients.count)

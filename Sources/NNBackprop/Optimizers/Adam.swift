@@ -27,7 +27,7 @@ public final class Adam: OptimizerBase, Optimizer {
              weightDecay: weightDecay, decoupled: true)
     }
 
-    public var name: String { decoupled ? "adamw" : "adam" }
+    public var name: String { (decoupled ? OptimizerName.adamw : .adam).rawValue }
 
     public func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeBufferPointer<Float>) {
         precondition(parameters.count == gradients.count)

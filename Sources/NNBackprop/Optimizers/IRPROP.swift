@@ -26,7 +26,7 @@ public final class IRPROPMinus: OptimizerBase, Optimizer {
         super.init(learningRate: 0)
     }
 
-    public var name: String { "irprop-" }
+    public var name: String { OptimizerName.irprop.rawValue }
 
     public func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeBufferPointer<Float>) {
         precondition(parameters.count == gradients.count)

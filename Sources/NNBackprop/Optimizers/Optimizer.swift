@@ -9,7 +9,7 @@ import CKernels
 public protocol Optimizer: AnyObject {
     /// The learning rate of the next step (a schedule sets it each epoch).
     var learningRate: Float { get set }
-    /// "sgd", "adam", "adamw", "rmsprop", "adagrad", "irprop-".
+    /// Its `OptimizerName`'s raw value: "sgd", "adam", "adamw", "rmsprop", "adagrad", "irprop".
     var name: String { get }
     /// Steps taken since creation or `reset()`.
     var stepCount: Int { get }
@@ -28,6 +28,24 @@ extension Optimizer {
     /// Steps a model: its parameters from its current gradients.
     public func step(_ model: Sequential) {
         step(parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients))
+    }
+}
+
+/// The optimizers by name: the one spelling set the CLI, the C API, Python and model files use.
+public enum OptimizerName: String, CaseIterable, Sendable {
+    case adam, adamw, sgd, rmsprop, adagrad, irprop
+
+    /// The name as a user may write it: case-insensitive, and "irprop-" / "rprop" (the spelling
+    /// of earlier model files and of FANN) for irprop. Throws `unknownName` listing the names.
+    public init(parsing text: String) throws(NNError) {
+        let lower = text.lowercased()
+        if let name = OptimizerName(rawValue: lower) {
+            self = name
+        } else if lower == "irprop-" || lower == "rprop" {
+            self = .irprop
+        } else {
+            throw .unknownName("unknown optimizer '\(text)'; known: \(OptimizerName.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
     }
 }
 

@@ -19,7 +19,7 @@ public final class RMSprop: OptimizerBase, Optimizer {
         super.init(learningRate: learningRate)
     }
 
-    public var name: String { "rmsprop" }
+    public var name: String { OptimizerName.rmsprop.rawValue }
 
     private var bufferNames: [String] { ["sq"] + (momentum > 0 ? ["buf"] : []) + (centered ? ["gavg"] : []) }
 

@@ -19,7 +19,7 @@ public final class SGD: OptimizerBase, Optimizer {
         super.init(learningRate: learningRate)
     }
 
-    public var name: String { "sgd" }
+    public var name: String { OptimizerName.sgd.rawValue }
 
     public func step(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeBufferPointer<Float>) {
         precondition(parameters.count == gradients.count)

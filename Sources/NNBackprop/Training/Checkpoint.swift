@@ -35,7 +35,7 @@ public struct Checkpoint: Sendable {
     /// Restores `optimizer` from the checkpoint; throws `shapeMismatch` when it is of another
     /// kind than the one saved, or its buffers do not fit `parameterCount`.
     public func restore(_ optimizer: any Optimizer, parameterCount: Int) throws(NNError) {
-        guard optimizer.name == optimizerName else {
+        guard (try? OptimizerName(parsing: optimizerName))?.rawValue == optimizer.name else {
             throw .shapeMismatch("the checkpoint holds '\(optimizerName)' optimizer state, not '\(optimizer.name)'")
         }
         try optimizer.restore(state: optimizerState, steps: optimizerSteps, parameterCount: parameterCount)

@@ -1,5 +1,4 @@
 import ArgumentParser
-import CKernels
 import Foundation
 import NNBackprop
 
@@ -101,7 +100,7 @@ struct Bench: ParsableCommand {
 
         print("nnb bench: training throughput of the 784-256-128-10 ReLU MLP, softmax cross-entropy")
         print("data: one epoch of \(grouped(n)) \(dataName) samples (shuffled), median of \(repeats) epochs after a 20-batch warm-up")
-        print("threads: \(threads) (OpenMP \(nnk_openmp_enabled() != 0 ? "on" : "off")), ISA \(String(cString: nnk_isa_name(nnk_isa_active()))); sgd lr 0.01, adam lr 0.001")
+        print("threads: \(threads) (OpenMP \(Runtime.openMPEnabled ? "on" : "off")), ISA \(Runtime.isa); sgd lr 0.01, adam lr 0.001")
         func describe(_ p: Peer?, _ name: String) -> String {
             guard let p else { return noPeers ? "\(name): not run" : "\(name): not available" }
             return "\(name) \(p.version) (\(p.python))"

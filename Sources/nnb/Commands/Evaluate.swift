@@ -1,5 +1,4 @@
 import ArgumentParser
-import CKernels
 import NNBackprop
 
 /// `nnb evaluate`: a saved model's loss and metrics on labelled data.

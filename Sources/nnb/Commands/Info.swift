@@ -1,5 +1,5 @@
 import ArgumentParser
-import CKernels
+import NNBackprop
 
 /// `nnb info`: the version and what the kernels run on.
 struct Info: ParsableCommand {
@@ -9,14 +9,11 @@ struct Info: ParsableCommand {
     )
 
     func run() {
-        let supported = [NNK_ISA_SCALAR, NNK_ISA_AVX2, NNK_ISA_AVX512, NNK_ISA_NEON]
-            .filter { nnk_isa_supported($0) == 1 }
-            .map { String(cString: nnk_isa_name($0)) }
-        print("nnb \(NNB.version)")
-        print("ISA: \(String(cString: nnk_isa_name(nnk_isa_active())))")
-        print("supported: \(supported.joined(separator: " "))")
-        print("OpenMP: \(nnk_openmp_enabled() != 0 ? "on" : "off")")
-        print("threads: \(nnk_get_num_threads())")
-        if let note = nnk_isa_env_note() { print("note: \(String(cString: note))") }
+        print("nnb \(Runtime.versionString)")
+        print("ISA: \(Runtime.isa)")
+        print("supported: \(Runtime.supportedISAs.joined(separator: " "))")
+        print("OpenMP: \(Runtime.openMPEnabled ? "on" : "off")")
+        print("threads: \(Runtime.threads)")
+        if let note = Runtime.isaNote { print("note: \(note)") }
     }
 }

@@ -2,9 +2,11 @@ import ArgumentParser
 import Foundation
 import NNBackprop
 
-/// The optimizers `nnb train --optimizer` offers.
-enum OptimizerKind: String, ExpressibleByArgument, CaseIterable, Sendable {
-    case adam, adamw, sgd, rmsprop, adagrad, irprop
+/// The optimizers `nnb train --optimizer` offers: the library's names.
+typealias OptimizerKind = OptimizerName
+
+extension OptimizerName: ExpressibleByArgument {
+    public init?(argument: String) { try? self.init(parsing: argument) }
 
     /// The optimizer with learning rate `lr` (the optimizer's own default when nil; for
     /// iRPROP- the initial step size, FANN's 0.1 by default) and `momentum` (SGD and RMSprop;

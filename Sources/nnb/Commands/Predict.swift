@@ -1,5 +1,4 @@
 import ArgumentParser
-import CKernels
 import Foundation
 import NNBackprop
 
@@ -64,14 +63,7 @@ struct Predict: ParsableCommand {
         if saved.task == .classify {
             let names = saved.classNames ?? (0..<net.outputSize).map(String.init)
             let classes = try net.predictClasses(features)
-            let probabilities = saved.loss.name == "cross_entropy" || saved.loss.name == "bce"
-            if saved.loss.name == "cross_entropy" {
-                outputs.withUnsafeMutableBufferPointer { o in
-                    nnk_softmax_forward(o.baseAddress, net.outputSize, o.baseAddress, net.outputSize, rows, net.outputSize)
-                }
-            } else if saved.loss.name == "bce" {
-                outputs.withUnsafeMutableBufferPointer { o in nnk_act_forward(NNK_ACT_SIGMOID, 0, o.baseAddress, o.baseAddress, o.count) }
-            }
+            let probabilities = saved.loss.toProbabilities(&outputs, width: net.outputSize)
             let prefix = probabilities ? "p_" : "output_"
             text += (["prediction"] + names.map { prefix + $0 }).map(csvField).joined(separator: ",") + "\n"
             for r in 0..<rows {

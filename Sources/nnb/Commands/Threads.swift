@@ -1,11 +1,11 @@
 import ArgumentParser
-import CKernels
+import NNBackprop
 
-/// Checks a `--threads` value against the kernels' cap (`nnk_max_threads`), so that
+/// Checks a `--threads` value against the kernels' cap (`Runtime.maxThreads`), so that
 /// `--threads 100000` is a usage error rather than a process that grows until it is killed.
 func validateThreads(_ threads: Int?) throws {
     guard let threads else { return }
-    let cap = Int(nnk_max_threads())
+    let cap = Runtime.maxThreads
     guard threads >= 1 && threads <= cap else {
         throw ValidationError("--threads must be in 1...\(cap) (the most this machine allows), got \(threads)")
     }
@@ -13,5 +13,5 @@ func validateThreads(_ threads: Int?) throws {
 
 /// Sets the kernels' thread count from a validated `--threads` value.
 func applyThreads(_ threads: Int?) {
-    if let threads { _ = nnk_set_num_threads(Int32(threads)) }
+    if let threads { try? Runtime.setThreads(threads) } // validated by validateThreads
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import CKernels
 import Foundation
 import NNBackprop
 
@@ -169,7 +168,7 @@ struct Train: ParsableCommand {
             print("data:  \(source.name): \(shape)")
             let rate = optimizer == .irprop ? " initial step \(learningRate ?? 0.1)" : " lr \(opt.learningRate)"
             print("model: \(arch), \(grouped(model.parameterCount)) parameters, \(lossFunction.name) loss")
-            print("run:   \(optimizer.rawValue)\(rate), batch \(batch), \(epochCount) epoch\(epochCount == 1 ? "" : "s"), seed \(seed), \(threadCount()) (\(String(cString: nnk_isa_name(nnk_isa_active()))))")
+            print("run:   \(optimizer.rawValue)\(rate), batch \(batch), \(epochCount) epoch\(epochCount == 1 ? "" : "s"), seed \(seed), \(threadCount()) (\(Runtime.isa))")
         }
 
         // Without a validation split, the test rows are scored after each epoch (for the epoch

@@ -1,4 +1,4 @@
-import CKernels
+import NNBackprop
 import Foundation
 
 /// Standard output as the command uses it: whether it is a terminal, unbuffered writes for
@@ -68,6 +68,6 @@ func formatMetric(_ name: String, _ value: Double) -> String {
 
 /// "1 thread", "2 threads": the kernels' thread count.
 func threadCount() -> String {
-    let n = Int(nnk_get_num_threads())
+    let n = Runtime.threads
     return n == 1 ? "1 thread" : "\(n) threads"
 }
