@@ -1,10 +1,10 @@
 /*
  * Vector math for the activations, written once for every SIMD path.
  *
- * Not a normal header: act_avx2.c, act_avx512.c and act_neon.c each define the lane primitives
- * below for their ISA and then include this file, so the same exp, log1p, erfc and activation
- * code is compiled once per ISA, every function carrying that ISA's target attribute (VFN).
- * The primitives each file provides:
+ * Not a normal header: act_avx2.c, act_avx512.c and act_neon.c each include the lane primitives
+ * below for their ISA (simd/lanes_<isa>.h) and then this file, so the same exp, log1p, erfc and
+ * activation code is compiled once per ISA, every function carrying that ISA's target attribute
+ * (VFN). What each lanes header provides:
  *
  *   V, M, VSUM      a vector of V_WIDTH floats, a lane mask, a double accumulator
  *   VFN             `static inline` plus the ISA's target attribute
