@@ -3,8 +3,9 @@
  * they run the same code as full vectors and never touch memory past n. Every function carries
  * the AVX2 target attribute (VFN), so the package needs no -march flag.
  *
- * Not a normal header: act_avx2.c includes it and then the ISA-independent math written on
- * these primitives (act_vmath.h, which lists what each primitive must do).
+ * Not a normal header: an AVX2 kernel file (act_avx2.c, optim_avx2.c) includes it and then the
+ * ISA-independent math written on these primitives (activations/act_vmath.h,
+ * optim/optim_vmath.h); act_vmath.h lists what each primitive must do.
  */
 #ifndef NNK_SIMD_LANES_AVX2_H
 #define NNK_SIMD_LANES_AVX2_H
@@ -34,6 +35,7 @@ VFN V v_add(V a, V b) { return _mm256_add_ps(a, b); }
 VFN V v_sub(V a, V b) { return _mm256_sub_ps(a, b); }
 VFN V v_mul(V a, V b) { return _mm256_mul_ps(a, b); }
 VFN V v_div(V a, V b) { return _mm256_div_ps(a, b); }
+VFN V v_sqrt(V a) { return _mm256_sqrt_ps(a); }
 VFN V v_max(V a, V b) { return _mm256_max_ps(a, b); }
 VFN V v_fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
 VFN V v_fnma(V a, V b, V c) { return _mm256_fnmadd_ps(a, b, c); }
@@ -77,6 +79,18 @@ VFN double vsum_total(VSUM s) {
     const __m256d t = _mm256_add_pd(s.lo, s.hi);
     const __m128d u = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));
     return _mm_cvtsd_f64(_mm_add_sd(u, _mm_unpackhi_pd(u, u)));
+}
+
+/* The squares are exact in double, so each FMA rounds once, as a separate add would. */
+VFN VSUM vsum_add_squares(VSUM s, const float *p) {
+    const __m256d lo = _mm256_cvtps_pd(_mm_loadu_ps(p)), hi = _mm256_cvtps_pd(_mm_loadu_ps(p + 4));
+    s.lo = _mm256_fmadd_pd(lo, lo, s.lo);
+    s.hi = _mm256_fmadd_pd(hi, hi, s.hi);
+    return s;
+}
+VFN void vsum_store(double *p, VSUM s) {
+    _mm256_storeu_pd(p, s.lo);
+    _mm256_storeu_pd(p + 4, s.hi);
 }
 
 #endif /* NNK_SIMD_LANES_AVX2_H */

@@ -4,8 +4,9 @@
  * mask registers; vscalefps scales by 2^k in one rounding, denormals included. Every function
  * carries the AVX-512 target attribute (VFN), so the package needs no -march flag.
  *
- * Not a normal header: act_avx512.c includes it and then the ISA-independent math written on
- * these primitives (act_vmath.h, which lists what each primitive must do).
+ * Not a normal header: an AVX-512 kernel file (act_avx512.c, optim_avx512.c) includes it and then
+ * the ISA-independent math written on these primitives (activations/act_vmath.h,
+ * optim/optim_vmath.h); act_vmath.h lists what each primitive must do.
  */
 #ifndef NNK_SIMD_LANES_AVX512_H
 #define NNK_SIMD_LANES_AVX512_H
@@ -31,6 +32,7 @@ VFN V v_add(V a, V b) { return _mm512_add_ps(a, b); }
 VFN V v_sub(V a, V b) { return _mm512_sub_ps(a, b); }
 VFN V v_mul(V a, V b) { return _mm512_mul_ps(a, b); }
 VFN V v_div(V a, V b) { return _mm512_div_ps(a, b); }
+VFN V v_sqrt(V a) { return _mm512_sqrt_ps(a); }
 VFN V v_max(V a, V b) { return _mm512_max_ps(a, b); }
 VFN V v_fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
 VFN V v_fnma(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }
@@ -61,5 +63,17 @@ VFN VSUM vsum_add(VSUM s, V a) {
     return s;
 }
 VFN double vsum_total(VSUM s) { return _mm512_reduce_add_pd(_mm512_add_pd(s.lo, s.hi)); }
+
+/* The squares are exact in double, so each FMA rounds once, as a separate add would. */
+VFN VSUM vsum_add_squares(VSUM s, const float *p) {
+    const __m512d lo = _mm512_cvtps_pd(_mm256_loadu_ps(p)), hi = _mm512_cvtps_pd(_mm256_loadu_ps(p + 8));
+    s.lo = _mm512_fmadd_pd(lo, lo, s.lo);
+    s.hi = _mm512_fmadd_pd(hi, hi, s.hi);
+    return s;
+}
+VFN void vsum_store(double *p, VSUM s) {
+    _mm512_storeu_pd(p, s.lo);
+    _mm512_storeu_pd(p + 8, s.hi);
+}
 
 #endif /* NNK_SIMD_LANES_AVX512_H */

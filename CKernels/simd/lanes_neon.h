@@ -2,8 +2,9 @@
  * NEON (AArch64 Advanced SIMD) lane primitives: 4 floats a vector. NEON has no masked loads, so
  * a tail goes through a zeroed 4-float buffer and the same vector code.
  *
- * Not a normal header: act_neon.c includes it and then the ISA-independent math written on
- * these primitives (act_vmath.h, which lists what each primitive must do).
+ * Not a normal header: a NEON kernel file (act_neon.c, optim_neon.c) includes it and then the
+ * ISA-independent math written on these primitives (activations/act_vmath.h,
+ * optim/optim_vmath.h); act_vmath.h lists what each primitive must do.
  */
 #ifndef NNK_SIMD_LANES_NEON_H
 #define NNK_SIMD_LANES_NEON_H
@@ -41,6 +42,7 @@ VFN V v_add(V a, V b) { return vaddq_f32(a, b); }
 VFN V v_sub(V a, V b) { return vsubq_f32(a, b); }
 VFN V v_mul(V a, V b) { return vmulq_f32(a, b); }
 VFN V v_div(V a, V b) { return vdivq_f32(a, b); }
+VFN V v_sqrt(V a) { return vsqrtq_f32(a); }
 VFN V v_max(V a, V b) { return vmaxq_f32(a, b); }
 VFN V v_fma(V a, V b, V c) { return vfmaq_f32(c, a, b); }
 VFN V v_fnma(V a, V b, V c) { return vfmsq_f32(c, a, b); }
@@ -76,5 +78,18 @@ VFN VSUM vsum_add(VSUM s, V a) {
     return s;
 }
 VFN double vsum_total(VSUM s) { return vaddvq_f64(vaddq_f64(s.lo, s.hi)); }
+
+/* The squares are exact in double, so each FMA rounds once, as a separate add would. */
+VFN VSUM vsum_add_squares(VSUM s, const float *p) {
+    const float32x4_t f = vld1q_f32(p);
+    const float64x2_t lo = vcvt_f64_f32(vget_low_f32(f)), hi = vcvt_high_f64_f32(f);
+    s.lo = vfmaq_f64(s.lo, lo, lo);
+    s.hi = vfmaq_f64(s.hi, hi, hi);
+    return s;
+}
+VFN void vsum_store(double *p, VSUM s) {
+    vst1q_f64(p, s.lo);
+    vst1q_f64(p + 2, s.hi);
+}
 
 #endif /* NNK_SIMD_LANES_NEON_H */
