@@ -3,9 +3,10 @@
  *
  * ISA-specific code lives in its own files (<op>_avx2.c, <op>_avx512.c, <op>_neon.c). x86
  * files wrap every function in NNK_TARGET_AVX2 / NNK_TARGET_AVX512 so the package builds
- * without -march and one binary runs on any x86-64; the dispatcher only calls them after
- * nnk_isa_active() says the CPU and OS support them. Each op's public entry point switches on
- * nnk_isa_active() and falls back to its _ref twin.
+ * without -march and one binary runs on any x86-64. They are reached only through the kernel
+ * table of their ISA (dispatch/table.h), which is chosen only when the CPU and OS support it;
+ * each op's public entry point calls through the active table, whose entries default to the
+ * op's _ref twin.
  */
 #ifndef NNK_INTERNAL_H
 #define NNK_INTERNAL_H
@@ -65,10 +66,6 @@ static inline void nnk_thread_share(size_t n, size_t *begin, size_t *end) {
 #define NNK_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define NNK_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define NNK_RESTRICT restrict
-
-/* The path in use, read on every call (a plain load; set once at start-up or by nnk_set_isa). */
-extern nnk_isa nnk_isa_current_;
-static inline nnk_isa nnk_isa_fast(void) { return nnk_isa_current_; }
 
 /* Threads worth using for `work` units of cost (~flops or elements): 1 below the threshold,
  * else nnk_get_num_threads(). Keeps one-sample predicts off the fork/join path. */

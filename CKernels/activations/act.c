@@ -1,10 +1,10 @@
 /*
- * Activations: names, and the public forward/backward entry points. Each call picks the active
- * ISA's kernel (act_simd.h), falling back to the scalar reference (act_ref.c), and splits a
- * large n across OpenMP threads in fixed NNK_ELEMWISE_CHUNK pieces. Every kernel computes an
- * element from that element alone, so the split never changes a bit of the result.
+ * Activations: names, and the public forward/backward entry points. Each call runs the active
+ * kernel table's span kernel (an ISA's own, act_simd.h, or the scalar reference, act_ref.c) and
+ * splits a large n across OpenMP threads in fixed NNK_ELEMWISE_CHUNK pieces. Every kernel
+ * computes an element from that element alone, so the split never changes a bit of the result.
  */
-#include "act_simd.h"
+#include "../dispatch/table.h"
 
 #include <string.h>
 
@@ -44,35 +44,13 @@ typedef struct act_call {
 
 /* Elements [off, off + len) of a forward call, on the active ISA. */
 static void forward_span(const act_call *c, size_t off, size_t len) {
-    float *y = c->out + off;
-    const float *x = c->in + off;
-    switch (nnk_isa_fast()) {
-#if NNK_X86_64
-    case NNK_ISA_AVX512: nnk_act_forward_avx512(c->act, c->alpha, y, x, len); return;
-    case NNK_ISA_AVX2: nnk_act_forward_avx2(c->act, c->alpha, y, x, len); return;
-#endif
-#if NNK_ARM64
-    case NNK_ISA_NEON: nnk_act_forward_neon(c->act, c->alpha, y, x, len); return;
-#endif
-    default: nnk_act_forward_ref(c->act, c->alpha, y, x, len); return;
-    }
+    nnk_active_table()->act_forward(c->act, c->alpha, c->out + off, c->in + off, len);
 }
 
 /* Elements [off, off + len) of a backward call, on the active ISA. */
 static void backward_span(const act_call *c, size_t off, size_t len) {
-    float *dx = c->out + off;
-    const float *dy = c->in + off;
     const float *x = c->x != NULL ? c->x + off : NULL, *y = c->y != NULL ? c->y + off : NULL;
-    switch (nnk_isa_fast()) {
-#if NNK_X86_64
-    case NNK_ISA_AVX512: nnk_act_backward_avx512(c->act, c->alpha, dx, dy, x, y, len); return;
-    case NNK_ISA_AVX2: nnk_act_backward_avx2(c->act, c->alpha, dx, dy, x, y, len); return;
-#endif
-#if NNK_ARM64
-    case NNK_ISA_NEON: nnk_act_backward_neon(c->act, c->alpha, dx, dy, x, y, len); return;
-#endif
-    default: nnk_act_backward_ref(c->act, c->alpha, dx, dy, x, y, len); return;
-    }
+    nnk_active_table()->act_backward(c->act, c->alpha, c->out + off, c->in + off, x, y, len);
 }
 
 /* Runs span over [0, n): on the calling thread below NNK_ELEMWISE_PARALLEL_MIN elements, else

@@ -1,12 +1,13 @@
 /*
- * Scalar reference activations: the source of truth that every SIMD path is held to, and the
- * path on CPUs without one. libm in float, except the two GELUs and SiLU, which are evaluated in
- * double: in float, the GELUs' argument (x / sqrt2, or 2u) rounds before a function whose relative
- * error grows with it (erfc far out, e^2u), which would cost up to ~1e-5 relative at x = -10; the
- * terms of SiLU' cancel near its root at -1.28 (to ~1e-9 at the float nearest it, where float
- * leaves no correct digit), and x sigmoid(x) below -87 would multiply a denormal sigmoid.
+ * Scalar reference activations (and the softmax family's row max and exp-sum): the source of
+ * truth that every SIMD path is held to, and the path on CPUs without one. libm in float, except
+ * the two GELUs and SiLU, which are evaluated in double: in float, the GELUs' argument (x / sqrt2,
+ * or 2u) rounds before a function whose relative error grows with it (erfc far out, e^2u), which
+ * would cost up to ~1e-5 relative at x = -10; the terms of SiLU' cancel near its root at -1.28
+ * (to ~1e-9 at the float nearest it, where float leaves no correct digit), and x sigmoid(x) below
+ * -87 would multiply a denormal sigmoid.
  */
-#include "../internal.h"
+#include "act_simd.h"
 
 #include <math.h>
 
@@ -96,4 +97,23 @@ void nnk_act_backward_ref(nnk_act act, float alpha, float *dx, const float *dy, 
         const float xi = use_x ? x[i] : 0.0f, yi = !use_x && y != NULL ? y[i] : 0.0f;
         dx[i] = backward_one(act, alpha, dy[i], xi, yi);
     }
+}
+
+/* max of x (n), n >= 1. */
+float nnk_vec_max_ref(const float *x, size_t n) {
+    float m = x[0];
+    for (size_t i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+/* y (n) = exp(x (n) - shift) when y is not NULL; returns the sum of those exps. Each exp is
+ * computed in double and rounded once, to float, as it is stored. */
+double nnk_vec_exp_sum_ref(float *y, const float *x, float shift, size_t n) {
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const double e = exp((double)x[i] - shift);
+        if (y != NULL) y[i] = (float)e;
+        sum += e;
+    }
+    return sum;
 }

@@ -1,6 +1,8 @@
 /*
  * The per-ISA activation kernels behind nnk_act_forward / nnk_act_backward (act.c), and the two
- * row helpers that the softmax family (softmax.c) borrows from them. Internal to CKernels.
+ * row helpers that the softmax family (softmax.c) borrows from them; the kernel tables
+ * (dispatch/table.h) hold them, with the scalar twins of act_ref.c as the reference entries.
+ * Internal to CKernels.
  *
  * The math is written once, in act_vmath.h, against a small set of lane primitives; each of
  * act_avx2.c, act_avx512.c and act_neon.c defines those primitives for its ISA and includes it.
@@ -21,6 +23,10 @@
 #define NNK_ACT_SIMD_H
 
 #include "../internal.h"
+
+/* The reference row helpers (act_ref.c); nnk_act_forward_ref / nnk_act_backward_ref are public. */
+float nnk_vec_max_ref(const float *x, size_t n);
+double nnk_vec_exp_sum_ref(float *y, const float *x, float shift, size_t n);
 
 #if NNK_X86_64
 void nnk_act_forward_avx2(nnk_act act, float alpha, float *y, const float *x, size_t n);

@@ -1,15 +1,16 @@
 /*
  * Vector math for the activations, written once for every SIMD path.
  *
- * Not a normal header: act_avx2.c, act_avx512.c and act_neon.c each define the lane primitives
- * below for their ISA and then include this file, so the same exp, log1p, erfc and activation
- * code is compiled once per ISA, every function carrying that ISA's target attribute (VFN).
- * The primitives each file provides:
+ * Not a normal header: act_avx2.c, act_avx512.c and act_neon.c each include the lane primitives
+ * below for their ISA (simd/lanes_<isa>.h) and then this file, so the same exp, log1p, erfc and
+ * activation code is compiled once per ISA, every function carrying that ISA's target attribute
+ * (VFN). The optimizer spans (optim/optim_vmath.h) are written on the same primitives. What each
+ * lanes header provides:
  *
  *   V, M, VSUM      a vector of V_WIDTH floats, a lane mask, a double accumulator
  *   VFN             `static inline` plus the ISA's target attribute
  *   v_set v_load v_store v_load_part v_store_part (k < V_WIDTH lanes; the rest read as 0)
- *   v_add v_sub v_mul v_div v_max, v_fma(a, b, c) = a b + c and v_fnma(a, b, c) = c - a b,
+ *   v_add v_sub v_mul v_div v_sqrt v_max, v_fma(a, b, c) = a b + c and v_fnma(a, b, c) = c - a b,
  *                   each rounded once
  *   v_abs v_neg v_with_sign_of(m, s) (m >= 0 given the sign of s) v_round (to nearest even)
  *   v_scale2(p, k)  p 2^k for integral k in [-152, 128], rounded once (denormals included)
@@ -17,6 +18,8 @@
  *                   v_keep(m, a) = m ? a : 0; v_first(k) = the first k lanes (k <= V_WIDTH)
  *   v_hmax          the largest lane
  *   vsum_zero vsum_add vsum_total   sum lanes in double, in a fixed order
+ *   vsum_add_squares(s, p)  lane i of s plus p[i]^2 (exact in double), i < V_WIDTH;
+ *                   vsum_store(d, s) writes the V_WIDTH lanes of s to d, in order
  *
  * Accuracy, measured against double on 2M points of [-20, 20] (the same on AVX2, AVX-512 and
  * NEON; check_activations.c holds every path to its tolerances): sigmoid, tanh, silu <= 3.5 ulp,

@@ -2,56 +2,17 @@
  * Row-wise softmax and log-softmax, forward and backward.
  *
  * Forward: the row max is subtracted before exp, so logits of +-1e4 stay finite; the exps are
- * summed in double. The max and the exps run on the active ISA (act_simd.h, the vector exp); the
- * scalar path computes in double. Backward: row reductions in double, elementwise in double,
- * rounded once. Rows are split across threads only when rows * cols is large, one row per
- * thread at a time, so results do not depend on the thread count.
+ * summed in double. The max and the exps are the active kernel table's vec_max and vec_exp_sum
+ * (an ISA's vector exp, act_simd.h, or the scalar reference in double, act_ref.c). Backward:
+ * row reductions in double, elementwise in double, rounded once. Rows are split across threads
+ * only when rows * cols is large, one row per thread at a time, so results do not depend on the
+ * thread count.
  */
-#include "act_simd.h"
+#include "../dispatch/table.h"
 
 #include <math.h>
 
-/* ---- the two row primitives, on the active ISA ------------------------------------------- */
-
-/* max of x (n), n >= 1. */
-static float row_max(const float *x, size_t n) {
-    switch (nnk_isa_fast()) {
-#if NNK_X86_64
-    case NNK_ISA_AVX512: return nnk_vec_max_avx512(x, n);
-    case NNK_ISA_AVX2: return nnk_vec_max_avx2(x, n);
-#endif
-#if NNK_ARM64
-    case NNK_ISA_NEON: return nnk_vec_max_neon(x, n);
-#endif
-    default: {
-        float m = x[0];
-        for (size_t i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
-        return m;
-    }
-    }
-}
-
-/* y (n) = exp(x (n) - shift) when y is not NULL; returns the sum of those exps. */
-static double row_exp_sum(float *y, const float *x, float shift, size_t n) {
-    switch (nnk_isa_fast()) {
-#if NNK_X86_64
-    case NNK_ISA_AVX512: return nnk_vec_exp_sum_avx512(y, x, shift, n);
-    case NNK_ISA_AVX2: return nnk_vec_exp_sum_avx2(y, x, shift, n);
-#endif
-#if NNK_ARM64
-    case NNK_ISA_NEON: return nnk_vec_exp_sum_neon(y, x, shift, n);
-#endif
-    default: {
-        double sum = 0.0;
-        for (size_t i = 0; i < n; i++) {
-            const double e = exp((double)x[i] - shift);
-            if (y != NULL) y[i] = (float)e;
-            sum += e;
-        }
-        return sum;
-    }
-    }
-}
+/* ---- row reductions in double ------------------------------------------------------------ */
 
 /* sum of a[j] b[j] over j < n in double, in four interleaved partial sums: a fixed order, and
  * four add chains instead of one. */
@@ -95,7 +56,8 @@ typedef struct rows_call {
 static void softmax_row(const rows_call *c, size_t r) {
     float *y = c->out + r * c->ld_out;
     const float *x = c->a + r * c->ld_a;
-    const double sum = row_exp_sum(y, x, row_max(x, c->cols), c->cols); /* >= 1: the max gives e^0 */
+    const nnk_kernel_table *k = nnk_active_table();
+    const double sum = k->vec_exp_sum(y, x, k->vec_max(x, c->cols), c->cols); /* >= 1: the max gives e^0 */
     const float inv = (float)(1.0 / sum);
     for (size_t j = 0; j < c->cols; j++) y[j] *= inv;
 }
@@ -104,8 +66,9 @@ static void softmax_row(const rows_call *c, size_t r) {
 static void log_softmax_row(const rows_call *c, size_t r) {
     float *y = c->out + r * c->ld_out;
     const float *x = c->a + r * c->ld_a;
-    const float m = row_max(x, c->cols);
-    const double log_sum = log(row_exp_sum(NULL, x, m, c->cols));
+    const nnk_kernel_table *k = nnk_active_table();
+    const float m = k->vec_max(x, c->cols);
+    const double log_sum = log(k->vec_exp_sum(NULL, x, m, c->cols));
     for (size_t j = 0; j < c->cols; j++) y[j] = (float)(((double)x[j] - m) - log_sum);
 }
 
@@ -124,10 +87,11 @@ static void log_softmax_backward_row(const rows_call *c, size_t r) {
     float *dx = c->out + r * c->ld_out;
     const float *dy = c->a + r * c->ld_a, *y = c->b + r * c->ld_b;
     const double sum = row_sum(dy, c->cols);
+    const nnk_kernel_table *k = nnk_active_table();
     float p[BLOCK];
     for (size_t j0 = 0; j0 < c->cols; j0 += BLOCK) {
         const size_t len = NNK_MIN((size_t)BLOCK, c->cols - j0);
-        row_exp_sum(p, y + j0, 0.0f, len);
+        k->vec_exp_sum(p, y + j0, 0.0f, len);
         for (size_t j = 0; j < len; j++) dx[j0 + j] = (float)(dy[j0 + j] - p[j] * sum);
     }
 }

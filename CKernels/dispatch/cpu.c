@@ -1,9 +1,11 @@
 /*
  * Run-time choice of the SIMD path: CPUID says what the CPU has, XCR0 (xgetbv) says which
  * register state the OS saves on a context switch; AVX-512 is used only when both agree.
- * NNB_ISA=scalar|avx2|avx512|neon forces a path (tests and benchmarks use it).
+ * NNB_ISA=scalar|avx2|avx512|neon forces a path (tests and benchmarks use it). Choosing a path
+ * means making its kernel table (table.h) the active one; nnk_isa_active() reads it back from
+ * that table, so the two can never disagree.
  */
-#include "../internal.h"
+#include "table.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +14,6 @@
 #include <cpuid.h>
 #endif
 
-nnk_isa nnk_isa_current_ = NNK_ISA_SCALAR;
 static const char *isa_env_note_ = NULL;
 
 #if NNK_X86_64
@@ -75,7 +76,7 @@ int nnk_isa_from_name(const char *name) {
 
 const char *nnk_isa_env_note(void) { return isa_env_note_; }
 
-/* Runs before main (and before any kernel), so nnk_isa_fast() needs no lock or check. */
+/* Runs before main (and before any kernel), so nnk_active_table() needs no lock or check. */
 __attribute__((constructor)) static void nnk_isa_init(void) {
     nnk_isa isa = best_isa();
     const char *env = getenv("NNB_ISA");
@@ -88,13 +89,14 @@ __attribute__((constructor)) static void nnk_isa_init(void) {
         else
             isa = (nnk_isa)asked;
     }
-    nnk_isa_current_ = isa;
+    nnk_kernel_tables_init();
+    nnk_kernel_table_active_ = nnk_kernel_table_for(isa);
 }
 
-nnk_isa nnk_isa_active(void) { return nnk_isa_current_; }
+nnk_isa nnk_isa_active(void) { return nnk_active_table()->isa; }
 
 int nnk_set_isa(nnk_isa isa) {
     if (!nnk_isa_supported(isa)) return -1;
-    nnk_isa_current_ = isa;
+    nnk_kernel_table_active_ = nnk_kernel_table_for(isa);
     return 0;
 }

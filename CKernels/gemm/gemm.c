@@ -1,10 +1,12 @@
 /*
  * nnk_sgemm: partitions C over threads, then runs the blocked Goto/BLIS loop on each part with
- * that thread's own packing buffers (no barriers, no shared scratch). Every element of C is
+ * that thread's own packing buffers (no barriers, no shared scratch), with the blocking and
+ * micro-kernels of the active kernel table's gemm entry. Every element of C is
  * produced by one thread with the same K blocking whatever the thread count, so results are
  * bitwise identical for 1 and N threads.
  */
 #include "gemm_internal.h"
+#include "../dispatch/table.h"
 
 #include <string.h>
 
@@ -37,19 +39,6 @@ int nnk_sgemm_overridden(void) { return __atomic_load_n(&sgemm_override_, __ATOM
 /* Below this many flops per thread a product stays on the calling thread. */
 #define GEMM_MIN_FLOPS_PER_THREAD 4.0e5
 
-const nnk_gemm_arch *nnk_gemm_arch_for(nnk_isa isa) {
-    switch (isa) {
-#if NNK_X86_64
-    case NNK_ISA_AVX512: return &nnk_gemm_arch_avx512;
-    case NNK_ISA_AVX2: return &nnk_gemm_arch_avx2;
-#endif
-#if NNK_ARM64
-    case NNK_ISA_NEON: return &nnk_gemm_arch_neon;
-#endif
-    default: return &nnk_gemm_arch_scalar;
-    }
-}
-
 static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
 
 /* The unpacked path: both operands contiguous along K (X * W^T) and few rows, so packing W
@@ -72,7 +61,7 @@ static size_t per_thread_work(const nnk_gemm_arch *g, size_t M, size_t N, size_t
 }
 
 size_t nnk_sgemm_work_size(size_t M, size_t N, size_t K, int threads) {
-    const nnk_gemm_arch *g = nnk_gemm_arch_for(nnk_isa_fast());
+    const nnk_gemm_arch *g = nnk_active_table()->gemm;
     if (M == 0 || N == 0 || K == 0) return 0;
     return per_thread_work(g, M, N, K) * (size_t)(threads < 1 ? 1 : threads);
 }
@@ -189,7 +178,7 @@ void nnk_sgemm_ex(nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K, floa
         if (ep) apply_epilogue(ep, C, ldc, 0, 0, M, N);
         return;
     }
-    const nnk_gemm_arch *g = nnk_gemm_arch_for(nnk_isa_fast());
+    const nnk_gemm_arch *g = nnk_active_table()->gemm;
     if (use_dot_rows(g, ta, tb, M, N, K)) {
         gemm_dot_rows(g, &a);
         return;

@@ -28,9 +28,7 @@ typedef struct nnk_gemm_arch {
                          0 means 4 (the dot path is then only for predict-sized M) */
 } nnk_gemm_arch;
 
-/* The blocking and kernels for the active ISA. */
-const nnk_gemm_arch *nnk_gemm_arch_for(nnk_isa isa);
-
+/* Each ISA's blocking and kernels; the kernel tables (dispatch/table.h) point at them. */
 extern const nnk_gemm_arch nnk_gemm_arch_scalar;
 #if NNK_X86_64
 extern const nnk_gemm_arch nnk_gemm_arch_avx2;

@@ -5,8 +5,9 @@
  * optim.c cuts long buffers into NNK_ELEMWISE_CHUNK spans and hands them to threads. All
  * variants do the same float operations in the same order, with no fused multiply-add (the
  * steps are memory-bound, so FMA would buy nothing), and take their per-step scalars from the
- * helpers below, so every path writes bitwise the same parameters and state. A SIMD span
- * finishes its last n % width elements with the reference loop.
+ * helpers below, so every path writes bitwise the same parameters and state. The SIMD variants
+ * are one source, optim_vmath.h, compiled per ISA; a SIMD span finishes its last n % width
+ * elements with the reference loop.
  *
  * nnk_sum_squares accumulates in double, exactly (a float squared is exact in double), into 16
  * lanes: lane k takes elements i = k (mod 16) of a chunk; a partial block is zero-padded. The
@@ -54,6 +55,13 @@ static inline nnk_adam_coef nnk_adam_coef_of(const nnk_adam_params *p, int64_t s
     k.l2 = !p->decoupled && p->weight_decay != 0.0f;
     k.decoupled = p->decoupled && p->weight_decay != 0.0f;
     return k;
+}
+
+/* The lane fold of a sum of squares: acc[k] += acc[k + s] for s = 8, 4, 2, 1; returns acc[0]. */
+static inline double nnk_sumsq_fold(double acc[NNK_SUMSQ_LANES]) {
+    for (int s = NNK_SUMSQ_LANES / 2; s > 0; s /= 2)
+        for (int k = 0; k < s; k++) acc[k] += acc[k + s];
+    return acc[0];
 }
 
 /* Adagrad's decayed learning rate lr / (1 + (step - 1) lr_decay). */

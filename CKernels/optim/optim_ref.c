@@ -109,9 +109,7 @@ double nnk_sum_squares_chunk_ref(const float *x, size_t n) {
         }
         for (int k = 0; k < NNK_SUMSQ_LANES; k++) acc[k] += (double)b[k] * (double)b[k];
     }
-    for (int s = NNK_SUMSQ_LANES / 2; s > 0; s /= 2)
-        for (int k = 0; k < s; k++) acc[k] += acc[k + s];
-    return acc[0];
+    return nnk_sumsq_fold(acc);
 }
 
 /* x is (n). x *= s. */
