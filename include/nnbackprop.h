@@ -53,7 +53,11 @@ extern "C" {
 #define NNB_VERSION_PATCH 0
 /* NNB_VERSION_MAJOR * 10000 + NNB_VERSION_MINOR * 100 + NNB_VERSION_PATCH */
 #define NNB_VERSION_NUMBER (NNB_VERSION_MAJOR * 10000 + NNB_VERSION_MINOR * 100 + NNB_VERSION_PATCH)
-/* Bumped whenever a struct or signature in this header changes incompatibly. */
+/* Bumped whenever a struct or signature in this header changes incompatibly. 0.2 (shaped layers)
+ * kept ABI 1: it only added fields at the ends of versioned structs (nnb_layer_spec.type_name and
+ * .attributes, nnb_model_info.input_rank and .input_shape, nnb_epoch_report.best_epoch,
+ * nnb_train_options.resume), the NNB_LAYER_NAMED spec type and new functions. A program built
+ * against the 0.1 header passes its smaller struct_size and keeps every old field's meaning. */
 #define NNB_ABI_VERSION 1
 
 /* The library's NNB_VERSION_NUMBER and NNB_ABI_VERSION; compare with the macros to check that

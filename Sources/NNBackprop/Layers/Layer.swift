@@ -185,14 +185,20 @@ public struct LayerSpec: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// The integer attribute `key`, or `d` when absent; throws `invalidArgument` for another kind.
-    public func int(_ key: String, default d: Int? = nil) throws(NNError) -> Int {
-        switch attributes[key] {
-        case .int(let v)?: return v
-        case nil where d != nil: return d!
-        case nil: throw .invalidArgument("layer \(type): attribute '\(key)' is missing")
-        case let other?: throw .invalidArgument("layer \(type): attribute '\(key)' is \(other), not an integer")
+    /// The attribute `key` as `extract` reads it, or `d` when absent; throws `invalidArgument`
+    /// naming the layer type, the attribute and what it should have been.
+    private func attribute<T>(_ key: String, _ d: T?, _ kind: String, _ extract: (Value) -> T?) throws(NNError) -> T {
+        guard let value = attributes[key] else {
+            if let d { return d }
+            throw .invalidArgument("layer \(type): attribute '\(key)' is missing")
         }
+        guard let x = extract(value) else { throw .invalidArgument("layer \(type): attribute '\(key)' is \(value), not \(kind)") }
+        return x
+    }
+
+    /// The integer attribute `key`, or `d` when absent.
+    public func int(_ key: String, default d: Int? = nil) throws(NNError) -> Int {
+        try attribute(key, d, "an integer") { if case .int(let v) = $0 { v } else { nil } }
     }
 
     /// The integer attribute `key`, or nil when absent.
@@ -200,31 +206,30 @@ public struct LayerSpec: Sendable, Equatable, CustomStringConvertible {
         attributes[key] == nil ? nil : try int(key)
     }
 
+    /// The number attribute `key` (an integer reads as a float), or `d` when absent.
     public func float(_ key: String, default d: Float? = nil) throws(NNError) -> Float {
-        switch attributes[key] {
-        case .float(let v)?: return v
-        case .int(let v)?: return Float(v)
-        case nil where d != nil: return d!
-        case nil: throw .invalidArgument("layer \(type): attribute '\(key)' is missing")
-        case let other?: throw .invalidArgument("layer \(type): attribute '\(key)' is \(other), not a number")
+        try attribute(key, d, "a number") {
+            switch $0 {
+            case .float(let v): v
+            case .int(let v): Float(v)
+            default: nil
+            }
         }
     }
 
+    /// The name attribute `key`, or `d` when absent.
     public func string(_ key: String, default d: String? = nil) throws(NNError) -> String {
-        switch attributes[key] {
-        case .string(let v)?: return v
-        case nil where d != nil: return d!
-        case nil: throw .invalidArgument("layer \(type): attribute '\(key)' is missing")
-        case let other?: throw .invalidArgument("layer \(type): attribute '\(key)' is \(other), not a name")
-        }
+        try attribute(key, d, "a name") { if case .string(let v) = $0 { v } else { nil } }
     }
 
+    /// The list-of-sizes attribute `key` (a single integer is a list of one).
     public func ints(_ key: String) throws(NNError) -> [Int] {
-        switch attributes[key] {
-        case .ints(let v)?: return v
-        case .int(let v)?: return [v]
-        case nil: throw .invalidArgument("layer \(type): attribute '\(key)' is missing")
-        case let other?: throw .invalidArgument("layer \(type): attribute '\(key)' is \(other), not a list of sizes")
+        try attribute(key, nil, "a list of sizes") {
+            switch $0 {
+            case .ints(let v): v
+            case .int(let v): [v]
+            default: nil
+            }
         }
     }
 }

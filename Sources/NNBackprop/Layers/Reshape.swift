@@ -1,3 +1,25 @@
+/// A layer that sees its input under another shape and moves no data: forward and backward
+/// hand their buffers on, inference copies.
+protocol ShapeView: Layer {}
+
+extension ShapeView {
+    public func prepare(batchSize: Int) {}
+
+    public func forward(_ input: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
+        UnsafeMutablePointer(mutating: input)
+    }
+
+    public func backward(_ gradOutput: UnsafeMutablePointer<Float>, batch: Int,
+                         needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
+        needsInputGradient ? gradOutput : nil
+    }
+
+    public func infer(_ input: UnsafePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>,
+                      scratch: UnsafeMutablePointer<Float>?) {
+        output.update(from: input, count: rows * (inputShape?.count ?? 0))
+    }
+}
+
 /// Gives each sample a new shape with the same elements in the same (row-major) order: no
 /// data moves, so forward and backward pass their buffers through. As PyTorch's
 /// `nn.Unflatten` / `x.view(n, *shape)`: the batch dimension is not part of `shape`, and one
@@ -5,7 +27,7 @@
 ///
 /// `Reshape([1, 28, 28])` after a 784-feature input, `Reshape([-1, 28])` for 28 time steps of
 /// 28 features.
-public final class Reshape: Layer {
+public final class Reshape: ShapeView {
     public static let typeName = "Reshape"
     public static let positionalAttributes = ["shape"]
     /// The target dimensions as given (-1 at most once).
@@ -51,27 +73,11 @@ public final class Reshape: Layer {
         output = try outputShape(for: inputShape)
         input = inputShape
     }
-
-    public func prepare(batchSize: Int) {}
-
-    public func forward(_ input: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
-        UnsafeMutablePointer(mutating: input)
-    }
-
-    public func backward(_ gradOutput: UnsafeMutablePointer<Float>, batch: Int,
-                         needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
-        needsInputGradient ? gradOutput : nil
-    }
-
-    public func infer(_ input: UnsafePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>,
-                      scratch: UnsafeMutablePointer<Float>?) {
-        output.update(from: input, count: rows * (self.input?.count ?? 0))
-    }
 }
 
 /// Flattens each sample to one dimension (PyTorch's `nn.Flatten()` with its default
 /// start_dim=1): `[1, 28, 28]` becomes `[784]`. No data moves.
-public final class Flatten: Layer {
+public final class Flatten: ShapeView {
     public static let typeName = "Flatten"
     private var input: Shape?
 
@@ -88,20 +94,4 @@ public final class Flatten: Layer {
 
     public func outputShape(for input: Shape) throws(NNError) -> Shape { try Shape([input.count]) }
     public func configure(inputShape: Shape) throws(NNError) { input = inputShape }
-
-    public func prepare(batchSize: Int) {}
-
-    public func forward(_ input: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
-        UnsafeMutablePointer(mutating: input)
-    }
-
-    public func backward(_ gradOutput: UnsafeMutablePointer<Float>, batch: Int,
-                         needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
-        needsInputGradient ? gradOutput : nil
-    }
-
-    public func infer(_ input: UnsafePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>,
-                      scratch: UnsafeMutablePointer<Float>?) {
-        output.update(from: input, count: rows * (self.input?.count ?? 0))
-    }
 }

@@ -22,13 +22,44 @@ public struct PluginFailure: Error, Sendable {
     }
 
     /// The same failure as the Swift library's error type.
-    public var nnError: NNError {
+    public var nnError: NNError { NNError(status: status, message: message) }
+}
+
+/// The one mapping between the Swift library's errors and the C API's status codes (the C
+/// API, the plugin loader and the plugin calls all use it).
+extension NNError {
+    /// The C status of this error.
+    public var status: nnb_status {
+        switch self {
+        case .shapeMismatch: return NNB_ERR_SHAPE_MISMATCH
+        case .invalidArgument: return NNB_ERR_INVALID_ARGUMENT
+        case .invalidData: return NNB_ERR_INVALID_DATA
+        case .fileError: return NNB_ERR_IO
+        case .corruptFile: return NNB_ERR_CORRUPT_FILE
+        case .unsupported: return NNB_ERR_UNSUPPORTED
+        case .unknownName: return NNB_ERR_UNKNOWN_NAME
+        case .duplicateName: return NNB_ERR_DUPLICATE
+        case .versionMismatch: return NNB_ERR_VERSION
+        case .pluginError: return NNB_ERR_PLUGIN
+        case .diverged: return NNB_ERR_DIVERGED
+        }
+    }
+
+    /// The error a C status stands for; statuses without a Swift case of their own (NULL
+    /// argument, capacity, busy, not ready, internal) become `invalidArgument`.
+    public init(status: nnb_status, message: String) {
         switch status {
-        case NNB_ERR_DUPLICATE: return .duplicateName(message)
-        case NNB_ERR_VERSION: return .versionMismatch(message)
-        case NNB_ERR_UNKNOWN_NAME: return .unknownName(message)
-        case NNB_ERR_PLUGIN: return .pluginError(message)
-        default: return .invalidArgument(message)
+        case NNB_ERR_SHAPE_MISMATCH: self = .shapeMismatch(message)
+        case NNB_ERR_INVALID_DATA: self = .invalidData(message)
+        case NNB_ERR_IO: self = .fileError(message)
+        case NNB_ERR_CORRUPT_FILE: self = .corruptFile(message)
+        case NNB_ERR_UNSUPPORTED: self = .unsupported(message)
+        case NNB_ERR_UNKNOWN_NAME: self = .unknownName(message)
+        case NNB_ERR_DUPLICATE: self = .duplicateName(message)
+        case NNB_ERR_VERSION: self = .versionMismatch(message)
+        case NNB_ERR_PLUGIN: self = .pluginError(message)
+        case NNB_ERR_DIVERGED: self = .diverged(message)
+        default: self = .invalidArgument(message)
         }
     }
 }
@@ -180,13 +211,7 @@ public enum CPlugins {
             if case .loss(let l) = e { losses.append(l) }
         }
         do { try Plugins.registerAll(activations: activations, losses: losses) } catch {
-            let status: nnb_status
-            switch error {
-            case .duplicateName: status = NNB_ERR_DUPLICATE
-            case .unknownName: status = NNB_ERR_UNKNOWN_NAME
-            default: status = NNB_ERR_INVALID_ARGUMENT
-            }
-            throw PluginFailure(status, error.message)
+            throw PluginFailure(error.status, error.message)
         }
         for e in entries {
             switch e {
@@ -343,7 +368,7 @@ public enum CPlugins {
                 // A status this library does not define is the plugin's bug: NNB_ERR_PLUGIN.
                 let known = status.rawValue <= NNB_ERR_DIVERGED.rawValue
                 throw PluginFailure(known ? status : NNB_ERR_PLUGIN,
-                                    "the entry point of '\(path)' returned \(status.rawValue) (\(known ? String(cString: nnbStatusText(status)) : "not a status code"))")
+                                    "the entry point of '\(path)' returned \(status.rawValue) (\(known ? String(cString: statusText(status)) : "not a status code"))")
             }
             guard !staged.isEmpty else { throw PluginFailure(NNB_ERR_PLUGIN, "'\(path)' registered nothing") }
             try commit(staged)
@@ -365,16 +390,31 @@ public enum CPlugins {
 }
 
 /// A short text for a status, for messages built here (the C API has the full table).
-func nnbStatusText(_ s: nnb_status) -> UnsafePointer<CChar> {
-    let text: StaticString
-    switch s {
-    case NNB_ERR_NULL_ARGUMENT: text = "a required pointer was NULL"
-    case NNB_ERR_INVALID_ARGUMENT: text = "invalid argument"
-    case NNB_ERR_VERSION: text = "version mismatch"
-    case NNB_ERR_DUPLICATE: text = "duplicate name"
-    case NNB_ERR_UNKNOWN_NAME: text = "unknown name"
-    default: text = "failure"
-    }
+/// Text for each status, static for the life of the process.
+let statusStrings: [UInt32: StaticString] = [
+    NNB_OK.rawValue: "NNB_OK: success",
+    NNB_ERR_NULL_ARGUMENT.rawValue: "NNB_ERR_NULL_ARGUMENT: a required pointer was NULL",
+    NNB_ERR_INVALID_ARGUMENT.rawValue: "NNB_ERR_INVALID_ARGUMENT: an argument is out of range",
+    NNB_ERR_SHAPE_MISMATCH.rawValue: "NNB_ERR_SHAPE_MISMATCH: array sizes disagree",
+    NNB_ERR_INVALID_DATA.rawValue: "NNB_ERR_INVALID_DATA: NaN, infinity or a class index out of range",
+    NNB_ERR_CAPACITY.rawValue: "NNB_ERR_CAPACITY: the output buffer is too small",
+    NNB_ERR_IO.rawValue: "NNB_ERR_IO: a file could not be read or written",
+    NNB_ERR_CORRUPT_FILE.rawValue: "NNB_ERR_CORRUPT_FILE: the file is truncated, garbled or not a model",
+    NNB_ERR_UNSUPPORTED.rawValue: "NNB_ERR_UNSUPPORTED: not supported by this build",
+    NNB_ERR_UNKNOWN_NAME.rawValue: "NNB_ERR_UNKNOWN_NAME: an unknown layer, activation, loss or optimizer",
+    NNB_ERR_BUSY.rawValue: "NNB_ERR_BUSY: the model is being trained by another thread",
+    NNB_ERR_VERSION.rawValue: "NNB_ERR_VERSION: an options struct or file from an incompatible version",
+    NNB_ERR_NOT_READY.rawValue: "NNB_ERR_NOT_READY: the model must be compiled first",
+    NNB_ERR_INTERNAL.rawValue: "NNB_ERR_INTERNAL: an internal error (a bug; please report it)",
+    NNB_ERR_DUPLICATE.rawValue: "NNB_ERR_DUPLICATE: a plugin with that name is registered already",
+    NNB_ERR_PLUGIN.rawValue: "NNB_ERR_PLUGIN: a plugin library could not be loaded or initialised",
+    NNB_ERR_DIVERGED.rawValue: "NNB_ERR_DIVERGED: training produced a non-finite loss or weights",
+]
+
+/// The static text of a status ("NNB_ERR_SHAPE_MISMATCH: array sizes disagree"), for
+/// nnb_status_string and the plugin loader's messages.
+public func statusText(_ status: nnb_status) -> UnsafePointer<CChar> {
+    let text: StaticString = statusStrings[status.rawValue] ?? "NNB_ERR_UNKNOWN: not a status code of this library"
     return UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
 }
 

@@ -9,9 +9,9 @@ let (train, test) = try Dataset.spirals(count: 2000, seed: 0).split(testFraction
 
 // 2 inputs -> 64 -> 64 -> 2 class scores (logits).
 let model = try Sequential(seed: 42) {
-    Dense(2, 64, activation: .relu)
-    Dense(64, 64, activation: .relu)
-    Dense(64, 2)
+    try Dense(2, 64, activation: .relu)
+    try Dense(64, 64, activation: .relu)
+    try Dense(64, 2)
 }
 
 // Mini-batch backpropagation with Adam; the history holds each epoch's loss and accuracy.
