@@ -64,3 +64,29 @@ def test_saved_model_loads_into_pytorch_sequential(tmp_path):
     assert r.returncode == 0, r.stderr
     torch_out = np.array(json.loads(r.stdout), dtype=np.float32)
     np.testing.assert_allclose(torch_out, model.predict(x), rtol=1e-5, atol=1e-6)
+
+
+TORCH_IMAGE_SIDE = TORCH_SIDE.replace(
+    "torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.ReLU(), torch.nn.Linear(7, 4), torch.nn.Tanh(), torch.nn.Linear(4, 3))",
+    "torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))",
+)
+
+
+def test_image_model_file_version_2_loads_into_pytorch_strictly(tmp_path):
+    """A (1, 4, 4) image model with Flatten: the version-2 file's tensors are named as
+    nn.Sequential(Flatten, Linear, ReLU, Linear) names them ("1.weight", "3.weight"), and
+    PyTorch on (N, 1, 4, 4) tensors computes what the library does."""
+    exe = torch_python()
+    if exe is None:
+        pytest.skip("no python3 here imports torch (Debian: apt-get install python3-torch)")
+    assert TORCH_IMAGE_SIDE != TORCH_SIDE, "the PyTorch model must be the image one"
+    model = nnb.Model([nnb.Flatten(), nnb.Dense(8, "relu"), nnb.Dense(3)], input_shape=(1, 4, 4), seed=3)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(5, 1, 4, 4)).astype(np.float32)
+    model.fit(x, rng.integers(0, 3, 5), epochs=2, batch_size=5)
+    model.save(tmp_path / "img.safetensors")
+    np.save(tmp_path / "x.npy", x)
+    r = subprocess.run([exe, "-c", TORCH_IMAGE_SIDE, str(tmp_path / "img.safetensors"), str(tmp_path / "x.npy")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(np.array(json.loads(r.stdout), dtype=np.float32), model.predict(x), rtol=1e-5, atol=1e-6)
