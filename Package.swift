@@ -106,8 +106,8 @@ let package = Package(
         ),
         // The system zlib, for gzipped IDX files (Fashion-MNIST ships as .gz).
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
-        .target(name: "NNBackprop", dependencies: ["CKernels", "CZlib", "CNNBackprop"], path: "Sources/NNBackprop"),
-        .testTarget(name: "NNBackpropTests", dependencies: ["NNBackprop"], path: "Tests/NNBackpropTests"),
+        .target(name: "NNBackprop", dependencies: ["CKernels", "CZlib"], path: "Sources/NNBackprop"),
+        .testTarget(name: "NNBackpropTests", dependencies: ["NNBackprop", "NNBackpropCAPI"], path: "Tests/NNBackpropTests"),
         // include/nnbackprop.h as a module, so the C API is implemented with the header's own types.
         .systemLibrary(name: "CNNBackprop", path: "include"),
         // The C API: one @c function per call in include/nnbackprop.h, on top of NNBackprop.
@@ -115,7 +115,7 @@ let package = Package(
         // The command-line tool: train, predict, evaluate, info, bench.
         .executableTarget(
             name: "nnb",
-            dependencies: ["NNBackprop", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["NNBackprop", "NNBackpropCAPI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/nnb"
         ),
         // Runs the built nnb binary as a child process (the dependency makes SwiftPM build it).

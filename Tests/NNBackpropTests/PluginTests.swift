@@ -1,6 +1,7 @@
 import CKernels
 import Foundation
 import NNBackprop
+import NNBackpropCAPI // C plugin libraries: Plugins.loadLibrary
 import XCTest
 
 /// Mish, x tanh(softplus(x)), written here in Swift as a plugin activation.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NNBackprop
+import NNBackpropCAPI // C plugin libraries (--plugin)
 
 /// The optimizers `nnb train --optimizer` offers: the library's names.
 typealias OptimizerKind = OptimizerName

@@ -10,6 +10,7 @@ import Darwin
 #endif
 import CKernels
 import CNNBackprop
+import NNBackprop
 
 /// A failed plugin call: the C status and its message.
 public struct PluginFailure: Error, Sendable {
@@ -418,29 +419,10 @@ public func statusText(_ status: nnb_status) -> UnsafePointer<CChar> {
     return UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
 }
 
-/// A pthread mutex as a class (Foundation's NSLock would do, but the library uses only
-/// FoundationEssentials, so that libnnbackprop.so does not carry ICU).
-final class PThreadMutex: @unchecked Sendable {
-    private var m = pthread_mutex_t()
-    init() { pthread_mutex_init(&m, nil) }
-    deinit { pthread_mutex_destroy(&m) }
-    func lock() { pthread_mutex_lock(&m) }
-    func unlock() { pthread_mutex_unlock(&m) }
-}
-
 extension Plugins {
     /// Loads a plugin library (see include/nnbackprop_plugin.h): everything it registers, or
     /// nothing and an error saying why.
     public static func loadLibrary(path: String) throws(NNError) {
         do { try CPlugins.load(path: path) } catch { throw error.nnError }
-    }
-}
-
-extension PThreadMutex {
-    /// Runs `body` holding the lock.
-    func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-        lock()
-        defer { unlock() }
-        return try body()
     }
 }
