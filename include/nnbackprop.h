@@ -28,7 +28,10 @@
  * - Versioned structs: struct_size must be at least 8 and at most this header's sizeof; a
  *   smaller one (an older header) keeps the defaults for the fields it lacks. Output structs
  *   (nnb_epoch_report, nnb_model_info) are filled up to the struct_size the caller set (0 in an
- *   nnb_epoch_report means the whole struct).
+ *   nnb_epoch_report means the 0.1 layout, which ends before best_epoch), and keep it. The
+ *   _init functions are macros over *_init_sized(p, sizeof *p), so a program fills exactly the
+ *   struct its header declares; the plain symbols fill the 0.1 layout, for programs built
+ *   against that header.
  */
 #ifndef NNBACKPROP_H
 #define NNBACKPROP_H
@@ -147,11 +150,18 @@ typedef struct nnb_layer_spec {
     const char *attributes;
 } nnb_layer_spec;
 
-/* Sets struct_size and defaults (identity activation). */
+/* Sets struct_size = size and the defaults (identity activation) of the first `size` bytes
+ * (size at least 8, at most sizeof(nnb_layer_spec); another size leaves *spec untouched). */
+NNB_API void nnb_layer_spec_init_sized(nnb_layer_spec *spec, size_t size);
+/* The 0.1 form: fills the 0.1 layout only (it ends before type_name). Code built against this
+ * header reaches nnb_layer_spec_init_sized through the macro below. */
 NNB_API void nnb_layer_spec_init(nnb_layer_spec *spec);
+#define nnb_layer_spec_init(spec) nnb_layer_spec_init_sized((spec), sizeof *(spec))
 
 /* A new model with `inputs` features and the given layers, weights initialised as PyTorch
- * initialises them, from `seed`. Copies the specs. *out is NULL on failure. */
+ * initialises them, from `seed`. Copies the specs. `layers` is an array of structs of
+ * layers[0].struct_size bytes each (every element must say the same size), so an array from
+ * the 0.1 header, whose structs are smaller, works. *out is NULL on failure. */
 NNB_API nnb_status nnb_model_create(nnb_model **out, int64_t inputs, const nnb_layer_spec *layers,
                                     size_t n_layers, uint64_t seed);
 
@@ -271,7 +281,10 @@ typedef struct nnb_train_options {
  * optimizer, loss or schedule does not use (momentum with adam, beta2 with rmsprop, gamma with
  * cosine, label_smoothing with mse, ...) is refused with NNB_ERR_INVALID_ARGUMENT naming both,
  * never silently ignored. */
+NNB_API void nnb_train_options_init_sized(nnb_train_options *options, size_t size);
+/* The 0.1 form: fills the 0.1 layout only (it ends before resume). */
 NNB_API void nnb_train_options_init(nnb_train_options *options);
+#define nnb_train_options_init(options) nnb_train_options_init_sized((options), sizeof *(options))
 
 /*
  * Targets, for every training and evaluation call: `y` has `y_cols` columns.

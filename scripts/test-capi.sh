@@ -26,6 +26,9 @@ cc "${cflags[@]}" Tests/capi/test_capi.c -o build/tests/test_capi "${libs[@]}"
 cc "${cflags[@]}" Tests/capi/test_plugins.c -o build/tests/test_plugins "${libs[@]}"
 build/tests/test_capi | tail -n 1
 build/tests/test_plugins build/plugins | tail -n 1
+# A program built against the 0.1 header (its smaller structs) against this library.
+cc "${cflags[@]/-Iinclude/-ITests/capi/abi1}" Tests/capi/test_abi1.c -o build/tests/test_abi1 "${libs[@]}"
+build/tests/test_abi1 | tail -n 1
 
 if command -v valgrind >/dev/null; then
   step "C API tests under valgrind"
@@ -53,6 +56,7 @@ if command -v valgrind >/dev/null; then
   }
   NNB_TEST_QUICK=1 vgrun build/tests/test_capi '!threads_predict' '!threads_starve'
   vgrun build/tests/test_plugins build/plugins
+  vgrun build/tests/test_abi1
   unset OMP_WAIT_POLICY
 else
   echo "skipping valgrind: not installed"

@@ -94,159 +94,7 @@ func product(_ a: Int, _ b: Int, _ what: String) throws -> Int {
     return p
 }
 
-// MARK: - Model descriptions
-
-/// Splits `text` at `separator` outside parentheses.
-private func splitTopLevel(_ text: String, _ separator: Character) -> [String] {
-    var parts: [String] = [], current = "", depth = 0
-    for c in text {
-        if c == "(" { depth += 1 } else if c == ")" { depth -= 1 }
-        if c == separator && depth == 0 {
-            parts.append(current)
-            current = ""
-        } else {
-            current.append(c)
-        }
-    }
-    parts.append(current)
-    return parts
-}
-
-/// An attribute value as the grammar writes it: an integer, a number, a list of sizes
-/// ("1x28x28", "-1x28"), or a name.
-private func attributeValue(_ text: String) -> LayerSpec.Value {
-    if let i = Int(text) { return .int(i) }
-    let sizes = text.split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
-    if sizes.count > 1, sizes.allSatisfy({ $0 != nil }) { return .ints(sizes.map { $0! }) }
-    if let f = Float(text), f.isFinite, text.first.map({ $0.isNumber || $0 == "-" || $0 == "." }) == true { return .float(f) }
-    return .string(text)
-}
-
-/// "key=value,key=value" or positional values, for a layer type, as attributes.
-func attributes(_ text: String, for type: any Layer.Type, _ context: String) throws -> [String: LayerSpec.Value] {
-    var out: [String: LayerSpec.Value] = [:]
-    let items = splitTopLevel(text, ",").map { String($0.filter { !$0.isWhitespace }) }.filter { !$0.isEmpty }
-    var position = 0
-    for item in items {
-        let kv = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-        let key: String, value: String
-        if kv.count == 2 {
-            (key, value) = (kv[0], kv[1])
-            guard !key.isEmpty, !value.isEmpty else {
-                throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context): '\(item)' needs a name and a value, as key=value")
-            }
-        } else {
-            guard position < type.positionalAttributes.count else {
-                throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context): '\(item)' is one value more than \(type.typeName) takes by position (\(type.positionalAttributes.isEmpty ? "none" : type.positionalAttributes.joined(separator: ", "))); name it as key=value")
-            }
-            (key, value) = (type.positionalAttributes[position], item)
-            position += 1
-        }
-        guard out[key] == nil else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context): attribute '\(key)' is given twice") }
-        out[key] = attributeValue(value)
-    }
-    return out
-}
-
-/// One element of a compact description as layer specs: "256:relu", "10", "dropout:0.5",
-/// "softmax", "flatten", "reshape(1x28x28)", "dense(units=10):tanh".
-private func specs(fromElement part: String, _ context: String) throws -> [LayerSpec] {
-    let fields = splitTopLevel(part, ":")
-    guard fields.count <= 2 else {
-        throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context) '\(part)' has more than one ':'")
-    }
-    let head = fields[0]
-    guard !head.isEmpty else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context) is empty") }
-    if fields.count > 1 && fields[1].isEmpty {
-        // "dropout:-0.1" splits at its minus sign into "dropout:" and "0.1".
-        if head == "dropout" {
-            throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context) 'dropout:' has no rate (a negative rate is not allowed: rates are in [0, 1), as dropout:0.5)")
-        }
-        throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context) '\(part)' has ':' but no activation after it")
-    }
-    let act = fields.count > 1 ? fields[1] : nil
-    /// The activation suffix as the layer's attribute (a plugin's becomes a layer of its own in
-    /// `expandingPluginActivations`).
-    func withActivation(_ spec: LayerSpec) throws -> [LayerSpec] {
-        guard let act else { return [spec] }
-        var s = spec
-        s.attributes["activation"] = .string(act)
-        return [s]
-    }
-    if let units = Int(head) {
-        guard units > 0 else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context) has \(units) units; sizes must be positive") }
-        return try withActivation(LayerSpec(type: Dense.typeName, attributes: ["out_features": .int(units)]))
-    }
-    if head == "dropout" {
-        guard let act, let p = Float(act), p >= 0, p < 1 else {
-            throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context) '\(part)' needs a rate in [0, 1), as dropout:0.5")
-        }
-        return [LayerSpec(type: Dropout.typeName, attributes: ["p": .float(p)])]
-    }
-    if let open = head.firstIndex(of: "(") {
-        guard head.last == ")" else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context) '\(part)' has '(' without a closing ')'") }
-        let name = String(head[..<open])
-        guard let type = LayerRegistry.type(named: name) else {
-            throw CAPIFailure(NNB_ERR_UNKNOWN_NAME, "\(context): unknown layer type '\(name)'; known: \(LayerRegistry.typeNames.map { $0.lowercased() }.joined(separator: ", "))")
-        }
-        let inner = String(head[head.index(after: open)..<head.index(before: head.endIndex)])
-        let spec = LayerSpec(type: type.typeName, attributes: try attributes(inner, for: type, context))
-        return try withActivation(spec)
-    }
-    guard head.unicodeScalars.first?.properties.isAlphabetic == true else {
-        throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context) '\(part)' is neither a size, an activation, dropout:RATE nor a layer type")
-    }
-    if act == nil, let type = LayerRegistry.type(named: head), type != ActivationLayer.self, type != CustomActivationLayer.self {
-        return [LayerSpec(type: type.typeName)]
-    }
-    guard act == nil else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "\(context) '\(part)': only a dense layer or TYPE(ARGS) takes ':ACTIVATION'") }
-    if (try? Activation(name: head)) != nil {
-        return [LayerSpec(type: ActivationLayer.typeName, attributes: ["activation": .string(head)])]
-    }
-    if Plugins.activation(named: head) != nil {
-        return [LayerSpec(type: CustomActivationLayer.typeName, attributes: ["name": .string(head)])]
-    }
-    throw CAPIFailure(NNB_ERR_UNKNOWN_NAME, "\(context) '\(head)' is neither a layer type (\(LayerRegistry.typeNames.map { $0.lowercased() }.joined(separator: ", "))) nor an activation (\(Activation.all.map(\.name).joined(separator: ", ")), or one a plugin registered)")
-}
-
-/// A dense or activation spec whose activation a plugin registered becomes the layer without
-/// it (dense) or nothing (activation), then the plugin's layer: built-in activations fuse,
-/// plugin ones are layers of their own.
-func expandingPluginActivations(_ specs: [LayerSpec]) -> [LayerSpec] {
-    specs.flatMap { spec -> [LayerSpec] in
-        guard spec.type == Dense.typeName || spec.type == ActivationLayer.typeName,
-              case .string(let name)? = spec.attributes["activation"],
-              (try? Activation(name: name)) == nil, Plugins.activation(named: name) != nil else { return [spec] }
-        let plugin = LayerSpec(type: CustomActivationLayer.typeName, attributes: ["name": .string(name)])
-        guard spec.type == Dense.typeName else { return [plugin] }
-        var dense = spec
-        dense.attributes["activation"] = nil
-        return [dense, plugin]
-    }
-}
-
-/// A compact description as the model's input shape and layers.
-private func layers(fromDescription text: String) throws -> (shape: Shape, layers: [any Layer]) {
-    let parts = splitTopLevel(text, "-").map { String($0.filter { !$0.isWhitespace }) }
-    guard parts.count >= 2 else {
-        throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "description '\(text)' needs an input shape and at least one layer, e.g. \"784-256:relu-10\" or \"1x28x28-flatten-10\"")
-    }
-    let shape: Shape
-    do { shape = try Shape(parsing: parts[0]) } catch {
-        let shown = parts[0].isEmpty ? "is empty (a negative size?)" : "'\(parts[0])' is not a positive size or sizes joined by 'x'"
-        throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "description '\(text)': the input shape \(shown); write it as 784 or 1x28x28 (at most \(Shape.maxRank) dimensions)")
-    }
-    var all: [LayerSpec] = []
-    for (i, part) in parts.enumerated().dropFirst() {
-        all += try specs(fromElement: part, "description '\(text)': element \(i)")
-    }
-    return (shape, try Sequential.layers(from: expandingPluginActivations(all), inputShape: shape))
-}
-
-/// The compact description of a model (what `layers(fromDescription:)` reads).
-func describe(_ model: Sequential) -> String {
-    ([model.sampleShape.description] + model.layers.map(\.descriptionElement)).joined(separator: "-")
-}
+// MARK: - Model descriptions (the grammar lives in the core: ModelDescription)
 
 private func layers(from spec: nnb_layer_spec, index: Int) throws -> [LayerSpec] {
     let activation = spec.activation.map { String(cString: $0) }
@@ -291,7 +139,7 @@ private func layers(from spec: nnb_layer_spec, index: Int) throws -> [LayerSpec]
             throw CAPIFailure(NNB_ERR_UNKNOWN_NAME, "layers[\(index)]: unknown layer type '\(typeName)'; known: \(LayerRegistry.typeNames.map { $0.lowercased() }.joined(separator: ", "))")
         }
         let text = spec.attributes.map { String(cString: $0) } ?? ""
-        let attrs = try attributes(text, for: type, "layers[\(index)] (\(typeName))")
+        let attrs = try ModelDescription.attributes(text, for: type, "layers[\(index)] (\(typeName))")
         return [LayerSpec(type: type.typeName, attributes: attrs)]
     default:
         throw CAPIFailure(NNB_ERR_UNKNOWN_NAME, "layers[\(index)]: unknown layer type \(spec.type.rawValue) (expected NNB_LAYER_DENSE, NNB_LAYER_ACTIVATION, NNB_LAYER_DROPOUT or NNB_LAYER_NAMED)")
@@ -304,12 +152,32 @@ private func publish(_ model: Sequential, _ out: UnsafeMutablePointer<OpaquePoin
 
 // MARK: - Creation
 
+/// The defaults of a layer spec, in this library's full layout.
+func defaultLayerSpec() -> nnb_layer_spec {
+    var s = nnb_layer_spec()
+    s.struct_size = UInt32(MemoryLayout<nnb_layer_spec>.size)
+    s.type = NNB_LAYER_DENSE
+    return s
+}
+
+/// Writes the first `size` bytes of `value` (with struct_size = size) to `target`: the init
+/// functions fill exactly the struct the caller's header declares.
+func initialize<T>(_ target: UnsafeMutablePointer<T>, with value: T, size: Int) {
+    var v = value
+    withUnsafeMutableBytes(of: &v) { $0.storeBytes(of: UInt32(size), toByteOffset: 0, as: UInt32.self) }
+    withUnsafeBytes(of: &v) { UnsafeMutableRawPointer(target).copyMemory(from: $0.baseAddress!, byteCount: size) }
+}
+
+@c(nnb_layer_spec_init_sized)
+public func nnbLayerSpecInitSized(_ spec: UnsafeMutablePointer<nnb_layer_spec>?, _ size: Int) {
+    guard let spec, size >= 8, size <= MemoryLayout<nnb_layer_spec>.size else { return }
+    initialize(spec, with: defaultLayerSpec(), size: size)
+}
+
+/// The 0.1 symbol: programs built against that header have a struct ending before type_name.
 @c(nnb_layer_spec_init)
 public func nnbLayerSpecInit(_ spec: UnsafeMutablePointer<nnb_layer_spec>?) {
-    guard let spec else { return }
-    spec.pointee = nnb_layer_spec()
-    spec.pointee.struct_size = UInt32(MemoryLayout<nnb_layer_spec>.size)
-    spec.pointee.type = NNB_LAYER_DENSE
+    nnbLayerSpecInitSized(spec, MemoryLayout<nnb_layer_spec>.offset(of: \.type_name)!)
 }
 
 @c(nnb_model_create)
@@ -324,14 +192,25 @@ public func nnbModelCreate(_ out: UnsafeMutablePointer<OpaquePointer?>?, _ input
         }
         guard try size(count, "n_layers") > 0 else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "n_layers must be positive, got 0") }
         var all: [LayerSpec] = []
+        // The caller's structs may be smaller than this library's (an older header): step by
+        // the size the first one says, which every element must repeat.
+        let stride = Int(UnsafeRawPointer(specs).load(as: UInt32.self))
+        guard stride >= 8, stride % MemoryLayout<UInt32>.alignment == 0, stride <= MemoryLayout<nnb_layer_spec>.size else {
+            throw CAPIFailure(NNB_ERR_VERSION, "layers[0].struct_size is \(stride); call nnb_layer_spec_init first (expected \(MemoryLayout<nnb_layer_spec>.size), or a smaller size of an older header)")
+        }
         for i in 0..<count {
-            var spec = nnb_layer_spec()
-            nnbLayerSpecInit(&spec)
-            try copyVersioned(specs + i, into: &spec, size: specs[i].struct_size, "nnb_layer_spec")
+            let offset = try product(i, stride, "the layer specs' size")
+            let element = UnsafeRawPointer(specs) + offset
+            let size = element.load(as: UInt32.self)
+            guard Int(size) == stride else {
+                throw CAPIFailure(NNB_ERR_VERSION, "layers[\(i)].struct_size is \(size) but layers[0]'s is \(stride); every element of the array has the same size")
+            }
+            var spec = defaultLayerSpec()
+            withUnsafeMutableBytes(of: &spec) { $0.copyMemory(from: UnsafeRawBufferPointer(start: element, count: stride)) }
             all += try layers(from: spec, index: i)
         }
         let shape = try Shape(features: Int(inputs))
-        publish(try Sequential(layers: Sequential.layers(from: expandingPluginActivations(all), inputShape: shape), inputShape: shape,
+        publish(try Sequential(layers: Sequential.layers(from: ModelDescription.expandingPluginActivations(all), inputShape: shape), inputShape: shape,
                                seed: seed), out)
     }
 }
@@ -342,7 +221,7 @@ public func nnbModelCreateFromString(_ out: UnsafeMutablePointer<OpaquePointer?>
     out?.pointee = nil
     return capiCall("nnb_model_create_from_string") {
         guard let out else { throw CAPIFailure.null("out") }
-        let parsed = try layers(fromDescription: try string(description, "description"))
+        let parsed = try ModelDescription.parse(try string(description, "description"))
         publish(try Sequential(layers: parsed.layers, inputShape: parsed.shape, seed: seed), out)
     }
 }
@@ -360,7 +239,7 @@ public func nnbModelGetInfo(_ model: OpaquePointer?, _ info: UnsafeMutablePointe
     capiCall("nnb_model_get_info") {
         let h = try handle(model)
         guard let info else { throw CAPIFailure.null("info") }
-        let size = info.pointee.struct_size
+        let size = UnsafeRawPointer(info).load(as: UInt32.self) // the caller's struct may be smaller
         guard size >= 8 && Int(size) <= MemoryLayout<nnb_model_info>.size else {
             throw CAPIFailure(NNB_ERR_VERSION, "info->struct_size is \(size); set it to sizeof(nnb_model_info) (\(MemoryLayout<nnb_model_info>.size) here)")
         }
@@ -387,7 +266,7 @@ public func nnbModelDescribe(_ model: OpaquePointer?, _ buf: UnsafeMutablePointe
                              _ needed: UnsafeMutablePointer<Int>?) -> nnb_status {
     capiCall("nnb_model_describe") {
         let h = try handle(model)
-        let text = describe(h.model) // the layers never change after creation
+        let text = ModelDescription.describe(h.model) // the layers never change after creation
         let bytes = Array(text.utf8CString)
         needed?.pointee = bytes.count
         let capacity = try size(capacity, "capacity")

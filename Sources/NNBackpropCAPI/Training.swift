@@ -23,9 +23,8 @@ struct CompiledTraining {
     var trainerKind = -1
 }
 
-@c(nnb_train_options_init)
-public func nnbTrainOptionsInit(_ options: UnsafeMutablePointer<nnb_train_options>?) {
-    guard let options else { return }
+/// The defaults of the training options, in this library's full layout.
+func defaultTrainOptions() -> nnb_train_options {
     var o = nnb_train_options()
     o.struct_size = UInt32(MemoryLayout<nnb_train_options>.size)
     o.epochs = 10
@@ -41,15 +40,26 @@ public func nnbTrainOptionsInit(_ options: UnsafeMutablePointer<nnb_train_option
     o.restore_best = 1
     o.weight_decay = -1 // -1: the optimizer's own default (0, or 0.01 for adamw)
     o.alpha = 0.99
-    options.pointee = o
+    return o
+}
+
+@c(nnb_train_options_init_sized)
+public func nnbTrainOptionsInitSized(_ options: UnsafeMutablePointer<nnb_train_options>?, _ size: Int) {
+    guard let options, size >= 8, size <= MemoryLayout<nnb_train_options>.size else { return }
+    initialize(options, with: defaultTrainOptions(), size: size)
+}
+
+/// The 0.1 symbol: programs built against that header have a struct ending before resume.
+@c(nnb_train_options_init)
+public func nnbTrainOptionsInit(_ options: UnsafeMutablePointer<nnb_train_options>?) {
+    nnbTrainOptionsInitSized(options, MemoryLayout<nnb_train_options>.offset(of: \.resume)!)
 }
 
 /// The caller's options over the defaults, checked.
 private func readOptions(_ options: UnsafePointer<nnb_train_options>?) throws -> nnb_train_options {
     guard let options else { throw CAPIFailure.null("options") }
-    var o = nnb_train_options()
-    nnbTrainOptionsInit(&o)
-    try copyVersioned(options, into: &o, size: options.pointee.struct_size, "nnb_train_options")
+    var o = defaultTrainOptions()
+    try copyVersioned(options, into: &o, size: UnsafeRawPointer(options).load(as: UInt32.self), "nnb_train_options")
     func check(_ ok: Bool, _ message: @autoclosure () -> String) throws {
         if !ok { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, message()) }
     }
@@ -75,8 +85,7 @@ private func readOptions(_ options: UnsafePointer<nnb_train_options>?) throws ->
 /// Refuses an option changed from its default that the chosen optimizer, loss or schedule
 /// would not use: every option takes effect or is an error, none is silently ignored.
 private func checkApplicable(_ o: nnb_train_options) throws {
-    var d = nnb_train_options()
-    nnbTrainOptionsInit(&d)
+    let d = defaultTrainOptions()
     let written = o.optimizer.map { String(cString: $0) } ?? "adam"
     let optimizer = (try? OptimizerName(parsing: written))?.rawValue ?? written.lowercased()
     let loss = o.loss.map { String(cString: $0) } ?? "cross_entropy"
@@ -218,9 +227,12 @@ private func metrics(for loss: Loss) -> [Metric] {
 private func deliver(_ r: nnb_epoch_report, to out: UnsafeMutablePointer<nnb_epoch_report>?) {
     guard let out else { return }
     var copy = r
-    // A caller that left struct_size 0 may have an ABI-1 struct, which ends before best_epoch.
-    let size = out.pointee.struct_size == 0 ? MemoryLayout<nnb_epoch_report>.offset(of: \.best_epoch)!
-        : min(Int(out.pointee.struct_size), MemoryLayout<nnb_epoch_report>.size)
+    // Only the size field is read: the caller's struct may be smaller than this library's. One
+    // left at 0 may be an ABI-1 struct, which ends before best_epoch; its size stays its own.
+    let callerSize = UnsafeRawPointer(out).load(as: UInt32.self)
+    copy.struct_size = callerSize
+    let size = callerSize == 0 ? MemoryLayout<nnb_epoch_report>.offset(of: \.best_epoch)!
+        : min(Int(callerSize), MemoryLayout<nnb_epoch_report>.size)
     withUnsafeBytes(of: &copy) { UnsafeMutableRawPointer(out).copyMemory(from: $0.baseAddress!, byteCount: size) }
 }
 
@@ -328,7 +340,7 @@ public func nnbTrainBatch(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _
                 h.compiled = c
             }
             let trainer = c.trainer!
-            let staged = trainer.stage(rows: rows)
+            let staged = try trainer.stage(rows: rows)
             staged.features.update(from: xs.baseAddress!, count: xs.count)
             switch t {
             case .classes(let labels, _): staged.labels!.update(from: labels, count: rows)

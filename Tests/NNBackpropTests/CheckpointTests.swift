@@ -74,6 +74,15 @@ final class CheckpointTests: XCTestCase {
             _ = try Sequential.loadCheckpoint(from: dir + "/plain.safetensors", optimizer: Adam())
         }
         assertNNError(NNError.invalidArgument, mentions: ["initialEpoch", "3"]) { try train(model, adam, epochs: 2, from: 3) }
+        // A random state for an empty or malformed layer path is a corrupt file, not a trap.
+        for bad in ["\"\": [", "\".\": [", "\"1..\": [", "\"9\": ["] {
+            var cut = try SafeTensors(contentsOf: dir + "/c.safetensors")
+            cut.metadata["training"] = cut.metadata["training"]!.replacingOccurrences(of: "\"1\": [", with: bad)
+            try cut.write(to: dir + "/path.safetensors")
+            assertNNError(NNError.corruptFile, mentions: ["random state"]) {
+                _ = try Sequential.loadCheckpoint(from: dir + "/path.safetensors", optimizer: Adam())
+            }
+        }
         // A corrupt random state is refused, not silently ignored.
         var st = try SafeTensors(contentsOf: dir + "/c.safetensors")
         st.metadata["training"] = st.metadata["training"]!.replacingOccurrences(of: "\"1\": [", with: "\"0\": [")

@@ -218,6 +218,46 @@ final class ShapedLayerTests: XCTestCase {
         }
     }
 
+    func testOneLayerObjectBelongsToOnePlaceInOneModel() throws {
+        let d = try Dense(4, 4, activation: .tanh)
+        assertNNError(NNError.invalidArgument, mentions: ["layer 2 (Dense)", "same object as layer 0", "tiedTo"]) {
+            _ = try Sequential(inputSize: 4) { d; ActivationLayer(.relu); d }
+        }
+        let first = try Sequential(inputSize: 4) { d }
+        assertNNError(NNError.invalidArgument, mentions: ["layer 0 (Dense)", "another model"]) {
+            _ = try Sequential(inputShape: Shape([5, 4])) { d }
+        }
+        XCTAssertEqual(first.layerOutputShapes.map(\.dimensions), [[4]], "the first model is untouched")
+        let a = try Dense(4, 4)
+        assertNNError(NNError.invalidArgument, mentions: ["later layer"]) {
+            _ = try Sequential(inputSize: 4) { try Dense(tiedTo: a); a }
+        }
+        // A reshape whose sizes overflow is an error, not a trap, with or without a -1.
+        assertNNError(NNError.shapeMismatch, mentions: ["Reshape"]) {
+            _ = try Sequential(inputSize: 4) { try Reshape([1 << 31, 1 << 31, 2]) }
+        }
+        assertNNError(NNError.shapeMismatch, mentions: ["Reshape"]) {
+            _ = try Sequential(inputSize: 4) { try Reshape([1 << 31, 1 << 31, -1]) }
+        }
+    }
+
+    func testTrainerStepsOnlyWhatWasStaged() throws {
+        let model = try Sequential(inputSize: 3, seed: 1) { try Dense(3, 2) }
+        let trainer = try Trainer(model: model, loss: .softmaxCrossEntropy(), optimizer: SGD(),
+                                  targets: .classes([], classCount: 2))
+        let b = try trainer.stage(rows: 2)
+        b.features.update(from: [1, 2, 3, 4, 5, 6], count: 6)
+        b.labels!.update(from: [0, 1], count: 2)
+        XCTAssertNoThrow(try trainer.step(rows: 2))
+        assertNNError(NNError.invalidArgument, mentions: ["10", "2 rows"]) { try trainer.step(rows: 10) }
+        b.labels![1] = 7
+        assertNNError(NNError.invalidData, mentions: ["row 1", "7"]) { try trainer.step(rows: 2) }
+        assertNNError(NNError.invalidArgument, mentions: ["rows"]) { _ = try trainer.stage(rows: 0) }
+        assertNNError(NNError.shapeMismatch, mentions: ["2", "1"]) {
+            _ = try Trainer(model: model, loss: .mse, optimizer: SGD(), targets: .values([], width: 1))
+        }
+    }
+
     // MARK: Buffers, nesting
 
     func testBuffersAreStateThatNoOptimizerTouchesAndThatTheModelFileKeeps() throws {

@@ -15,14 +15,14 @@ import Glibc
 
 /// The optimizer a file's "optimizer" metadata names, in a configuration with state buffers.
 private func makeOptimizer(named name: String) -> (any Optimizer)? {
-    switch name {
-    case "sgd": return SGD(learningRate: 0.01, momentum: 0.9)
-    case "adam": return Adam()
-    case "adamw": return Adam.adamW()
-    case "rmsprop": return RMSprop()
-    case "adagrad": return Adagrad()
-    case "irprop-": return IRPROPMinus()
-    default: return nil
+    switch try? OptimizerName(parsing: name) {
+    case .sgd?: return SGD(learningRate: 0.01, momentum: 0.9)
+    case .adam?: return Adam()
+    case .adamw?: return Adam.adamW()
+    case .rmsprop?: return RMSprop()
+    case .adagrad?: return Adagrad()
+    case .irprop?: return IRPROPMinus()
+    case nil: return nil
     }
 }
 
@@ -30,12 +30,7 @@ private func makeOptimizer(named name: String) -> (any Optimizer)? {
 /// (default 2^20; the loader accepts input_size up to 2^31 for a model without weights, and a
 /// row of that many zeros is the harness's allocation, not the loader's).
 private func runnable(_ model: Sequential) -> Bool {
-    var width = model.inputSize, widest = width
-    for layer in model.layers {
-        width = layer.outputSize(forInputSize: width)
-        widest = max(widest, width)
-    }
-    return widest <= Fuzz.limit("NNB_FUZZ_MAX_WIDTH", default: 1 << 20)
+    model.layerOutputShapes.reduce(model.inputSize) { max($0, $1.count) } <= Fuzz.limit("NNB_FUZZ_MAX_WIDTH", default: 1 << 20)
 }
 
 private func outputs(_ model: Sequential) -> (predict: [Float]?, infer: [Float]) {
@@ -101,7 +96,8 @@ public func fuzzModelFile(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         guard again == st else { Fuzz.fail("safetensors: parse -> serialized() -> parse changed the tensors or metadata") }
     }
     let path = Fuzz.write(bytes, to: "input.safetensors")
-    guard let model = try? Sequential.load(from: path) else { return 0 }
+    // The loader with its checkpoint part (optimizer metadata, training progress, random states).
+    guard let model = try? Sequential.loadWithCheckpoint(from: path).model else { return 0 }
     roundTrip(model, optimizer: nil, "model")
     if let st = try? SafeTensors(contentsOf: path), let name = st.metadata["optimizer"],
        let opt = makeOptimizer(named: name), let withState = try? Sequential.load(from: path, optimizer: opt) {

@@ -194,7 +194,7 @@ PROTOTYPES = {
     "nnb_get_num_threads": (ctypes.c_int, []),
     "nnb_isa": (ctypes.c_char_p, []),
     "nnb_openmp_enabled": (ctypes.c_int, []),
-    "nnb_layer_spec_init": (None, [ctypes.POINTER(LayerSpec)]),
+    "nnb_layer_spec_init_sized": (None, [ctypes.POINTER(LayerSpec), ctypes.c_size_t]),
     "nnb_model_create": (
         status_t,
         [ctypes.POINTER(model_p), ctypes.c_int64, ctypes.POINTER(LayerSpec), size_t, ctypes.c_uint64],
@@ -203,7 +203,7 @@ PROTOTYPES = {
     "nnb_model_free": (None, [model_p]),
     "nnb_model_get_info": (status_t, [model_p, ctypes.POINTER(ModelInfo)]),
     "nnb_model_describe": (status_t, [model_p, ctypes.c_char_p, size_t, ctypes.POINTER(size_t)]),
-    "nnb_train_options_init": (None, [ctypes.POINTER(TrainOptions)]),
+    "nnb_train_options_init_sized": (None, [ctypes.POINTER(TrainOptions), ctypes.c_size_t]),
     "nnb_train": (
         status_t,
         [model_p, float_p, size_t, size_t, float_p, size_t, ctypes.POINTER(TrainOptions), ctypes.POINTER(EpochReport)],

@@ -144,7 +144,7 @@ _OPTION_FIELDS = {
 
 def _options(epochs, batch_size, loss, optimizer, lr, validation_split, options):
     o = _lib.TrainOptions()
-    _C.nnb_train_options_init(ctypes.byref(o))
+    _C.nnb_train_options_init_sized(ctypes.byref(o), ctypes.sizeof(o))  # the struct this module declares
     if epochs is not None:
         o.epochs = int(epochs)
     if batch_size is not None:

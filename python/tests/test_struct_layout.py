@@ -106,9 +106,24 @@ def test_ctypes_structs_match_the_headers(tmp_path):
 
 def test_init_functions_set_the_ctypes_sizeof():
     options = _lib.TrainOptions()
-    _lib.lib.nnb_train_options_init(ctypes.byref(options))
+    _lib.lib.nnb_train_options_init_sized(ctypes.byref(options), ctypes.sizeof(options))
     assert options.struct_size == ctypes.sizeof(_lib.TrainOptions)
     assert options.resume == 0  # the default, in the last field
     spec = _lib.LayerSpec()
-    _lib.lib.nnb_layer_spec_init(ctypes.byref(spec))
+    _lib.lib.nnb_layer_spec_init_sized(ctypes.byref(spec), ctypes.sizeof(spec))
     assert spec.struct_size == ctypes.sizeof(_lib.LayerSpec)
+
+
+def test_the_plain_init_symbols_fill_only_the_0_1_layout():
+    """A program built against the 0.1 header calls nnb_layer_spec_init / nnb_train_options_init
+    with its smaller struct: the library must write nothing past that struct's end."""
+    spec_buf = (ctypes.c_ubyte * ctypes.sizeof(_lib.LayerSpec))(*([0xAB] * ctypes.sizeof(_lib.LayerSpec)))
+    _lib.lib.nnb_layer_spec_init(ctypes.byref(spec_buf))
+    old_spec = _lib.LayerSpec.type_name.offset  # the 0.1 struct ended here
+    assert int.from_bytes(bytes(spec_buf[:4]), "little") == old_spec
+    assert all(b == 0xAB for b in spec_buf[old_spec:]), "bytes past the 0.1 nnb_layer_spec were written"
+    opt_buf = (ctypes.c_ubyte * ctypes.sizeof(_lib.TrainOptions))(*([0xAB] * ctypes.sizeof(_lib.TrainOptions)))
+    _lib.lib.nnb_train_options_init(ctypes.byref(opt_buf))
+    old_opt = _lib.TrainOptions.resume.offset
+    assert int.from_bytes(bytes(opt_buf[:4]), "little") == old_opt
+    assert all(b == 0xAB for b in opt_buf[old_opt:]), "bytes past the 0.1 nnb_train_options were written"

@@ -63,6 +63,10 @@ public protocol Layer: AnyObject {
     /// for a layer without one.
     var randomState: [UInt64]? { get set }
 
+    /// Throws when the layer cannot run a batch of `batch` samples in this mode (batch
+    /// normalization needs more than one value per channel to train); the trainer asks before
+    /// each step, so that forward itself need not fail.
+    func validate(batch: Int, training: Bool) throws(NNError)
     /// Sizes the training buffers for batches of up to `batchSize` samples (grows only).
     func prepare(batchSize: Int)
     /// The output of `batch` samples of `input` into the layer's own buffer. `input` must stay
@@ -106,6 +110,7 @@ extension Layer {
         set {} // a layer without a generator has nothing to restore
     }
     public func inferenceScratchCount(rows: Int) -> Int { 0 }
+    public func validate(batch: Int, training: Bool) throws(NNError) {}
     public var moduleCount: Int { 1 }
 
     /// `typename(key=value, ...)` with the attributes the input shape does not imply.

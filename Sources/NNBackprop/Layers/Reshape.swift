@@ -54,9 +54,11 @@ public final class Reshape: ShapeView {
     public var inputShape: Shape? { input }
 
     public func outputShape(for input: Shape) throws(NNError) -> Shape {
-        let known = target.filter { $0 != -1 }.reduce(1) { $0 * min($1, Shape.maxElements) }
         var dims = target
         if let hole = target.firstIndex(of: -1) {
+            // The other dimensions as a checked shape: their product cannot overflow.
+            let others = target.filter { $0 != -1 }
+            let known = others.isEmpty ? 1 : try Shape(others).count
             guard known <= input.count, input.count % known == 0 else {
                 throw .shapeMismatch("Reshape(\(Shape.text(target))) cannot take samples of shape \(input) (\(input.count) elements)")
             }

@@ -55,9 +55,36 @@ public final class Sequential: Layer {
     /// not applied.
     public var scaler: (any FeatureScaler)?
 
-    private var paramSlice: ParameterSlice
-    private var gradSlice: ParameterSlice
-    private var bufferSlice: ParameterSlice
+    /// Number of trainable floats.
+    public let parameterCount: Int
+    /// Number of non-trainable floats.
+    public let bufferCount: Int
+    /// The parameters, gradients and buffers: the enclosing model's windows once it binds this
+    /// one, else this model's own, allocated on first use. A model built from a spec (nested in
+    /// a model file) allocates nothing before the loader has checked its size.
+    private var paramStore: (params: ParameterSlice, grads: ParameterSlice)?
+    private var bufferStore: ParameterSlice?
+    /// Whether storage allocated on first use is drawn from `seed` (else zeros, to be loaded).
+    private let drawsOnAllocation: Bool
+    private var paramSlice: ParameterSlice {
+        if let paramStore { return paramStore.params }
+        paramStore = (ParameterSlice(count: parameterCount), ParameterSlice(count: parameterCount))
+        bindParameters()
+        if drawsOnAllocation { resetParameters(seed: seed) }
+        return paramStore!.params
+    }
+    private var gradSlice: ParameterSlice {
+        _ = paramSlice
+        return paramStore!.grads
+    }
+    private var bufferSlice: ParameterSlice {
+        if let bufferStore { return bufferStore }
+        let b = ParameterSlice(count: bufferCount)
+        bufferStore = b
+        bindBuffers()
+        if drawsOnAllocation { resetParameters(seed: seed) }
+        return b
+    }
     private var capacity = 0
     private var inputBuffer = GrowableBuffer()
 
@@ -101,11 +128,12 @@ public final class Sequential: Layer {
         guard case .layers(let specs)? = spec.attributes["layers"] else {
             throw .invalidArgument("layer Sequential: attribute 'layers' is missing or not a list of layers")
         }
+        // Nothing is allocated until the enclosing model binds it (or it is used on its own).
         try self.init(layers: Sequential.layers(from: specs, inputShape: inputShape), inputShape: inputShape, seed: 0,
-                      initialize: true)
+                      initialize: true, allocatesLazily: true)
     }
 
-    init(layers: [any Layer], inputShape: Shape?, seed: UInt64, initialize: Bool) throws(NNError) {
+    init(layers: [any Layer], inputShape: Shape?, seed: UInt64, initialize: Bool, allocatesLazily: Bool = false) throws(NNError) {
         guard !layers.isEmpty else { throw .invalidArgument("a Sequential model needs at least one layer") }
         guard let first = inputShape ?? layers.lazy.compactMap({ $0.inputShape }).first else {
             throw .invalidArgument("cannot tell the model's input shape: no layer fixes it; pass inputShape:")
@@ -128,8 +156,16 @@ public final class Sequential: Layer {
                 throw .invalidArgument("the model would have more than 2^31 parameters (at layer \(i), \(type(of: layer).typeName)); refusing to allocate it")
             }
             (parameters, buffers) = (p, b)
-            if let d = layer as? Dense, let owner = d.owner, !layers.contains(where: { $0 === owner }) {
-                throw .invalidArgument("layer \(i) (Dense) uses the weights of a layer that is not in the model")
+            if let d = layer as? Dense, let owner = d.owner, !layers[..<i].contains(where: { $0 === owner }) {
+                throw .invalidArgument(layers.contains(where: { $0 === owner })
+                    ? "layer \(i) (Dense) uses the weights of a later layer; tie a layer to one before it"
+                    : "layer \(i) (Dense) uses the weights of a layer that is not in the model")
+            }
+            // A layer keeps its input and buffers for backward, and its weights live in its model's
+            // storage: one object in two places, or in two models, would compute wrong gradients
+            // or update weights nothing reads. Sharing weights is Dense(tiedTo:).
+            if let j = layers[..<i].firstIndex(where: { $0 === layer }) {
+                throw .invalidArgument("layer \(i) (\(type(of: layer).typeName)) is the same object as layer \(j); make a new layer for each place (Dense(tiedTo:) shares weights)")
             }
         }
         self.layers = layers
@@ -138,27 +174,38 @@ public final class Sequential: Layer {
         layerOutputShapes = outputs
         widestSample = outputs.reduce(first.count) { max($0, $1.count) }
         self.seed = seed
-        paramSlice = ParameterSlice(count: parameters)
-        gradSlice = ParameterSlice(count: parameters)
-        bufferSlice = ParameterSlice(count: buffers)
-        bindLayers()
-        if initialize { resetParameters(seed: seed) }
+        parameterCount = parameters
+        bufferCount = buffers
+        drawsOnAllocation = initialize && allocatesLazily
+        try LayerOwners.claim(layers, for: ObjectIdentifier(self))
+        if !allocatesLazily {
+            _ = paramSlice
+            _ = bufferSlice
+            if initialize { resetParameters(seed: seed) }
+        }
     }
 
-    /// Points every layer at its window of the model's slices (each layer copies its current
-    /// values there).
-    private func bindLayers() {
-        var offset = 0, bufferOffset = 0
-        for layer in layers {
-            if layer.parameterCount > 0 {
-                let n = layer.parameterCount
-                layer.bind(parameters: paramSlice.subslice(offset, n), gradients: gradSlice.subslice(offset, n))
-                offset += n
-            }
-            if layer.bufferCount > 0 {
-                layer.bind(buffers: bufferSlice.subslice(bufferOffset, layer.bufferCount))
-                bufferOffset += layer.bufferCount
-            }
+    deinit { LayerOwners.release(layers, of: ObjectIdentifier(self)) }
+
+    /// Points every layer at its window of the model's parameter slices (each layer copies its
+    /// current values there).
+    private func bindParameters() {
+        guard let store = paramStore else { return }
+        var offset = 0
+        for layer in layers where layer.parameterCount > 0 {
+            let n = layer.parameterCount
+            layer.bind(parameters: store.params.subslice(offset, n), gradients: store.grads.subslice(offset, n))
+            offset += n
+        }
+    }
+
+    /// The same for the buffers.
+    private func bindBuffers() {
+        guard let store = bufferStore else { return }
+        var offset = 0
+        for layer in layers where layer.bufferCount > 0 {
+            layer.bind(buffers: store.subslice(offset, layer.bufferCount))
+            offset += layer.bufferCount
         }
     }
 
@@ -205,11 +252,9 @@ public final class Sequential: Layer {
     public var parameters: UnsafeMutableBufferPointer<Float> { paramSlice.buffer }
     /// The gradients accumulated since the last `zeroGradients()`, laid out as `parameters`.
     public var gradients: UnsafeMutableBufferPointer<Float> { gradSlice.buffer }
-    /// Number of trainable floats.
-    public var parameterCount: Int { paramSlice.count }
+
     /// The non-trainable buffers (running statistics), layer by layer.
     public var buffers: UnsafeMutableBufferPointer<Float> { bufferSlice.buffer }
-    public var bufferCount: Int { bufferSlice.count }
 
     /// A copy of all parameters.
     public var parameterValues: [Float] { Array(parameters) }
@@ -284,21 +329,28 @@ public final class Sequential: Layer {
 
     public func bind(parameters: ParameterSlice, gradients: ParameterSlice) {
         precondition(parameters.count == parameterCount && gradients.count == parameterCount)
-        parameters.pointer.update(from: paramSlice.pointer, count: parameterCount)
-        gradients.pointer.update(from: gradSlice.pointer, count: parameterCount)
-        paramSlice = parameters
-        gradSlice = gradients
-        bindLayers()
+        if let store = paramStore {
+            parameters.pointer.update(from: store.params.pointer, count: parameterCount)
+            gradients.pointer.update(from: store.grads.pointer, count: parameterCount)
+        }
+        paramStore = (parameters, gradients)
+        bindParameters()
     }
 
     public func bind(buffers: ParameterSlice) {
         precondition(buffers.count == bufferCount)
-        buffers.pointer.update(from: bufferSlice.pointer, count: bufferCount)
-        bufferSlice = buffers
-        bindLayers()
+        if let store = bufferStore { buffers.pointer.update(from: store.pointer, count: bufferCount) }
+        bufferStore = buffers
+        bindBuffers()
     }
 
     // MARK: - Forward and backward
+
+    public func validate(batch: Int, training: Bool) throws(NNError) {
+        for (i, layer) in layers.enumerated() {
+            do { try layer.validate(batch: batch, training: training) } catch { throw error.prefixed("layer \(i) (\(type(of: layer).typeName))") }
+        }
+    }
 
     /// Sizes every layer's buffers for batches of up to `batchSize` samples.
     public func prepare(batchSize: Int) {
@@ -419,6 +471,7 @@ public final class Sequential: Layer {
     @discardableResult
     public func computeGradients(_ data: Dataset, loss: Loss, training: Bool = false) throws(NNError) -> Float {
         try checkCompatible(data, loss: loss)
+        try validate(batch: data.count, training: training)
         var batcher = Batcher(model: self, data: data, loss: loss)
         batcher.prepare(batchSize: data.count)
         let all = Array(0..<data.count)
@@ -528,4 +581,29 @@ struct Batcher {
     var labelPointer: UnsafePointer<Int32>? { hasClasses ? UnsafePointer(labels.pointer) : nil }
     /// The staged targets, for metrics (nil when the loss takes labels).
     var targetPointer: UnsafePointer<Float>? { usesLabels ? nil : UnsafePointer(targets.pointer) }
+}
+
+/// Which model each layer object belongs to: a layer can be part of one model only.
+enum LayerOwners {
+    nonisolated(unsafe) private static var owners: [ObjectIdentifier: ObjectIdentifier] = [:]
+    private static let lock = PThreadMutex()
+
+    /// Records `layers` as `model`'s; throws `invalidArgument` for one another model has.
+    static func claim(_ layers: [any Layer], for model: ObjectIdentifier) throws(NNError) {
+        try lock.withLock { () throws(NNError) in
+            for (i, layer) in layers.enumerated() {
+                if let other = owners[ObjectIdentifier(layer)], other != model {
+                    throw NNError.invalidArgument("layer \(i) (\(type(of: layer).typeName)) is part of another model already; make a new layer (Dense(tiedTo:) shares weights)")
+                }
+            }
+            for layer in layers { owners[ObjectIdentifier(layer)] = model }
+        }
+    }
+
+    /// Forgets the layers that are `model`'s (a model whose init failed claimed none).
+    static func release(_ layers: [any Layer], of model: ObjectIdentifier) {
+        lock.withLock {
+            for layer in layers where owners[ObjectIdentifier(layer)] == model { owners[ObjectIdentifier(layer)] = nil }
+        }
+    }
 }

@@ -59,8 +59,8 @@ extension Sequential {
     /// Sets the random state of the layer at `path`; throws `corruptFile` for a path that
     /// names no layer with a generator, or words that are not a state.
     func setRandomState(_ words: [UInt64], path: String) throws(NNError) {
-        let parts = path.split(separator: ".", maxSplits: 1).map(String.init)
-        guard let i = Int(parts[0]), layers.indices.contains(i) else {
+        let parts = path.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard let head = parts.first, let i = Int(head), layers.indices.contains(i) else {
             throw .corruptFile("checkpoint: random state for layer '\(path)', which the model does not have")
         }
         if parts.count == 2, let nested = layers[i] as? Sequential { return try nested.setRandomState(words, path: parts[1]) }

@@ -89,7 +89,7 @@ extension Sequential {
             var start = 0
             while start < train.count {
                 let end = min(start + batch, train.count)
-                let lossValue = trainer.step(indices: order[start..<end])
+                let lossValue = try trainer.step(indices: order[start..<end])
                 guard lossValue.isFinite else { throw diverged("the loss of batch \(b + 1) is \(lossValue)") }
                 if b == 0 {
                     swap(&epochStart, &verified)

@@ -18,12 +18,16 @@ public final class Trainer {
         if let clipNorm, !(clipNorm > 0 && clipNorm.isFinite) {
             throw .invalidArgument("clipNorm must be positive, got \(clipNorm)")
         }
+        try loss.validate(targets: targets, outputSize: model.outputSize)
         self.model = model
         self.loss = loss
         self.optimizer = optimizer
         self.clipNorm = clipNorm
         batcher = Batcher(model: model, loss: loss, targets: targets)
     }
+
+    /// Rows of the batch `stage` last made room for (0: none staged).
+    private var staged = 0
 
     init(model: Sequential, loss: Loss, optimizer: any Optimizer, clipNorm: Float?, data: Dataset) {
         self.model = model
@@ -38,15 +42,27 @@ public final class Trainer {
 
     /// Where the next batch of `rows` goes: features (rows, inputSize), class labels (rows) when
     /// the targets are classes, else targets (rows, width). Fill them, then call `step(rows:)`.
-    public func stage(rows: Int) -> (features: UnsafeMutablePointer<Float>, labels: UnsafeMutablePointer<Int32>?,
-                                     targets: UnsafeMutablePointer<Float>?) {
-        batcher.stage(rows: rows)
+    public func stage(rows: Int) throws(NNError) -> (features: UnsafeMutablePointer<Float>, labels: UnsafeMutablePointer<Int32>?,
+                                                 targets: UnsafeMutablePointer<Float>?) {
+        guard rows > 0 else { throw .invalidArgument("Trainer.stage: rows must be positive, got \(rows)") }
+        staged = rows
+        return batcher.stage(rows: rows)
     }
 
     /// One step on the staged batch of `rows`; returns its mean loss. A NaN or infinite loss
     /// leaves the weights and the optimizer as they were and throws `diverged`.
     @discardableResult
     public func step(rows: Int) throws(NNError) -> Float {
+        guard rows == staged else {
+            throw .invalidArgument("Trainer.step(rows: \(rows)): stage(rows:) made room for \(staged) rows; stage the batch first")
+        }
+        if batcher.usesLabels {
+            let labels = batcher.labels.pointer
+            for r in 0..<rows where labels[r] < 0 || Int(labels[r]) >= model.outputSize {
+                throw .invalidData("Trainer.step: the label of row \(r) is \(labels[r]), outside 0..<\(model.outputSize)")
+            }
+        }
+        try model.validate(batch: rows, training: true)
         let value = batcher.run(rows: rows, training: true, backward: true)
         guard value.isFinite else {
             throw .diverged("the loss is \(value) (learning rate \(optimizer.learningRate) with \(optimizer.name): try a smaller rate, clipNorm, or standardized inputs); the weights were not updated")
@@ -57,7 +73,8 @@ public final class Trainer {
 
     /// One step on the rows at `indices` of the data set the trainer was made for (fit's loop);
     /// returns the loss without the finite check, which `fit` makes with its own recovery.
-    func step(indices: ArraySlice<Int>) -> Float {
+    func step(indices: ArraySlice<Int>) throws(NNError) -> Float {
+        try model.validate(batch: indices.count, training: true)
         batcher.gather(indices)
         let value = batcher.run(rows: indices.count, training: true, backward: true)
         if value.isFinite { update() }
