@@ -390,8 +390,7 @@ public enum CPlugins {
     }
 }
 
-/// A short text for a status, for messages built here (the C API has the full table).
-/// Text for each status, static for the life of the process.
+/// The text of each status (nnb_status_string's table), static for the life of the process.
 let statusStrings: [UInt32: StaticString] = [
     NNB_OK.rawValue: "NNB_OK: success",
     NNB_ERR_NULL_ARGUMENT.rawValue: "NNB_ERR_NULL_ARGUMENT: a required pointer was NULL",

@@ -21,6 +21,8 @@ struct CompiledTraining {
     /// indices, 1 probability rows, 2 values) and remade when the kind changes.
     var trainer: Trainer?
     var trainerKind = -1
+    /// nnb_train_epoch's data order, carried from call to call (no replay of earlier epochs).
+    let order = DataOrder()
 }
 
 /// The defaults of the training options, in this library's full layout.
@@ -252,8 +254,11 @@ public func nnbTrain(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ rows
                 h.model.scaler = Standardizer(fitting: held > 0 ? try data.subset(0..<(rows - held)) : data)
             }
             var initialEpoch = 0
+            // Any training changes the weights the checkpoint's state belongs to: it is used once.
+            let held = h.checkpoint
+            h.checkpoint = nil
             if o.resume != 0 {
-                guard let checkpoint = h.checkpoint else {
+                guard let checkpoint = held else {
                     throw CAPIFailure(NNB_ERR_NOT_READY, "options.resume is 1 but the model holds no checkpoint to resume: it was not loaded from one (nnb_model_save_checkpoint writes one), or an earlier resume used it")
                 }
                 let done = checkpoint.progress.epochsCompleted
@@ -263,6 +268,7 @@ public func nnbTrain(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ rows
                 guard o.seed == checkpoint.progress.seed else {
                     throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "options.seed is \(o.seed) but the checkpoint's run used seed \(checkpoint.progress.seed), which orders its data; give the same seed")
                 }
+                try checkpoint.progress.check(batchSize: Int(o.batch_size), shuffle: o.shuffle != 0)
                 try checkpoint.restore(training.optimizer, parameterCount: h.model.parameterCount)
                 initialEpoch = done
             }
@@ -289,7 +295,6 @@ public func nnbTrain(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ rows
                 callbacks: [tracker] + (relay.map { [$0] } ?? []), initialEpoch: initialEpoch)
             training.epochsRun = initialEpoch + history.epochs.count
             h.compiled = training
-            h.checkpoint = nil
             if !history.epochs.isEmpty {
                 var r = relay?.last ?? report(epoch: training.epochsRun - 1, epochs: o.epochs, logs: summary, started: lastStarted)
                 r.best_epoch = history.bestEpoch.map { Int32($0 + 1) } ?? 0
@@ -323,6 +328,7 @@ public func nnbTrainBatch(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _
         var c = try compiled(h, "nnb_train_batch")
         let xs = try features(x, rows: rows, cols: cols, model: h.model)
         try h.mutate("nnb_train_batch") {
+            h.checkpoint = nil // the weights move on from the checkpoint's
             // The batch goes straight into the compiled trainer's staging buffers: no data set,
             // and no allocation but y's checked copy once the buffers are large enough.
             let t = try targets(y, rows: rows, yCols: yCols, loss: c.loss, outputs: h.model.outputSize)
@@ -359,13 +365,15 @@ public func nnbTrainEpoch(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _
         var c = try compiled(h, "nnb_train_epoch")
         let data = try dataset(h, x, rows, cols, y, yCols, loss: c.loss)
         try h.mutate("nnb_train_epoch") {
+            h.checkpoint = nil // the weights move on from the checkpoint's
             let started = ContinuousClock.now
             // Epoch k of a run that nnb_train would have made: the data order of the epochs
             // before is replayed from the compiled seed, the schedule continues from the base rate.
             c.optimizer.learningRate = c.baseRate
             let history = try h.model.fit(data, epochs: c.epochsRun + 1, batchSize: c.batchSize, loss: c.loss,
                                           optimizer: c.optimizer, metrics: metrics(for: c.loss), shuffle: c.shuffle,
-                                          seed: c.seed, schedule: c.schedule, clipNorm: c.clipNorm, initialEpoch: c.epochsRun)
+                                          seed: c.seed, schedule: c.schedule, clipNorm: c.clipNorm, initialEpoch: c.epochsRun,
+                                          dataOrder: c.order)
             c.epochsRun += 1
             h.compiled = c
             deliver(report(epoch: c.epochsRun - 1, epochs: c.plannedEpochs, logs: history.epochs.last ?? [:], started: started), to: out)
@@ -384,7 +392,8 @@ public func nnbModelSaveCheckpoint(_ model: OpaquePointer?, _ path: UnsafePointe
                 throw CAPIFailure(NNB_ERR_NOT_READY, "nothing to checkpoint: call nnb_compile or nnb_train first (nnb_model_save writes the model alone)")
             }
             try h.model.saveCheckpoint(to: p, optimizer: c.optimizer,
-                                       progress: TrainingProgress(epochsCompleted: c.epochsRun, seed: c.seed))
+                                       progress: TrainingProgress(epochsCompleted: c.epochsRun, seed: c.seed,
+                                                                  batchSize: c.batchSize, shuffle: c.shuffle))
         }
     }
 }

@@ -27,6 +27,16 @@ final class CLIResumeTests: XCTestCase {
         return try st.names.filter { !$0.hasPrefix("optimizer.") }.sorted().flatMap { try st.floats($0) }.map(\.bitPattern)
     }
 
+    func testLayersInTheDescriptionGrammar() throws {
+        let r = try NNBCommand.run(["train", "--data", "spirals", "--layers", "32:relu-dropout:0.1-reshape(4x8)-flatten-16:tanh",
+                                    "--epochs", "3", "--threads", "1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("model: 2-32-4x8-32-16-2"), r.stdout)
+        let bad = try NNBCommand.run(["train", "--data", "spirals", "--layers", "32:relu-conv9d(3)", "--epochs", "1"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("conv9d"), bad.stderr)
+    }
+
     func testResumeInANewProcessIsBitExact() throws {
         let path = { (name: String) in self.dir.appendingPathComponent(name).path }
         _ = try train(["--epochs", "2", "--output", path("straight.safetensors")])
@@ -40,6 +50,7 @@ final class CLIResumeTests: XCTestCase {
         let cases: [([String], String)] = [
             (["--layers", "8", "--epochs", "2", "--resume", path("one.safetensors")], "another architecture"),
             (["--seed", "7", "--epochs", "2", "--resume", path("one.safetensors")], "--seed 42"),
+            (["--batch-size", "16", "--epochs", "2", "--resume", path("one.safetensors")], "batch size 32"),
             (["--epochs", "1", "--resume", path("one.safetensors")], "nothing is left"),
             (["--epochs", "2", "--resume", path("straight.safetensors")], "without a training checkpoint"),
             (["--epochs", "2", "--checkpoint"], "--output"),

@@ -2416,6 +2416,13 @@ static void test_checkpoint(void) {
     expect(nnb_train(other, x, 300, 6, y, 1, &o, NULL), NNB_ERR_SHAPE_MISMATCH, "resume with another optimizer");
     check(last_error_mentions("'adam'") && last_error_mentions("'sgd'"), "the message names both: %s", nnb_last_error());
     o.optimizer = NULL;
+    nnb_model_free(other); /* the refused resume used the checkpoint up: load it again */
+    other = NULL;
+    nnb_model_load(&other, path);
+    o.batch_size = 16;
+    expect(nnb_train(other, x, 300, 6, y, 1, &o, NULL), NNB_ERR_INVALID_ARGUMENT, "resume with another batch size");
+    check(last_error_mentions("batch size 32"), "the message names the checkpoint's batch size: %s", nnb_last_error());
+    o.batch_size = 32;
     o.resume = 7;
     expect(nnb_train(other, x, 300, 6, y, 1, &o, NULL), NNB_ERR_INVALID_ARGUMENT, "resume = 7");
     nnb_model *plain = new_model("6-3", 1);

@@ -348,11 +348,11 @@ class Model:
         checkpoint=True), then Model.load(path)): its optimizer state and data order, from the
         epoch after the ones it had done. `epochs` is then the total wanted, counting the epochs
         done before the checkpoint, and every other argument must be what the first run used
-        (the library checks only the optimizer's name, and takes the seed from the checkpoint);
-        the result is bitwise the uninterrupted run's, and the history holds only the epochs run
-        now. A model not loaded from a checkpoint, or one already resumed, raises NotReadyError;
-        another optimizer than the checkpoint's raises ShapeError; a refused call leaves the
-        checkpoint for the next one.
+        (the library refuses another optimizer, seed, batch size or shuffle setting); the result
+        is bitwise the uninterrupted run's, and the history holds only the epochs run now. A
+        model not loaded from a checkpoint, or one whose checkpoint a call already used (a
+        resume, refused or not, or any other training), raises NotReadyError; another optimizer
+        than the checkpoint's raises ShapeError; another seed or batch size InvalidArgumentError.
         """
         x, _ = _features(x, self._input_shape)
         y = _targets(y, x.shape[0])

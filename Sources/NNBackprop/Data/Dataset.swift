@@ -45,11 +45,7 @@ public struct Dataset: Sendable, Equatable {
                 return labels
             case .probabilities(let p, let width):
                 guard width > 0 else { return nil }
-                return (0..<(p.count / width)).map { r in
-                    var best = 0
-                    for j in 1..<max(width, 1) where p[r * width + j] > p[r * width + best] { best = j }
-                    return Int32(best)
-                }
+                return Metrics.argmaxRows(p, width: width)
             case .values:
                 return nil
             }

@@ -174,7 +174,7 @@ extension Dataset {
                                    targets: .classes(classes, classCount: k), classNames: classNames)
             // Images (n, h, w) keep their shape as one channel, (1, h, w), as PyTorch sees them.
             let tail = Array(x.shape.dropFirst())
-            return try data.reshaped(to: Shape(tail.count == 2 ? [1] + tail : tail))
+            return tail.isEmpty ? data : try data.reshaped(to: Shape(tail.count == 2 ? [1] + tail : tail)) // (n): one value each
         } catch {
             throw error.prefixed("\(images), \(labels)")
         }

@@ -142,11 +142,11 @@ public final class Dense: Layer {
     public var bias: UnsafeMutableBufferPointer<Float> {
         UnsafeMutableBufferPointer(start: params.pointer + outputSize * inputFeatures, count: outputSize)
     }
-    /// dLoss/dWeight accumulated since the last zeroGradients(), (outputSize, inputSize).
+    /// dLoss/dWeight of the last step (see `Sequential.gradients`), (outputSize, inputSize).
     public var weightGradient: UnsafeMutableBufferPointer<Float> {
         UnsafeMutableBufferPointer(start: grads.pointer, count: outputSize * inputFeatures)
     }
-    /// dLoss/dBias accumulated since the last zeroGradients(), (outputSize).
+    /// dLoss/dBias of the last step, (outputSize).
     public var biasGradient: UnsafeMutableBufferPointer<Float> {
         UnsafeMutableBufferPointer(start: grads.pointer + outputSize * inputFeatures, count: outputSize)
     }

@@ -135,8 +135,11 @@ public final class Sequential: Layer {
 
     init(layers: [any Layer], inputShape: Shape?, seed: UInt64, initialize: Bool, allocatesLazily: Bool = false) throws(NNError) {
         guard !layers.isEmpty else { throw .invalidArgument("a Sequential model needs at least one layer") }
-        guard let first = inputShape ?? layers.lazy.compactMap({ $0.inputShape }).first else {
-            throw .invalidArgument("cannot tell the model's input shape: no layer fixes it; pass inputShape:")
+        // Without inputShape, the first layer that fixes one gives it, when only layers that keep
+        // the shape (activations, dropout) come before it.
+        let fixing = layers.firstIndex { $0.inputShape != nil }
+        guard let first = inputShape ?? fixing.flatMap({ i in layers[..<i].allSatisfy { $0 is any ShapePreserving } ? layers[i].inputShape : nil }) else {
+            throw .invalidArgument("cannot tell the model's input shape: no layer fixes it before one that changes shapes; pass inputShape:")
         }
         var current = first
         var outputs: [Shape] = []
@@ -250,7 +253,8 @@ public final class Sequential: Layer {
 
     /// All trainable parameters, one flat buffer (layer by layer, each as its `parameterLayout`).
     public var parameters: UnsafeMutableBufferPointer<Float> { paramSlice.buffer }
-    /// The gradients accumulated since the last `zeroGradients()`, laid out as `parameters`.
+    /// The gradients, laid out as `parameters`: after a training step (or `computeGradients`),
+    /// that step's; backward passes run by hand add to them until `zeroGradients()`.
     public var gradients: UnsafeMutableBufferPointer<Float> { gradSlice.buffer }
 
     /// The non-trainable buffers (running statistics), layer by layer.

@@ -77,6 +77,10 @@ open class OptimizerBase {
     /// `corruptFile` for buffers that do not fit `parameterCount`.
     public func restore(state: [String: [Float]], steps: Int, parameterCount: Int) throws(NNError) {
         guard steps >= 0 else { throw .corruptFile("optimizer step count \(steps) is negative") }
+        let name = (self as? any Optimizer)?.name ?? "optimizer"
+        guard steps == 0 || !state.isEmpty || stateNames.isEmpty else {
+            throw .corruptFile("\(name) state: \(steps) steps were taken but none of its buffers (\(stateNames.joined(separator: ", "))) is there")
+        }
         try buffers.restore(state, expected: stateNames, parameterCount: parameterCount, optimizer: (self as? any Optimizer)?.name ?? "optimizer")
         stepCount = steps
     }

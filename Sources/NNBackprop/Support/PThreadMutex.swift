@@ -6,17 +6,17 @@ import Darwin
 
 /// A pthread mutex as a class (Foundation's NSLock would do, but the library uses only
 /// FoundationEssentials, so that libnnbackprop.so does not carry ICU).
-public final class PThreadMutex: @unchecked Sendable {
+package final class PThreadMutex: @unchecked Sendable {
     private var m = pthread_mutex_t()
-    public init() { pthread_mutex_init(&m, nil) }
+    package init() { pthread_mutex_init(&m, nil) }
     deinit { pthread_mutex_destroy(&m) }
-    public func lock() { pthread_mutex_lock(&m) }
-    public func unlock() { pthread_mutex_unlock(&m) }
+    package func lock() { pthread_mutex_lock(&m) }
+    package func unlock() { pthread_mutex_unlock(&m) }
 }
 
 extension PThreadMutex {
     /// Runs `body` holding the lock.
-    public func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+    package func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         lock()
         defer { unlock() }
         return try body()

@@ -17,10 +17,27 @@ public struct TrainingProgress: Sendable, Equatable {
     public var epochsCompleted: Int
     /// The `seed` `fit` was given (it orders the data).
     public var seed: UInt64
+    /// The batch size and whether the data was shuffled, when the writer recorded them: a
+    /// resume with other ones would not continue the same run, so the C API and `nnb train
+    /// --resume` refuse it.
+    public var batchSize: Int?
+    public var shuffle: Bool?
 
-    public init(epochsCompleted: Int, seed: UInt64) {
+    public init(epochsCompleted: Int, seed: UInt64, batchSize: Int? = nil, shuffle: Bool? = nil) {
         self.epochsCompleted = epochsCompleted
         self.seed = seed
+        self.batchSize = batchSize
+        self.shuffle = shuffle
+    }
+
+    /// Throws `invalidArgument` naming both when a recorded batch size or shuffle differs.
+    public func check(batchSize: Int, shuffle: Bool) throws(NNError) {
+        if let b = self.batchSize, b != batchSize {
+            throw .invalidArgument("the checkpoint's run used batch size \(b), not \(batchSize); resume with the same batch size")
+        }
+        if let s = self.shuffle, s != shuffle {
+            throw .invalidArgument("the checkpoint's run \(s ? "shuffled" : "did not shuffle") the data; resume with the same shuffle setting")
+        }
     }
 }
 
@@ -73,7 +90,11 @@ extension Sequential {
     /// The "training" metadata of a checkpoint.
     func progressJSON(_ progress: TrainingProgress) -> String {
         let states = randomStates.map { "\(jsonQuoted($0.path)): [" + $0.words.map(String.init).joined(separator: ", ") + "]" }
-        return "{\"epochs_completed\": \(progress.epochsCompleted), \"seed\": \(progress.seed), \"random_states\": {" + states.joined(separator: ", ") + "}}"
+        var fields = ["\"epochs_completed\": \(progress.epochsCompleted)", "\"seed\": \(progress.seed)"]
+        if let b = progress.batchSize { fields.append("\"batch_size\": \(b)") }
+        if let s = progress.shuffle { fields.append("\"shuffle\": \(s ? 1 : 0)") }
+        fields.append("\"random_states\": {" + states.joined(separator: ", ") + "}")
+        return "{" + fields.joined(separator: ", ") + "}"
     }
 
     /// Writes the model with `optimizer`'s state and `progress`: a checkpoint `resume` (or
@@ -119,8 +140,12 @@ extension Sequential {
                 try model.setRandomState(values, path: path)
             }
         }
+        let batch = member("batch_size")?.unsignedInteger.map { Int(clamping: $0) }
+        let shuffle = member("shuffle")?.unsignedInteger
+        guard shuffle == nil || shuffle! <= 1 else { throw .corruptFile("checkpoint 'training' metadata: 'shuffle' is 0 or 1") }
         return Checkpoint(optimizerName: name, optimizerState: state, optimizerSteps: steps,
-                          progress: TrainingProgress(epochsCompleted: Int(done), seed: seed))
+                          progress: TrainingProgress(epochsCompleted: Int(done), seed: seed, batchSize: batch,
+                                                     shuffle: shuffle.map { $0 == 1 }))
     }
 
     /// Loads a checkpoint written by `saveCheckpoint`: the model (with its layers' random

@@ -28,7 +28,8 @@ extension Sequential {
                     validation: Dataset? = nil, validationSplit: Double = 0, metrics: [Metric] = [],
                     shuffle: Bool = true, seed: UInt64 = 0, schedule: LearningRateSchedule = .constant,
                     clipNorm: Float? = nil, earlyStopping: EarlyStopping? = nil,
-                    callbacks: [any TrainingCallback] = [], initialEpoch: Int = 0) throws(NNError) -> History {
+                    callbacks: [any TrainingCallback] = [], initialEpoch: Int = 0,
+                    dataOrder: DataOrder? = nil) throws(NNError) -> History {
         guard epochs >= 0 else { throw .invalidArgument("epochs must be non-negative, got \(epochs)") }
         guard initialEpoch >= 0 && initialEpoch <= epochs else {
             throw .invalidArgument("initialEpoch must be in [0, epochs] (\(epochs)), got \(initialEpoch)")
@@ -59,8 +60,11 @@ extension Sequential {
         }
 
         var history = History()
-        var rng = SeededGenerator(seed: seed)
-        var order = Array(0..<train.count)
+        // The data order: a caller's DataOrder continued (one fit call per epoch, as
+        // nnb_train_epoch makes, then costs one shuffle per epoch), else replayed from the seed.
+        let carried = dataOrder.flatMap { $0.seed == seed && $0.epochs == initialEpoch && $0.order.count == train.count ? $0 : nil }
+        var rng = carried?.rng ?? SeededGenerator(seed: seed)
+        var order = carried?.order ?? Array(0..<train.count)
         let batch = min(batchSize, train.count)
         let trainer = Trainer(model: self, loss: loss, optimizer: optimizer, clipNorm: clipNorm, data: train)
         trainer.prepare(batchSize: batch)
@@ -73,7 +77,15 @@ extension Sequential {
         var epochStart = FloatStorage(count: epochs > 0 ? parameterCount : 0)
         var verified = FloatStorage(count: epochs > 0 ? parameterCount : 0)
         var verifiedEpoch = 0 // 1-based; 0: none yet (the weights are still the initial ones)
-        if shuffle { for _ in 0..<initialEpoch { rng.shuffle(&order) } } // the order the done epochs saw
+        if shuffle && carried == nil { for _ in 0..<initialEpoch { rng.shuffle(&order) } } // the order the done epochs saw
+        defer {
+            if let dataOrder {
+                dataOrder.seed = seed
+                dataOrder.rng = rng
+                dataOrder.order = order
+                dataOrder.epochs = initialEpoch + history.epochs.count
+            }
+        }
 
         epochLoop: for epoch in initialEpoch..<epochs {
             optimizer.learningRate = schedule.rate(epoch: epoch, base: baseRate)
@@ -176,4 +188,16 @@ extension Sequential {
             }
         }
     }
+}
+
+/// The data order of a run that `fit` is called for again and again (one epoch per call): the
+/// shuffle generator and the permutation after the epochs so far. Passed to `fit(dataOrder:)`,
+/// it saves replaying the shuffles of the epochs before; the order is the same either way.
+public final class DataOrder {
+    var seed: UInt64 = 0
+    var epochs = -1
+    var rng = SeededGenerator(seed: 0)
+    var order: [Int] = []
+
+    public init() {}
 }

@@ -28,8 +28,11 @@ struct Train: ParsableCommand {
     @Option(help: "The fraction of rows held out for testing when the data has no test part and no --test-data is given (0: none).")
     var testFraction: Double = 0.2
 
-    @Option(help: ArgumentHelp("Hidden layer sizes, comma-separated; 'none' for a linear model.", valueName: "sizes"))
+    @Option(help: ArgumentHelp("Hidden layer sizes, comma-separated ('none' for a linear model), or the hidden layers in the model description grammar (as nnb_model_create_from_string reads it, without the input shape and the output layer, which come from the data): \"conv2d(16,3,padding=1):relu-maxpool2d(2)-flatten-128:relu\".", valueName: "layers"))
     var layers: String = "64,64"
+
+    /// Whether --layers is in the description grammar rather than a list of sizes.
+    private var layersAreDescription: Bool { layers.contains { $0.isLetter || $0 == "(" || $0 == "-" } && layers.lowercased() != "none" }
 
     @Option(help: "The hidden layers' activation: identity, sigmoid, tanh, relu, leaky_relu, elu, gelu, gelu_tanh, silu, softplus.")
     var activation: String = "relu"
@@ -101,7 +104,7 @@ struct Train: ParsableCommand {
         try validateThreads(threads)
         if testTargets != nil && testData == nil { throw ValidationError("--test-targets needs --test-data") }
         if checkpoint && output == nil { throw ValidationError("--checkpoint stores the training state in the --output file; give --output") }
-        _ = try parseLayerSizes(layers)
+        if !layersAreDescription { _ = try parseLayerSizes(layers) }
         if Plugins.activation(named: activation) == nil {
             do { _ = try Activation(name: activation) } catch { throw ValidationError(error.message) }
         }
@@ -133,26 +136,25 @@ struct Train: ParsableCommand {
         }
         if case .classes(_, let k) = train.targets { test = try test?.withClassCount(k) }
 
-        // Model, loss, optimizer.
-        // Refuse absurd sizes with a message rather than an allocation the system cannot grant.
-        var parameters = 0, from = train.featureCount
-        for size in try parseLayerSizes(layers) + [train.targets.width] {
-            let (w, o1) = from.multipliedReportingOverflow(by: size + 1)
-            let (sum, o2) = parameters.addingReportingOverflow(w)
-            guard !o1, !o2, sum <= 1 << 31 else {
-                throw ValidationError("--layers \(layers): the model would have more than 2^31 parameters")
+        // Model, loss, optimizer. The model's size is checked (2^31 parameters at most) before
+        // anything is allocated, by the library.
+        let model: Sequential
+        if layersAreDescription {
+            // The data's sample shape, the user's layers, then the output layer.
+            let text = "\(train.sampleShape)-\(layers)-\(train.targets.width)"
+            let parsed: (shape: Shape, layers: [any Layer])
+            do { parsed = try ModelDescription.parse(text) } catch { throw ValidationError("--layers \(layers): \(error.message)") }
+            model = try Sequential(layers: parsed.layers, inputShape: parsed.shape, seed: seed)
+        } else {
+            var layerList: [any Layer] = []
+            var width = train.featureCount
+            for size in try parseLayerSizes(layers) {
+                layerList += try hiddenLayer(width, size, activation: activation)
+                width = size
             }
-            parameters = sum
-            from = size
+            layerList.append(try Dense(width, train.targets.width))
+            model = try Sequential(layers: layerList, seed: seed)
         }
-        var layerList: [any Layer] = []
-        var width = train.featureCount
-        for size in try parseLayerSizes(layers) {
-            layerList += try hiddenLayer(width, size, activation: activation)
-            width = size
-        }
-        layerList.append(try Dense(width, train.targets.width))
-        let model = try Sequential(layers: layerList, seed: seed)
         if standardize { model.scaler = Standardizer(fitting: train) }
         let lossFunction = try loss.map { (name: String) throws(NNError) in try Loss(name: name) }
             ?? (task == .classify ? .softmaxCrossEntropy() : .mse)
@@ -182,6 +184,7 @@ struct Train: ParsableCommand {
             guard progress.seed == seed else {
                 throw ValidationError("--resume \(resume): the checkpoint was trained with --seed \(progress.seed), not \(seed); give the same seed (it orders the data and splits off the test rows)")
             }
+            do { try progress.check(batchSize: batch, shuffle: true) } catch { throw ValidationError("--resume \(resume): \(error.message) (--batch-size)") }
             guard progress.epochsCompleted < epochCount else {
                 throw ValidationError("--resume \(resume): the checkpoint has done \(progress.epochsCompleted) epochs; --epochs (\(epochCount)) is the total, so nothing is left to train")
             }
@@ -215,7 +218,8 @@ struct Train: ParsableCommand {
             var column: String?
             if case .csv = source { column = data.target }
             try SavedModel(model: model, task: task, loss: lossFunction, target: column, classNames: train.classNames)
-                .save(to: output, checkpoint: checkpoint ? (opt, TrainingProgress(epochsCompleted: initialEpoch + history.epochs.count, seed: seed)) : nil)
+                .save(to: output, checkpoint: checkpoint ? (opt, TrainingProgress(epochsCompleted: initialEpoch + history.epochs.count, seed: seed,
+                                                                    batchSize: batch, shuffle: true)) : nil)
             print("saved the \(checkpoint ? "checkpoint" : "model") to \(output)")
         }
         if let plot {
