@@ -254,11 +254,8 @@ public func nnbTrain(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ rows
                 h.model.scaler = Standardizer(fitting: held > 0 ? try data.subset(0..<(rows - held)) : data)
             }
             var initialEpoch = 0
-            // Any training changes the weights the checkpoint's state belongs to: it is used once.
-            let held = h.checkpoint
-            h.checkpoint = nil
             if o.resume != 0 {
-                guard let checkpoint = held else {
+                guard let checkpoint = h.checkpoint else {
                     throw CAPIFailure(NNB_ERR_NOT_READY, "options.resume is 1 but the model holds no checkpoint to resume: it was not loaded from one (nnb_model_save_checkpoint writes one), or an earlier resume used it")
                 }
                 let done = checkpoint.progress.epochsCompleted
@@ -283,6 +280,9 @@ public func nnbTrain(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ rows
                 epochStarted = ContinuousClock.now
                 return .proceed
             })
+            // From here the weights move on from the checkpoint's: it is used (a refused call above
+            // leaves it for the next one).
+            h.checkpoint = nil
             let history = try h.model.fit(
                 data, epochs: Int(o.epochs), batchSize: training.batchSize, loss: training.loss,
                 optimizer: training.optimizer, validationSplit: Double(o.validation_split),

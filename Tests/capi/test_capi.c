@@ -2416,7 +2416,7 @@ static void test_checkpoint(void) {
     expect(nnb_train(other, x, 300, 6, y, 1, &o, NULL), NNB_ERR_SHAPE_MISMATCH, "resume with another optimizer");
     check(last_error_mentions("'adam'") && last_error_mentions("'sgd'"), "the message names both: %s", nnb_last_error());
     o.optimizer = NULL;
-    nnb_model_free(other); /* the refused resume used the checkpoint up: load it again */
+    nnb_model_free(other); /* a fresh handle for the next refusal */
     other = NULL;
     nnb_model_load(&other, path);
     o.batch_size = 16;

@@ -351,8 +351,9 @@ class Model:
         (the library refuses another optimizer, seed, batch size or shuffle setting); the result
         is bitwise the uninterrupted run's, and the history holds only the epochs run now. A
         model not loaded from a checkpoint, or one whose checkpoint a call already used (a
-        resume, refused or not, or any other training), raises NotReadyError; another optimizer
-        than the checkpoint's raises ShapeError; another seed or batch size InvalidArgumentError.
+        resume or any other training; a refused call leaves it), raises NotReadyError; another
+        optimizer than the checkpoint's raises ShapeError; another seed or batch size
+        InvalidArgumentError.
         """
         x, _ = _features(x, self._input_shape)
         y = _targets(y, x.shape[0])
