@@ -43,7 +43,7 @@ final class RunningMeanProbe: Layer {
     func backward(_ gradOutput: UnsafeMutablePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
         needsInputGradient ? gradOutput : nil
     }
-    func infer(_ input: UnsafePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>?) {
+    func infer(_ input: UnsafePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>, scratch: UnsafeMutableBufferPointer<Float>?) {
         output.update(from: input, count: rows * bufferCount)
     }
 }

@@ -158,7 +158,7 @@ public final class ActivationLayer: ShapePreserving {
     }
 
     public func infer(_ input: UnsafePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>,
-                      scratch: UnsafeMutablePointer<Float>?) {
+                      scratch: UnsafeMutableBufferPointer<Float>?) {
         nnk_act_forward(activation.kernel, activation.alpha, output, input, rows * width)
     }
 }
@@ -222,7 +222,7 @@ extension RowwiseSoftmax {
     }
 
     public func infer(_ input: UnsafePointer<Float>, rows batch: Int, into output: UnsafeMutablePointer<Float>,
-                      scratch: UnsafeMutablePointer<Float>?) {
+                      scratch: UnsafeMutableBufferPointer<Float>?) {
         let c = classes
         if Self.isLog {
             nnk_log_softmax_forward(output, c, input, c, rows(batch), c)

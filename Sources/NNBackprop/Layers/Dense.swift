@@ -277,10 +277,10 @@ public final class Dense: Layer {
     }
 
     public func infer(_ input: UnsafePointer<Float>, rows batch: Int, into output: UnsafeMutablePointer<Float>,
-                      scratch: UnsafeMutablePointer<Float>?) {
+                      scratch: UnsafeMutableBufferPointer<Float>?) {
         let p = params.pointer
         nnk_dense_forward(output, nil, outputSize, input, inputFeatures, p, inputFeatures, p + outputSize * inputFeatures,
-                          rows(batch), outputSize, inputFeatures, activation.kernel, activation.alpha, scratch,
-                          inferenceScratchCount(rows: batch))
+                          rows(batch), outputSize, inputFeatures, activation.kernel, activation.alpha, scratch?.baseAddress,
+                          scratch?.count ?? 0)
     }
 }

@@ -74,7 +74,7 @@ public final class Dropout: ShapePreserving {
     }
 
     public func infer(_ input: UnsafePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>,
-                      scratch: UnsafeMutablePointer<Float>?) {
+                      scratch: UnsafeMutableBufferPointer<Float>?) {
         output.update(from: input, count: rows * width)
     }
 }

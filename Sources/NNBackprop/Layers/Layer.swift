@@ -83,10 +83,11 @@ public protocol Layer: AnyObject {
     /// Floats of scratch `infer` needs for `rows` samples.
     func inferenceScratchCount(rows: Int) -> Int
     /// The inference-mode output of `rows` samples written to `output`, reading parameters and
-    /// buffers only and writing nothing but `output` and `scratch` (`inferenceScratchCount`
-    /// floats, or nil when that is 0): any number of threads may run it at once.
+    /// buffers only and writing nothing but `output` and `scratch` (at least
+    /// `inferenceScratchCount` floats when that was not 0; a kernel's work size is the buffer's
+    /// count): any number of threads may run it at once.
     func infer(_ input: UnsafePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>,
-               scratch: UnsafeMutablePointer<Float>?)
+               scratch: UnsafeMutableBufferPointer<Float>?)
 
     /// How many modules of the equivalent PyTorch `nn.Sequential` this layer stands for
     /// (2 for a `Dense` with a fused activation: Linear then the activation; else 1).

@@ -15,7 +15,7 @@ extension ShapeView {
     }
 
     public func infer(_ input: UnsafePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>,
-                      scratch: UnsafeMutablePointer<Float>?) {
+                      scratch: UnsafeMutableBufferPointer<Float>?) {
         output.update(from: input, count: rows * (inputShape?.count ?? 0))
     }
 }

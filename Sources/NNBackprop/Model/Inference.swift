@@ -28,21 +28,24 @@ extension Sequential {
     /// The model as a layer: the inference pass without the scaler. `scratch` may be nil; the
     /// call then takes its own.
     public func infer(_ input: UnsafePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>,
-                      scratch: UnsafeMutablePointer<Float>?) {
+                      scratch: UnsafeMutableBufferPointer<Float>?) {
         guard rows > 0 else { return }
         let need = inferenceScratchCount(rows: rows)
         guard let scratch else {
             return withUnsafeTemporaryAllocation(of: Float.self, capacity: need + 1) {
-                infer(input, rows: rows, into: output, scratch: $0.baseAddress!)
+                infer(input, rows: rows, into: output, scratch: $0)
             }
         }
         let plane = rows * widestSample
-        var ping = scratch, pong = scratch + plane
-        let work = scratch + 2 * plane
+        // The layers' share is what the buffer holds past the planes: a layer's own count can
+        // change with the thread count meanwhile (nnb_set_num_threads), the buffer's cannot.
+        let base = scratch.baseAddress!
+        var ping = base, pong = base + plane
+        let work = UnsafeMutableBufferPointer(start: base + 2 * plane, count: scratch.count - 2 * plane)
         var current = input
         for (i, layer) in layers.enumerated() {
             let target = i == layers.count - 1 ? output : ping
-            layer.infer(current, rows: rows, into: target, scratch: layer.inferenceScratchCount(rows: rows) > 0 ? work : nil)
+            layer.infer(current, rows: rows, into: target, scratch: work.count > 0 ? work : nil)
             current = UnsafePointer(target)
             swap(&ping, &pong)
         }

@@ -57,7 +57,7 @@ public final class CustomActivationLayer: ShapePreserving {
     }
 
     public func infer(_ input: UnsafePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>,
-                      scratch: UnsafeMutablePointer<Float>?) {
+                      scratch: UnsafeMutableBufferPointer<Float>?) {
         activation.forward(output, input, count: rows * width)
     }
 }
