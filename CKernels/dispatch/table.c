@@ -7,6 +7,7 @@
 
 #include "../activations/act_simd.h"
 #include "../gemm/gemm_internal.h"
+#include "../layers/norm_kernels.h"
 #include "../optim/optim_kernels.h"
 
 /* The scalar reference kernels: the source of truth the tests hold every ISA to, and the
@@ -24,6 +25,8 @@ static const nnk_kernel_table table_ref = {
     .adagrad_step = nnk_adagrad_step_ref,
     .sum_squares_chunk = nnk_sum_squares_chunk_ref,
     .scale = nnk_scale_ref,
+    .norm_moments = nnk_norm_moments_ref,
+    .norm_dot = nnk_norm_dot_ref,
 };
 
 const nnk_kernel_table *nnk_kernel_table_active_ = &table_ref;
@@ -44,6 +47,8 @@ static void init_avx2(nnk_kernel_table *t) {
     t->adam_step = nnk_adam_step_avx2;
     t->sum_squares_chunk = nnk_sum_squares_chunk_avx2;
     t->scale = nnk_scale_avx2;
+    t->norm_moments = nnk_norm_moments_avx2;
+    t->norm_dot = nnk_norm_dot_avx2;
 }
 
 /* AVX-512F: the same entries as AVX2, in 16-lane kernels. */
@@ -59,6 +64,8 @@ static void init_avx512(nnk_kernel_table *t) {
     t->adam_step = nnk_adam_step_avx512;
     t->sum_squares_chunk = nnk_sum_squares_chunk_avx512;
     t->scale = nnk_scale_avx512;
+    t->norm_moments = nnk_norm_moments_avx512;
+    t->norm_dot = nnk_norm_dot_avx512;
 }
 #endif
 
@@ -78,6 +85,8 @@ static void init_neon(nnk_kernel_table *t) {
     t->adam_step = nnk_adam_step_neon;
     t->sum_squares_chunk = nnk_sum_squares_chunk_neon;
     t->scale = nnk_scale_neon;
+    t->norm_moments = nnk_norm_moments_neon;
+    t->norm_dot = nnk_norm_dot_neon;
 }
 #endif
 

@@ -45,6 +45,11 @@ typedef struct nnk_kernel_table {
                          const nnk_adagrad_params *p, int64_t step);
     double (*sum_squares_chunk)(const float *x, size_t n);
     void (*scale)(float *x, size_t n, float s);
+
+    /* Batch / layer norm reductions on one span (layers/norm_kernels.h): acc += (sum x, sum x^2)
+     * of x (n); acc += (sum g, sum g (x - mean)) with g = dy * gamma (gamma may be NULL). */
+    void (*norm_moments)(const float *x, size_t n, double acc[2]);
+    void (*norm_dot)(const float *dy, const float *gamma, const float *x, float mean, size_t n, double acc[2]);
 } nnk_kernel_table;
 
 /* The table in use: the reference table until cpu.c's start-up constructor chooses, so a

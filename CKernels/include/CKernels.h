@@ -168,6 +168,110 @@ void nnk_dense_backward(float *dX, float *dW, float *db, float *dY, size_t ldy,
 void nnk_bias_grad(float *db, const float *dZ, size_t ldz, size_t M, size_t N, int accumulate);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Pooling (layers/pool2d.c)                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+/* 2-D pooling over x (batch, channels, in_h, in_w), NCHW, as PyTorch's MaxPool2d / AvgPool2d with
+ * dilation 1 and ceil_mode off: max pooling pads with -infinity, average pooling with zeros.
+ * Every window overlaps the input (the padding rule below guarantees it). Planes (and, in the
+ * forward, output rows) are split across threads; each output and each plane of dx is computed
+ * by one thread in a fixed order, so results do not depend on the thread count. */
+
+typedef struct nnk_pool2d_shape {
+    size_t batch, channels, in_h, in_w;
+    size_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+    int count_include_pad; /* average pooling: divide by the whole window (PyTorch's default, 1) or by its in-input part (0) */
+} nnk_pool2d_shape;
+
+/* 0 and out_h = (in_h + 2 pad_h - kernel_h) / stride_h + 1 (likewise out_w), or -1 (outputs
+ * untouched) when a size or stride is 0, padding is more than half the kernel (pad > kernel / 2,
+ * PyTorch's rule), the kernel is larger than the padded input, or a size overflows: the padded
+ * input, the byte size of x or y, or an input plane beyond INT32_MAX elements (argmax's range). */
+int nnk_pool2d_output_size(const nnk_pool2d_shape *s, size_t *out_h, size_t *out_w);
+
+/* y (batch, channels, out_h, out_w) = window maxima; argmax (same count) gets the index within
+ * the input plane (h * in_w + w) of each maximum: the first in row-major window order on ties, and
+ * a NaN wins (the last NaN of the window), as PyTorch's CPU kernel. A window of -infinity gives
+ * -infinity and the index of its first in-input element. s must pass nnk_pool2d_output_size. */
+void nnk_maxpool2d_forward(float *y, int32_t *argmax, const float *x, const nnk_pool2d_shape *s);
+/* dx (batch, channels, in_h, in_w) <- scatter of dy (output shape) through argmax: zeroed, then
+ * dy added at each recorded index, in output order. */
+void nnk_maxpool2d_backward(float *dx, const float *dy, const int32_t *argmax, const nnk_pool2d_shape *s);
+/* y = window sums (in float, row-major window order) divided by kernel_h * kernel_w, or by the
+ * count of in-input elements when count_include_pad == 0. */
+void nnk_avgpool2d_forward(float *y, const float *x, const nnk_pool2d_shape *s);
+/* dx <- zeroed, then each dy / divisor added over its window's in-input part (in a fixed order). */
+void nnk_avgpool2d_backward(float *dx, const float *dy, const nnk_pool2d_shape *s);
+
+/* Reference twins: one output (or one dy) at a time straight from the definition, over the whole
+ * window with an in-input test, single-threaded; the average sums in double. */
+void nnk_maxpool2d_forward_ref(float *y, int32_t *argmax, const float *x, const nnk_pool2d_shape *s);
+void nnk_maxpool2d_backward_ref(float *dx, const float *dy, const int32_t *argmax, const nnk_pool2d_shape *s);
+void nnk_avgpool2d_forward_ref(float *y, const float *x, const nnk_pool2d_shape *s);
+void nnk_avgpool2d_backward_ref(float *dx, const float *dy, const nnk_pool2d_shape *s);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Normalization (layers/norm.c)                                                                */
+/* ------------------------------------------------------------------------------------------ */
+/* PyTorch's BatchNorm1d/2d and LayerNorm. Statistics are accumulated in double; save_invstd is
+ * 1 / sqrt(biased variance + eps). Batch norm splits channels across threads, layer norm rows;
+ * layer norm's dgamma / dbeta are column sums taken over the rows in order by whichever thread
+ * owns a column block, so every result is the same for any thread count. */
+
+/* Batch normalization over x (N, C, S): S = H * W for BatchNorm2d, 1 for BatchNorm1d on (N, C).
+ * Training: batch mean and biased variance per channel over N * S values normalise x;
+ * save_mean / save_invstd (C) keep mean and 1/sqrt(var + eps) for the backward (both may be NULL
+ * when no backward follows); when running_mean / running_var are not NULL they are updated as
+ * PyTorch does, in double:
+ *   running = (1 - momentum) * running + momentum * batch_stat, with the UNBIASED variance
+ *   (times n / (n - 1), n = N * S) for running_var. Requires N * S > 1 (returns -1 otherwise,
+ *   before writing anything). gamma / beta (C) may be NULL (affine off: 1 and 0). Returns 0.
+ * y (N, C, S) may equal x. */
+int nnk_batchnorm_forward_train(float *y, float *save_mean, float *save_invstd, float *running_mean,
+                                float *running_var, const float *x, const float *gamma, const float *beta,
+                                size_t N, size_t C, size_t S, float momentum, float eps);
+/* Eval: y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta; gamma / beta may be
+ * NULL. y may equal x. */
+void nnk_batchnorm_forward_eval(float *y, const float *x, const float *gamma, const float *beta,
+                                const float *running_mean, const float *running_var,
+                                size_t N, size_t C, size_t S, float eps);
+/* Backward of the training forward: dx (N, C, S; may be NULL), dgamma, dbeta (C; may be NULL,
+ * as when affine is off) from dy, x (N, C, S) and the saved statistics; gamma (C) or NULL.
+ * dgamma / dbeta are overwritten, or with accumulate != 0 get this call's sums added (in float:
+ * old + new). dx may equal dy. */
+void nnk_batchnorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                            const float *save_mean, const float *save_invstd, const float *gamma,
+                            size_t N, size_t C, size_t S, int accumulate);
+
+/* Layer normalization of each of `rows` rows of `cols` values (PyTorch's LayerNorm over the
+ * trailing dimensions, flattened): biased variance, eps inside the sqrt; gamma/beta (cols) or
+ * NULL. x, y (rows, cols), y may equal x; save_mean / save_invstd (rows), or NULL when no
+ * backward follows. */
+void nnk_layernorm_forward(float *y, float *save_mean, float *save_invstd, const float *x,
+                           const float *gamma, const float *beta, size_t rows, size_t cols, float eps);
+/* dx (rows, cols; may be NULL), dgamma, dbeta (cols; may be NULL) from dy, x (rows, cols) and the
+ * saved statistics (rows); gamma (cols) or NULL; accumulate as for nnk_batchnorm_backward.
+ * dx may equal dy. */
+void nnk_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                            const float *save_mean, const float *save_invstd, const float *gamma,
+                            size_t rows, size_t cols, int accumulate);
+
+/* Reference twins: plain loops, two-pass statistics in double, single-threaded. */
+int nnk_batchnorm_forward_train_ref(float *y, float *save_mean, float *save_invstd, float *running_mean,
+                                    float *running_var, const float *x, const float *gamma, const float *beta,
+                                    size_t N, size_t C, size_t S, float momentum, float eps);
+void nnk_batchnorm_forward_eval_ref(float *y, const float *x, const float *gamma, const float *beta,
+                                    const float *running_mean, const float *running_var,
+                                    size_t N, size_t C, size_t S, float eps);
+void nnk_batchnorm_backward_ref(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                                const float *save_mean, const float *save_invstd, const float *gamma,
+                                size_t N, size_t C, size_t S, int accumulate);
+void nnk_layernorm_forward_ref(float *y, float *save_mean, float *save_invstd, const float *x,
+                               const float *gamma, const float *beta, size_t rows, size_t cols, float eps);
+void nnk_layernorm_backward_ref(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                                const float *save_mean, const float *save_invstd, const float *gamma,
+                                size_t rows, size_t cols, int accumulate);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Losses                                                                                       */
 /* ------------------------------------------------------------------------------------------ */
 /* Each returns the loss with PyTorch's reduction='mean' and, when grad is not NULL, writes the

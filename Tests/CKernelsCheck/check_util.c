@@ -31,7 +31,7 @@ int nnk_check_run(const char *only) {
     } groups[] = {
         {"dispatch", nnk_check_dispatch},       {"gemm", nnk_check_gemm},     {"dense", nnk_check_dense},
         {"activations", nnk_check_activations}, {"losses", nnk_check_losses}, {"optim", nnk_check_optim},
-        {"overrides", nnk_check_overrides},
+        {"pool", nnk_check_pool},               {"norm", nnk_check_norm},     {"overrides", nnk_check_overrides},
     };
     int passed = 0, failed = 0;
     printf("CKernels check: ISA %s, OpenMP %s, %d threads (every supported path is exercised)\n",

@@ -19,6 +19,8 @@ final class CKernelsTests: XCTestCase {
     func testActivations() { run(nnk_check_activations, "activations") }
     func testLosses() { run(nnk_check_losses, "losses") }
     func testOptimizers() { run(nnk_check_optim, "optim") }
+    func testPooling() { run(nnk_check_pool, "pool") }
+    func testNormalization() { run(nnk_check_norm, "norm") }
     func testKernelOverrides() { run(nnk_check_overrides, "overrides") }
 
     /// The Swift side sees the same dispatch the C side does.

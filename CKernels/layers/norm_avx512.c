@@ -1,0 +1,19 @@
+/*
+ * AVX-512F normalization reductions, 16 floats a vector: norm_vmath.h on the lane primitives
+ * of simd/lanes_avx512.h. Compiled with function-level target attributes (no -march).
+ */
+#include "norm_kernels.h"
+
+#if NNK_X86_64
+#include "../simd/lanes_avx512.h"
+
+#include "norm_vmath.h"
+
+NNK_TARGET_AVX512 void nnk_norm_moments_avx512(const float *x, size_t n, double acc[2]) { vm_norm_moments(x, n, acc); }
+
+NNK_TARGET_AVX512 void nnk_norm_dot_avx512(const float *dy, const float *gamma, const float *x, float mean, size_t n,
+                                           double acc[2]) {
+    vm_norm_dot(dy, gamma, x, mean, n, acc);
+}
+
+#endif /* NNK_X86_64 */
