@@ -36,7 +36,23 @@ from .errors import (
     check,
     status_name,
 )
-from .layers import Activation, Dense, Dropout, Flatten, Layer, LogSoftmax, Reshape, Softmax
+from .layers import (
+    Activation,
+    AvgPool2D,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool2D,
+    Layer,
+    LayerNorm,
+    LogSoftmax,
+    MaxPool2D,
+    Reshape,
+    Softmax,
+)
 from .model import Model, ModelInfo
 from .plugins import load_plugin, plugin_registered, raise_pending, register_activation, register_loss
 
@@ -99,6 +115,13 @@ __all__ = [
     "Activation",
     "Dropout",
     "Flatten",
+    "Conv2D",
+    "MaxPool2D",
+    "AvgPool2D",
+    "GlobalAvgPool2D",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "LayerNorm",
     "Reshape",
     "Softmax",
     "LogSoftmax",

@@ -179,3 +179,66 @@ def _layer(item):
 
 
 __all__ = ["Layer", "Dense", "Activation", "Dropout", "Flatten", "Reshape", "Softmax", "LogSoftmax"]
+
+
+def _flag(value):
+    """A bool option as the grammar's 0 / 1 (None: the library's default)."""
+    return None if value is None else int(bool(value))
+
+
+class Conv2D(Layer):
+    """A 2-D convolution on (C, H, W) samples, as torch.nn.Conv2d: `out_channels`, a
+    `kernel_size` (an int or (h, w)), stride, padding (sizes, or "same" / "valid"), dilation,
+    groups, bias, and an optional fused activation. The input channels come from the input."""
+
+    def __init__(self, out_channels, kernel_size, stride=None, padding=None, dilation=None, groups=None, bias=None,
+                 activation=None, alpha=0.0):
+        self.out_channels, self.kernel_size, self.activation = int(out_channels), kernel_size, activation
+        super().__init__("conv2d", out_channels=self.out_channels, kernel_size=kernel_size, stride=stride, padding=padding,
+                         dilation=dilation, groups=groups, bias=_flag(bias), activation=activation, alpha=float(alpha) or None)
+
+
+class MaxPool2D(Layer):
+    """Max pooling over windows of `kernel_size` (stride: the kernel's size unless given)."""
+
+    def __init__(self, kernel_size, stride=None, padding=None):
+        super().__init__("maxpool2d", kernel_size=kernel_size, stride=stride, padding=padding)
+
+
+class AvgPool2D(Layer):
+    """Average pooling; count_include_pad as PyTorch's (True by default)."""
+
+    def __init__(self, kernel_size, stride=None, padding=None, count_include_pad=None):
+        super().__init__("avgpool2d", kernel_size=kernel_size, stride=stride, padding=padding,
+                         count_include_pad=_flag(count_include_pad))
+
+
+class GlobalAvgPool2D(Layer):
+    """The mean of each channel: (C, H, W) -> (C, 1, 1), as torch.nn.AdaptiveAvgPool2d(1)."""
+
+    def __init__(self):
+        super().__init__("globalavgpool2d")
+
+
+class BatchNorm1d(Layer):
+    """Batch normalization of (C) or (C, L) samples, as torch.nn.BatchNorm1d."""
+
+    def __init__(self, eps=None, momentum=None, affine=None):
+        super().__init__("batchnorm1d", eps=eps, momentum=momentum, affine=_flag(affine))
+
+
+class BatchNorm2d(Layer):
+    """Batch normalization of (C, H, W) samples, as torch.nn.BatchNorm2d."""
+
+    def __init__(self, eps=None, momentum=None, affine=None):
+        super().__init__("batchnorm2d", eps=eps, momentum=momentum, affine=_flag(affine))
+
+
+class LayerNorm(Layer):
+    """Layer normalization over the trailing dimensions `normalized_shape` (default: the whole
+    sample), as torch.nn.LayerNorm."""
+
+    def __init__(self, normalized_shape=None, eps=None, elementwise_affine=None):
+        shape = None if normalized_shape is None else (
+            (operator.index(normalized_shape),) if np.ndim(normalized_shape) == 0 else tuple(normalized_shape))
+        super().__init__("layernorm", normalized_shape=shape, eps=eps, elementwise_affine=_flag(elementwise_affine))
