@@ -32,6 +32,14 @@ final class CLIResumeTests: XCTestCase {
                                     "--epochs", "3", "--threads", "1"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("model: 2-32-4x8-32-16-2"), r.stdout)
+        // nnb info --model: each layer with its output shape and parameter count.
+        let path = dir.appendingPathComponent("g.safetensors").path
+        _ = try train(["--layers", "8:relu-reshape(2x4)-flatten", "--epochs", "1", "--output", path])
+        let info = try NNBCommand.run(["info", "--model", path])
+        XCTAssertEqual(info.status, 0, info.stderr)
+        for line in ["0 8:relu", "1 reshape(2x4)  2x4", "2 flatten", "3 2", "total: 42 trainable parameters"] { // 42 = 2*8+8 + 8*2+2
+            XCTAssertTrue(info.stdout.contains(line), "'\(line)' in:\n\(info.stdout)")
+        }
         let bad = try NNBCommand.run(["train", "--data", "spirals", "--layers", "32:relu-conv9d(3)", "--epochs", "1"])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("conv9d"), bad.stderr)
