@@ -20,6 +20,7 @@ final class CKernelsTests: XCTestCase {
     func testLosses() { run(nnk_check_losses, "losses") }
     func testOptimizers() { run(nnk_check_optim, "optim") }
     func testKernelOverrides() { run(nnk_check_overrides, "overrides") }
+    func testConvolution() { run(nnk_check_conv, "conv") }
 
     /// The Swift side sees the same dispatch the C side does.
     func testInfoThroughModuleMap() {
