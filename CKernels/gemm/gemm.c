@@ -153,15 +153,16 @@ static void dot_strips(const nnk_gemm_arch *g, const gemm_args *a, size_t s0, si
 
 /* The dot path, strips split across threads. A product too small to share runs on the calling
  * thread without entering OpenMP at all (even a serialized region allocates in libomp). */
-static void gemm_dot_rows(const nnk_gemm_arch *g, const gemm_args *a) {
+static void gemm_dot_rows(const nnk_gemm_arch *g, const gemm_args *a, int max_threads) {
     const size_t strips = (a->N + 3) / 4;
-    const int nt = nnk_threads_for(2.0 * (double)a->M * (double)a->N * (double)a->K, GEMM_MIN_FLOPS_PER_THREAD);
+    int nt = nnk_threads_for(2.0 * (double)a->M * (double)a->N * (double)a->K, GEMM_MIN_FLOPS_PER_THREAD);
+    if (nt > max_threads) nt = max_threads;
     NNK_PARALLEL_FOR(nt, strips, s, dot_strips(g, a, s, s + 1));
 }
 
-void nnk_sgemm_ex(nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K, float alpha,
-                  const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
-                  size_t ldc, const nnk_epilogue *ep, float *work, size_t work_len) {
+void nnk_sgemm_capped(int max_threads, nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K, float alpha,
+                      const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc,
+                      const nnk_epilogue *ep, float *work, size_t work_len) {
     assert(ldc >= N);
     assert(ta == NNK_NO_TRANS ? lda >= K : lda >= M);
     assert(tb == NNK_NO_TRANS ? ldb >= N : ldb >= K);
@@ -180,11 +181,12 @@ void nnk_sgemm_ex(nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K, floa
     }
     const nnk_gemm_arch *g = nnk_active_table()->gemm;
     if (use_dot_rows(g, ta, tb, M, N, K)) {
-        gemm_dot_rows(g, &a);
+        gemm_dot_rows(g, &a, max_threads);
         return;
     }
     const size_t per = per_thread_work(g, M, N, K);
     int nt = nnk_threads_for(2.0 * (double)M * (double)N * (double)K, GEMM_MIN_FLOPS_PER_THREAD);
+    if (nt > max_threads) nt = max_threads;
     if ((size_t)nt > work_len / per) nt = (int)(work_len / per);
     if (nt == 0 || work == NULL) {
         /* No room to pack: the reference loop, still correct. */
@@ -211,6 +213,12 @@ void nnk_sgemm_ex(nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K, floa
         const size_t n0 = NNK_MIN(N, ntl * s / (size_t)tn * g->nr), n1 = NNK_MIN(N, ntl * (s + 1) / (size_t)tn * g->nr);
         if (m0 < m1 && n0 < n1) gemm_block(g, &a, m0, m1, n0, n1, work + (size_t)t * per);
     }
+}
+
+void nnk_sgemm_ex(nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K, float alpha,
+                  const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
+                  size_t ldc, const nnk_epilogue *ep, float *work, size_t work_len) {
+    nnk_sgemm_capped(nnk_get_num_threads(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, work, work_len);
 }
 
 void nnk_sgemm(nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K, float alpha, const float *A,

@@ -57,6 +57,14 @@ void nnk_sgemm_ex(nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K, floa
                   const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
                   size_t ldc, const nnk_epilogue *ep, float *work, size_t work_len);
 
+/* nnk_sgemm_ex on at most max_threads threads, with the same bits for any max_threads. A kernel
+ * that runs several products at once on its own threads (conv2d: one sample per thread) passes 1,
+ * which keeps each product on the calling thread without entering OpenMP: a nested region would
+ * run serialised anyway, and the blocked loop's thread grid assumes it gets every thread it asks for. */
+void nnk_sgemm_capped(int max_threads, nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K, float alpha,
+                      const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc,
+                      const nnk_epilogue *ep, float *work, size_t work_len);
+
 /* Store helper for partial tiles: C[i, j] = alpha * t[i * nr + j] + beta * C[i, j]. */
 static inline void nnk_tile_store(const float *t, size_t nr, float *c, size_t ldc, float alpha, float beta,
                                   size_t m, size_t n) {

@@ -272,6 +272,56 @@ void nnk_layernorm_backward_ref(float *dx, float *dgamma, float *dbeta, const fl
                                 size_t rows, size_t cols, int accumulate);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Convolution                                                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A 2-D convolution over a batch, NCHW, as PyTorch's nn.Conv2d (zero padding, no ceil mode). */
+typedef struct nnk_conv2d_shape {
+    size_t batch, in_channels, in_h, in_w;
+    size_t out_channels, kernel_h, kernel_w;
+    size_t stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups;
+} nnk_conv2d_shape;
+
+/* Output size, checked: 0 with *out_h and *out_w set, or -1 when a size is 0, stride or dilation is
+ * 0, channels are not divisible by groups, the dilated kernel is larger than the padded input,
+ * or any size computed from the shape (including work sizes and element counts) overflows size_t.
+ * out_h = (in_h + 2 pad_h - dilation_h (kernel_h - 1) - 1) / stride_h + 1, and so for out_w.
+ * Element counts are checked as byte counts (n * sizeof(float)), work sizes for any thread count
+ * nnk_set_num_threads accepts. out_h or out_w may be NULL. */
+int nnk_conv2d_output_size(const nnk_conv2d_shape *s, size_t *out_h, size_t *out_w);
+
+/* Floats of work the forward / backward need for this shape with `threads` threads (0 when none,
+ * and 0 for a shape nnk_conv2d_output_size refuses). A smaller buffer means fewer threads, with
+ * the same result; less than the size for 1 thread (or work == NULL) runs the reference twin
+ * instead (correct, slower). Sizes follow the active ISA's GEMM blocking: query after nnk_set_isa. */
+size_t nnk_conv2d_forward_work_size(const nnk_conv2d_shape *s, int threads);
+size_t nnk_conv2d_backward_work_size(const nnk_conv2d_shape *s, int threads);
+
+/* y (batch, out_channels, out_h, out_w) = act(conv(x, w) + b), with x (batch, in_channels, in_h,
+ * in_w), w (out_channels, in_channels / groups, kernel_h, kernel_w), b (out_channels) or NULL.
+ * z, when not NULL, receives the pre-activation (same shape as y), for activations whose
+ * backward needs it (nnk_act_needs_input). All tensors contiguous. */
+void nnk_conv2d_forward(float *y, float *z, const float *x, const float *w, const float *b,
+                        const nnk_conv2d_shape *s, nnk_act act, float alpha, float *work, size_t work_len);
+
+/* Backward. dy (shape of y) is overwritten by dz = dy (.) act'(z) (z may be NULL when
+ * !nnk_act_needs_input(act); y is the forward's output). Then
+ *   dw <- dz (*) x  + (accumulate ? dw : 0)          (the weight gradient; dw may be NULL)
+ *   db <- sums of dz over batch and space + (accumulate ? db : 0)   (db may be NULL)
+ *   dx <- the input gradient (full transposed convolution)           (dx may be NULL) */
+void nnk_conv2d_backward(float *dx, float *dw, float *db, float *dy, const float *x, const float *w,
+                         const float *z, const float *y, const nnk_conv2d_shape *s, nnk_act act,
+                         float alpha, int accumulate, float *work, size_t work_len);
+
+/* Direct-loop reference twins (no work, single thread, float accumulation, the activation's
+ * reference twin): */
+void nnk_conv2d_forward_ref(float *y, float *z, const float *x, const float *w, const float *b,
+                            const nnk_conv2d_shape *s, nnk_act act, float alpha);
+void nnk_conv2d_backward_ref(float *dx, float *dw, float *db, float *dy, const float *x, const float *w,
+                             const float *z, const float *y, const nnk_conv2d_shape *s, nnk_act act,
+                             float alpha, int accumulate);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Losses                                                                                       */
 /* ------------------------------------------------------------------------------------------ */
 /* Each returns the loss with PyTorch's reduction='mean' and, when grad is not NULL, writes the

@@ -6,6 +6,9 @@
  *   nnb-kernels check [GROUP]    run the kernel test suite on every ISA path this CPU has
  *   nnb-kernels bench [--quick]  GFLOP/s of square GEMMs and of the 784-256-128-10 network's
  *                                products, beside numpy (float32 @, OpenBLAS) timed in the same run
+ *   nnb-kernels bench-conv [--quick]  GFLOP/s of conv2d forward and backward on LeNet- and
+ *                                small-CNN-sized layers, on all threads and on one, beside the
+ *                                direct-loop twin and one GEMM of the same flops
  *
  * Build it in release mode for figures: swift run -c release nnb-kernels bench
  */
@@ -171,6 +174,119 @@ static int bench(int quick) {
     return 0;
 }
 
+typedef struct conv_bench {
+    const char *label;
+    nnk_conv2d_shape s;
+} conv_bench;
+
+/* Median seconds of fn(ctx) over `samples` (at most 16) samples of enough calls to last ~20 ms,
+ * after one call that warms up and sets that count. */
+static double median_time(void (*fn)(void *), void *ctx, int samples) {
+    const double t0 = now_s();
+    fn(ctx); /* warm up, and the estimate */
+    const double once = now_s() - t0;
+    int reps = once > 0 ? (int)(0.02 / once) : 1;
+    if (reps < 1) reps = 1;
+    double t[16];
+    if (samples > 16) samples = 16;
+    for (int k = 0; k < samples; k++) {
+        const double a = now_s();
+        for (int r = 0; r < reps; r++) fn(ctx);
+        t[k] = (now_s() - a) / reps;
+    }
+    qsort(t, (size_t)samples, sizeof(double), cmp_double);
+    return t[samples / 2];
+}
+
+typedef struct conv_ctx {
+    const nnk_conv2d_shape *s;
+    float *x, *w, *b, *y, *dy, *dx, *dw, *db, *work, *A, *B, *C;
+    size_t wl, y_len, gm, gn, gk, gwl;
+} conv_ctx;
+
+static void conv_fwd(void *p) {
+    conv_ctx *c = p;
+    nnk_conv2d_forward(c->y, NULL, c->x, c->w, c->b, c->s, NNK_ACT_RELU, 0, c->work, c->wl);
+}
+
+static void conv_bwd(void *p) {
+    conv_ctx *c = p;
+    memcpy(c->dy, c->y, c->y_len * sizeof(float)); /* a fresh dy each call (the backward overwrites it) */
+    nnk_conv2d_backward(c->dx, c->dw, c->db, c->dy, c->x, c->w, NULL, c->y, c->s, NNK_ACT_RELU, 0, 0, c->work, c->wl);
+}
+
+static void conv_ref(void *p) {
+    conv_ctx *c = p;
+    nnk_conv2d_forward_ref(c->y, NULL, c->x, c->w, c->b, c->s, NNK_ACT_RELU, 0);
+}
+
+static void conv_gemm(void *p) {
+    conv_ctx *c = p;
+    nnk_sgemm(NNK_NO_TRANS, NNK_NO_TRANS, c->gm, c->gn, c->gk, 1.0f, c->A, c->gk, c->B, c->gn, 0.0f, c->C, c->gn,
+              c->work, c->gwl);
+}
+
+/* Forward flops 2 B Cout OH OW (Cin / G) KH KW; the backward counts its two products (dw, dx),
+ * twice that. The GEMM peer is one (Cout / G, B OH OW G, Cin / G KH KW) product of the same flops
+ * without im2col. */
+static int bench_conv(int quick) {
+    const conv_bench layers[] = {
+        {"LeNet c1 b32 1->6 28 k5 p2", {32, 1, 28, 28, 6, 5, 5, 1, 1, 2, 2, 1, 1, 1}},
+        {"LeNet c2 b32 6->16 14 k5", {32, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0, 1, 1, 1}},
+        {"CNN c1 b32 1->32 28 k3 p1", {32, 1, 28, 28, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1}},
+        {"CNN c2 b32 32->64 14 k3 p1", {32, 32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1}},
+        {"b32 64->64 7 k3 p1", {32, 64, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1}},
+        {"b32 64->128 7 1x1", {32, 64, 7, 7, 128, 1, 1, 1, 1, 0, 0, 1, 1, 1}},
+        {"b32 dw 64 14 k3 p1 g64", {32, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 64}},
+        {"b1 32->64 14 k3 p1", {1, 32, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1}},
+    };
+    const int samples = quick ? 3 : 7, threads = nnk_get_num_threads();
+    printf("CKernels conv2d benchmark: ISA %s, OpenMP %s, %d thread%s; median of %d samples; GFLOP/s\n",
+           nnk_isa_name(nnk_isa_active()), nnk_openmp_enabled() ? "on" : "off", threads, threads == 1 ? "" : "s",
+           samples);
+    printf("%-28s %21s %21s %6s\n", "", "-- all threads --", "--- one thread ---", "");
+    printf("%-28s %6s %6s %7s %6s %6s %7s %6s\n", "layer", "fwd", "bwd", "gemm", "fwd", "bwd", "gemm", "twin");
+    for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++) {
+        const nnk_conv2d_shape *s = &layers[i].s;
+        size_t oh, ow;
+        if (nnk_conv2d_output_size(s, &oh, &ow) != 0) continue;
+        const size_t cg = s->in_channels / s->groups, k = cg * s->kernel_h * s->kernel_w;
+        const size_t x_len = s->batch * s->in_channels * s->in_h * s->in_w, y_len = s->batch * s->out_channels * oh * ow;
+        const size_t w_len = s->out_channels * k;
+        conv_ctx c = {.s = s};
+        c.gm = s->out_channels / s->groups, c.gn = s->batch * oh * ow * s->groups, c.gk = k;
+        c.wl = nnk_conv2d_forward_work_size(s, threads);
+        if (nnk_conv2d_backward_work_size(s, threads) > c.wl) c.wl = nnk_conv2d_backward_work_size(s, threads);
+        c.gwl = nnk_sgemm_work_size(c.gm, c.gn, c.gk, threads);
+        const size_t work = c.wl > c.gwl ? c.wl : c.gwl;
+        c.x = alloc_floats(x_len), c.w = alloc_floats(w_len), c.b = alloc_floats(s->out_channels);
+        c.y = alloc_floats(y_len), c.dy = alloc_floats(y_len), c.dx = alloc_floats(x_len), c.dw = alloc_floats(w_len);
+        c.db = alloc_floats(s->out_channels), c.work = alloc_floats(work), c.y_len = y_len;
+        c.A = alloc_floats(c.gm * c.gk), c.B = alloc_floats(c.gk * c.gn), c.C = alloc_floats(c.gm * c.gn);
+        for (size_t j = 0; j < x_len; j++) c.x[j] = (float)((j * 7919) % 1000) * 1e-3f - 0.5f;
+        for (size_t j = 0; j < w_len; j++) c.w[j] = (float)((j * 104729) % 1000) * 1e-3f - 0.5f;
+        for (size_t j = 0; j < s->out_channels; j++) c.b[j] = 0.01f * (float)j;
+        for (size_t j = 0; j < c.gm * c.gk; j++) c.A[j] = c.w[j % w_len];
+        for (size_t j = 0; j < c.gk * c.gn; j++) c.B[j] = (float)((j * 7919) % 1000) * 1e-3f - 0.5f;
+        const double flops = 2.0 * (double)y_len * (double)k;
+        const double fwd = flops / median_time(conv_fwd, &c, samples) / 1e9;
+        const double bwd = 2 * flops / median_time(conv_bwd, &c, samples) / 1e9;
+        const double gemm = flops / median_time(conv_gemm, &c, samples) / 1e9;
+        nnk_set_num_threads(1);
+        const double fwd1 = flops / median_time(conv_fwd, &c, samples) / 1e9;
+        const double bwd1 = 2 * flops / median_time(conv_bwd, &c, samples) / 1e9;
+        const double gemm1 = flops / median_time(conv_gemm, &c, samples) / 1e9;
+        const double twin = flops / median_time(conv_ref, &c, quick ? 1 : 3) / 1e9;
+        nnk_set_num_threads(threads);
+        printf("%-28s %6.1f %6.1f %7.1f %6.1f %6.1f %7.1f %6.2f\n", layers[i].label, fwd, bwd, gemm, fwd1, bwd1, gemm1,
+               twin);
+        fflush(stdout);
+        free(c.x), free(c.w), free(c.b), free(c.y), free(c.dy), free(c.dx), free(c.dw), free(c.db), free(c.work);
+        free(c.A), free(c.B), free(c.C);
+    }
+    return 0;
+}
+
 static void info(void) {
     printf("ISA: %s\n", nnk_isa_name(nnk_isa_active()));
     printf("supported:");
@@ -189,6 +305,7 @@ int main(int argc, char **argv) {
     }
     if (strcmp(cmd, "check") == 0) return nnk_check_run(argc > 2 ? argv[2] : NULL) == 0 ? 0 : 1;
     if (strcmp(cmd, "bench") == 0) return bench(argc > 2 && strcmp(argv[2], "--quick") == 0);
-    fprintf(stderr, "usage: nnb-kernels [info | check | bench [--quick]]\n");
+    if (strcmp(cmd, "bench-conv") == 0) return bench_conv(argc > 2 && strcmp(argv[2], "--quick") == 0);
+    fprintf(stderr, "usage: nnb-kernels [info | check [GROUP] | bench [--quick] | bench-conv [--quick]]\n");
     return 2;
 }

@@ -1,7 +1,8 @@
 /*
- * Activations and softmax, on every ISA path this CPU supports, against formulas evaluated here
- * in double (written from the definitions, independently of the kernels), and every derivative
- * against central finite differences of those double functions.
+ * Activations and softmax, on every ISA path this CPU supports, against formulas evaluated in
+ * double (here and in check_util.c's check_act_d; written from the definitions, independently
+ * of the kernels), and every derivative against central finite differences of those double
+ * functions.
  *
  * Tolerances (measured errors are about a third of these or less on every path):
  *   forward       |got - f(x)| <= FWD_RTOL |f(x)| + TINY (1 + |x|)
@@ -35,38 +36,13 @@
 
 #define PARALLEL_MIN 65536 /* NNK_ELEMWISE_PARALLEL_MIN (CKernels/internal.h): larger n run on threads */
 
-#define D_SQRT2 1.41421356237309504880
-#define D_PI 3.14159265358979323846
-
 /* ---- the double references ---------------------------------------------------------------- */
 
-static double sigmoid_d(double x) {
-    const double e = exp(-fabs(x));
-    return x >= 0 ? 1 / (1 + e) : e / (1 + e);
-}
-
-/* 2u in GELU-tanh = 0.5 x (1 + tanh u) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3). */
-static double gelu_2u_d(double x) { return 2 * sqrt(2 / D_PI) * (x + 0.044715 * x * x * x); }
-
-static double f_d(nnk_act act, double a, double x) {
-    switch (act) {
-    case NNK_ACT_IDENTITY: return x;
-    case NNK_ACT_SIGMOID: return sigmoid_d(x);
-    case NNK_ACT_TANH: return tanh(x);
-    case NNK_ACT_RELU: return x > 0 ? x : 0;
-    case NNK_ACT_LEAKY_RELU: return x > 0 ? x : a * x;
-    case NNK_ACT_ELU: return x > 0 ? x : a * expm1(x);
-    case NNK_ACT_GELU_ERF: return x * 0.5 * erfc(-x / D_SQRT2);
-    case NNK_ACT_GELU_TANH: return x * sigmoid_d(gelu_2u_d(x));
-    case NNK_ACT_SILU: return x * sigmoid_d(x);
-    case NNK_ACT_SOFTPLUS: return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
-    default: return NAN;
-    }
-}
+/* f(x) is check_act_d (check_util.c), shared with the convolution group. */
 
 /* f'(x), analytically. */
 static double df_d(nnk_act act, double a, double x) {
-    const double s = sigmoid_d(x), sn = sigmoid_d(-x);
+    const double s = check_sigmoid_d(x), sn = check_sigmoid_d(-x);
     switch (act) {
     case NNK_ACT_IDENTITY: return 1;
     case NNK_ACT_SIGMOID: return s * sn;
@@ -77,10 +53,10 @@ static double df_d(nnk_act act, double a, double x) {
     case NNK_ACT_RELU: return x > 0 ? 1 : 0;
     case NNK_ACT_LEAKY_RELU: return x > 0 ? 1 : a;
     case NNK_ACT_ELU: return x > 0 ? 1 : a * exp(x);
-    case NNK_ACT_GELU_ERF: return 0.5 * erfc(-x / D_SQRT2) + x * exp(-x * x / 2) / sqrt(2 * D_PI);
+    case NNK_ACT_GELU_ERF: return 0.5 * erfc(-x / CHECK_SQRT2) + x * exp(-x * x / 2) / sqrt(2 * CHECK_PI);
     case NNK_ACT_GELU_TANH: {
-        const double u2 = gelu_2u_d(x), d2u = 2 * sqrt(2 / D_PI) * (1 + 3 * 0.044715 * x * x);
-        return sigmoid_d(u2) + x * sigmoid_d(u2) * sigmoid_d(-u2) * d2u;
+        const double u2 = check_gelu_2u_d(x), d2u = 2 * sqrt(2 / CHECK_PI) * (1 + 3 * 0.044715 * x * x);
+        return check_sigmoid_d(u2) + x * check_sigmoid_d(u2) * check_sigmoid_d(-u2) * d2u;
     }
     case NNK_ACT_SILU: return s + x * s * sn;
     case NNK_ACT_SOFTPLUS: return s;
@@ -90,12 +66,12 @@ static double df_d(nnk_act act, double a, double x) {
 
 /* The sum of the magnitudes of the terms of f'(x) as written above: |f'| but near a root. */
 static double df_terms(nnk_act act, double a, double x) {
-    const double s = sigmoid_d(x), sn = sigmoid_d(-x);
+    const double s = check_sigmoid_d(x), sn = check_sigmoid_d(-x);
     switch (act) {
-    case NNK_ACT_GELU_ERF: return 0.5 * erfc(-x / D_SQRT2) + fabs(x) * exp(-x * x / 2) / sqrt(2 * D_PI);
+    case NNK_ACT_GELU_ERF: return 0.5 * erfc(-x / CHECK_SQRT2) + fabs(x) * exp(-x * x / 2) / sqrt(2 * CHECK_PI);
     case NNK_ACT_GELU_TANH: {
-        const double u2 = gelu_2u_d(x), d2u = 2 * sqrt(2 / D_PI) * (1 + 3 * 0.044715 * x * x);
-        return sigmoid_d(u2) + fabs(x) * sigmoid_d(u2) * sigmoid_d(-u2) * d2u;
+        const double u2 = check_gelu_2u_d(x), d2u = 2 * sqrt(2 / CHECK_PI) * (1 + 3 * 0.044715 * x * x);
+        return check_sigmoid_d(u2) + fabs(x) * check_sigmoid_d(u2) * check_sigmoid_d(-u2) * d2u;
     }
     case NNK_ACT_SILU: return s + fabs(x) * s * sn;
     default: return fabs(df_d(act, a, x));
@@ -115,7 +91,7 @@ static double dfy_d(nnk_act act, double y) {
 /* Central difference of f (order 0) or f' (order 1) at x, step h relative to max(1, |x|). */
 static double central_diff(nnk_act act, double a, double x, int order, double h) {
     const double xp = x + h * fmax(1, fabs(x)), xm = x - h * fmax(1, fabs(x));
-    if (order == 0) return (f_d(act, a, xp) - f_d(act, a, xm)) / (xp - xm);
+    if (order == 0) return (check_act_d(act, a, xp) - check_act_d(act, a, xm)) / (xp - xm);
     return (df_d(act, a, xp) - df_d(act, a, xm)) / (xp - xm);
 }
 
@@ -151,7 +127,7 @@ static void note(worst *w, size_t i, double got, double want, double tol) {
     if (ratio > w->ratio || (i == 0 && w->ratio == 0)) *w = (worst){ratio, i, got, want};
 }
 
-/* The forward against f_d, finiteness, a guard past n, and the in-place call bit for bit. */
+/* The forward against check_act_d, finiteness, a guard past n, and the in-place call bit for bit. */
 static void check_forward(nnk_check *c, const char *isa, nnk_act act, const float *x, size_t n) {
     const float alpha = alpha_for(act);
     float *y = check_alloc(n + 1), *yy = check_alloc(n + 1);
@@ -159,7 +135,7 @@ static void check_forward(nnk_check *c, const char *isa, nnk_act act, const floa
     nnk_act_forward(act, alpha, y, x, n);
     worst w = {0};
     for (size_t i = 0; i < n; i++) {
-        const double want = f_d(act, alpha, x[i]);
+        const double want = check_act_d(act, alpha, x[i]);
         note(&w, i, y[i], want, FWD_RTOL * fabs(want) + TINY * (1 + fabs(x[i])));
     }
     check_record(c, w.ratio <= 1, "act %s %s forward n=%zu: x=%.9g got %.9g want %.9g (%.2f x tol)", isa,
@@ -179,7 +155,7 @@ static void check_backward(nnk_check *c, check_rng *r, const char *isa, nnk_act 
     const int from_y = !nnk_act_needs_input(act);
     float *dy = check_alloc(n), *y = check_alloc(n), *dx = check_alloc(n + 1), *dd = check_alloc(n);
     check_fill(r, dy, n, -2.0f, 2.0f);
-    for (size_t i = 0; i < n; i++) y[i] = (float)f_d(act, alpha, x[i]);
+    for (size_t i = 0; i < n; i++) y[i] = (float)check_act_d(act, alpha, x[i]);
     dx[n] = 12345.0f;
     nnk_act_backward(act, alpha, dx, dy, x, y, n);
     worst w = {0};
@@ -202,7 +178,7 @@ static void check_backward(nnk_check *c, check_rng *r, const char *isa, nnk_act 
     check_free(dy); check_free(y); check_free(dx); check_free(dd);
 }
 
-/* The kernel's backward against dy times a central difference of f_d, on [-3, 3] away from kinks
+/* The kernel's backward against dy times a central difference of check_act_d, on [-3, 3] away from kinks
  * (there, y-based derivatives lose little to the rounding of y). */
 static void check_backward_fd(nnk_check *c, check_rng *r, const char *isa, nnk_act act) {
     enum { N = 101 };
@@ -212,7 +188,7 @@ static void check_backward_fd(nnk_check *c, check_rng *r, const char *isa, nnk_a
     check_fill(r, dy, N, -2.0f, 2.0f);
     for (size_t i = 0; i < N; i++) {
         if (has_kink_at_0(act) && fabsf(x[i]) < 1e-3f) x[i] = 0.5f;
-        y[i] = (float)f_d(act, alpha, x[i]);
+        y[i] = (float)check_act_d(act, alpha, x[i]);
     }
     nnk_act_backward(act, alpha, dx, dy, x, y, N);
     worst w = {0};
@@ -249,7 +225,7 @@ static void check_denormals(nnk_check *c, const char *isa) {
         nnk_act_forward(acts[a], 0.0f, y, x, N);
         worst w = {0};
         for (size_t i = 0; i < N; i++) {
-            const double want = f_d(acts[a], 0.0, x[i]);
+            const double want = check_act_d(acts[a], 0.0, x[i]);
             note(&w, i, y[i], want, 4 * ULP32 * fabs(want) + 0x1p-149);
         }
         check_record(c, w.ratio <= 1, "act %s %s denormal results: x=%.9g got %.9g want %.9g (%.2f x tol)", isa,
@@ -297,7 +273,7 @@ static size_t range_inputs(float *x) {
     return n;
 }
 
-/* Forward and backward on range_inputs against f_d and dy df_d at each float x:
+/* Forward and backward on range_inputs against check_act_d and dy df_d at each float x:
  *   |got - want| <= RANGE_RTOL max(|want|, FLT_MIN),
  * 1e-5 relative wherever the exact value is a normal float, and 1e-5 FLT_MIN (~84 denormal steps)
  * absolute where it is denormal or below (so flushing a denormal result to zero fails). The
@@ -309,14 +285,14 @@ static void check_range(nnk_check *c, check_rng *r, const char *isa, nnk_act act
     const int from_y = !nnk_act_needs_input(act);
     float *y = check_alloc(n), *yk = check_alloc(n), *dy = check_alloc(n), *dx = check_alloc(n);
     for (size_t i = 0; i < n; i++) {
-        y[i] = (float)f_d(act, alpha, x[i]);
+        y[i] = (float)check_act_d(act, alpha, x[i]);
         dy[i] = (i % 2 ? -1.0f : 1.0f) * check_uniform(r, 0.5f, 2.0f);
     }
     nnk_act_forward(act, alpha, yk, x, n);
     nnk_act_backward(act, alpha, dx, dy, x, y, n);
     worst wf = {0}, wb = {0};
     for (size_t i = 0; i < n; i++) {
-        const double f = f_d(act, alpha, x[i]), d = df_d(act, alpha, x[i]), want = dy[i] * d;
+        const double f = check_act_d(act, alpha, x[i]), d = df_d(act, alpha, x[i]), want = dy[i] * d;
         const double lost = from_y ? fabs(dy[i]) * fabs(dfy_d(act, y[i]) - d) : 0;
         note(&wf, i, yk[i], f, RANGE_RTOL * fmax(fabs(f), FLT_MIN));
         note(&wb, i, dx[i], want, RANGE_RTOL * fmax(fabs(want), FLT_MIN) + lost);

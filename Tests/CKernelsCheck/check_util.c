@@ -31,7 +31,8 @@ int nnk_check_run(const char *only) {
     } groups[] = {
         {"dispatch", nnk_check_dispatch},       {"gemm", nnk_check_gemm},     {"dense", nnk_check_dense},
         {"activations", nnk_check_activations}, {"losses", nnk_check_losses}, {"optim", nnk_check_optim},
-        {"pool", nnk_check_pool},               {"norm", nnk_check_norm},     {"overrides", nnk_check_overrides},
+        {"pool", nnk_check_pool},               {"norm", nnk_check_norm},     {"conv", nnk_check_conv},
+        {"overrides", nnk_check_overrides},
     };
     int passed = 0, failed = 0;
     printf("CKernels check: ISA %s, OpenMP %s, %d threads (every supported path is exercised)\n",
@@ -76,6 +77,30 @@ int check_isas(nnk_isa out[4]) {
     for (int i = 0; i < 4; i++)
         if (nnk_isa_supported(all[i])) out[n++] = all[i];
     return n;
+}
+
+double check_sigmoid_d(double x) {
+    const double e = exp(-fabs(x));
+    return x >= 0 ? 1 / (1 + e) : e / (1 + e);
+}
+
+/* 2u in GELU-tanh = 0.5 x (1 + tanh u) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3). */
+double check_gelu_2u_d(double x) { return 2 * sqrt(2 / CHECK_PI) * (x + 0.044715 * x * x * x); }
+
+double check_act_d(nnk_act act, double a, double x) {
+    switch (act) {
+    case NNK_ACT_IDENTITY: return x;
+    case NNK_ACT_SIGMOID: return check_sigmoid_d(x);
+    case NNK_ACT_TANH: return tanh(x);
+    case NNK_ACT_RELU: return x > 0 ? x : 0;
+    case NNK_ACT_LEAKY_RELU: return x > 0 ? x : a * x;
+    case NNK_ACT_ELU: return x > 0 ? x : a * expm1(x);
+    case NNK_ACT_GELU_ERF: return x * 0.5 * erfc(-x / CHECK_SQRT2);
+    case NNK_ACT_GELU_TANH: return x * check_sigmoid_d(check_gelu_2u_d(x));
+    case NNK_ACT_SILU: return x * check_sigmoid_d(x);
+    case NNK_ACT_SOFTPLUS: return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
+    default: return NAN;
+    }
 }
 
 float *check_alloc(size_t n) {

@@ -31,6 +31,15 @@ int check_close(double got, double want, double rtol, double atol);
 /* The ISA paths this CPU supports, scalar first; returns how many. */
 int check_isas(nnk_isa out[4]);
 
+/* The activations in double, from their definitions (alpha for leaky_relu and elu), for groups
+ * that check a kernel's activation through a double-precision model of the whole step. */
+#define CHECK_PI 3.14159265358979323846
+#define CHECK_SQRT2 1.41421356237309504880
+double check_act_d(nnk_act act, double alpha, double x);
+double check_sigmoid_d(double x);
+/* 2u of GELU-tanh: 0.5 x (1 + tanh u) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3). */
+double check_gelu_2u_d(double x);
+
 /* Aligned, zeroed scratch that the groups free with check_free. NULL-safe free. */
 float *check_alloc(size_t n);
 void check_free(void *p);

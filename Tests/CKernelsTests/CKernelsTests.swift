@@ -22,6 +22,7 @@ final class CKernelsTests: XCTestCase {
     func testPooling() { run(nnk_check_pool, "pool") }
     func testNormalization() { run(nnk_check_norm, "norm") }
     func testKernelOverrides() { run(nnk_check_overrides, "overrides") }
+    func testConvolution() { run(nnk_check_conv, "conv") }
 
     /// The Swift side sees the same dispatch the C side does.
     func testInfoThroughModuleMap() {

@@ -27,6 +27,7 @@ void nnk_check_optim(nnk_check *c);
 void nnk_check_pool(nnk_check *c); /* 2-D max and average pooling */
 void nnk_check_norm(nnk_check *c); /* batch and layer normalization */
 void nnk_check_overrides(nnk_check *c); /* kernel replacement (plugin API) */
+void nnk_check_conv(nnk_check *c);      /* 2-D convolution */
 
 /* Runs every group (or only the one named `only`, when not NULL) and prints one line per group
  * and a closing "N passed, N failed" line to stdout; returns the number of failures. */
