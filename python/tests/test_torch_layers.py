@@ -78,6 +78,16 @@ CASES = [
         "nn.Sequential(nn.BatchNorm2d(2), nn.MaxPool2d(2), nn.AvgPool2d(3, 1, 1), nn.LayerNorm([2, 3, 3]), nn.Flatten(), nn.Linear(18, 4))",
     ),
     (
+        "conv",
+        (2, 8, 8),
+        lambda: [nnb.Conv2D(4, 3, padding=1, activation="relu"), nnb.BatchNorm2d(), nnb.MaxPool2D(2),
+                 nnb.Conv2D(6, (3, 2), stride=(2, 1), groups=2, activation="tanh"), nnb.Conv2D(6, 1, groups=6, bias=False),
+                 nnb.Flatten(), nnb.Dense(4)],
+        "nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(4), nn.MaxPool2d(2), "
+        "nn.Conv2d(4, 6, (3, 2), stride=(2, 1), groups=2), nn.Tanh(), nn.Conv2d(6, 6, 1, groups=6, bias=False), "
+        "nn.Flatten(), nn.Linear(18, 4))",
+    ),
+    (
         "norm-1d",
         (6,),
         # BatchNorm first: a bias just before a batch norm has a gradient of zero in exact

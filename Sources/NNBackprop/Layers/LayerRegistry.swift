@@ -10,7 +10,7 @@ public enum LayerRegistry {
     /// The layer types of the library. A new layer type is one more entry here.
     nonisolated(unsafe) public static let builtIn: [any Layer.Type] = [ // constant: metatypes are never mutated
         Dense.self, ActivationLayer.self, Softmax.self, LogSoftmax.self, Dropout.self, CustomActivationLayer.self,
-        Flatten.self, Reshape.self, Sequential.self, MaxPool2D.self, AvgPool2D.self, GlobalAvgPool2D.self,
+        Flatten.self, Reshape.self, Sequential.self, Conv2D.self, MaxPool2D.self, AvgPool2D.self, GlobalAvgPool2D.self,
         BatchNorm1d.self, BatchNorm2d.self, LayerNorm.self,
     ]
 
