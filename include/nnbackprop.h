@@ -181,9 +181,15 @@ NNB_API nnb_status nnb_model_create(nnb_model **out, int64_t inputs, const nnb_l
  * e.g. "784-256:relu-128:relu-10" (784 inputs, two ReLU layers, a linear output) or
  * "1x28x28-flatten-256:relu-10". A malformed element gives NNB_ERR_INVALID_ARGUMENT, an unknown
  * activation, layer type or attribute NNB_ERR_UNKNOWN_NAME, a layer that cannot take its input
- * NNB_ERR_SHAPE_MISMATCH; the message names the element. Types and their attributes: dense
- * (units|out_features, activation, alpha, initializer), activation (activation, alpha), softmax,
- * log_softmax, dropout (p), flatten, reshape (shape), customactivation (name). */
+ * NNB_ERR_SHAPE_MISMATCH; the message names the element. Types and their attributes (positional
+ * ones first, in order): dense (out_features|units, activation, alpha, initializer), activation
+ * (activation, alpha), softmax, log_softmax, dropout (p), flatten, reshape (shape),
+ * customactivation (name), conv2d (out_channels, kernel_size, stride, padding as sizes or
+ * same/valid, dilation, groups, bias 0/1, activation, alpha), maxpool2d (kernel_size, stride,
+ * padding), avgpool2d (kernel_size, stride, padding, count_include_pad 0/1), globalavgpool2d,
+ * batchnorm1d / batchnorm2d (num_features, eps, momentum, affine 0/1), layernorm
+ * (normalized_shape, eps, elementwise_affine 0/1). Sizes of 2-D attributes are one number or HxW.
+ * E.g. "1x28x28-conv2d(32,3,padding=1):relu-batchnorm2d-maxpool2d(2)-flatten-128:relu-10". */
 NNB_API nnb_status nnb_model_create_from_string(nnb_model **out, const char *description, uint64_t seed);
 
 NNB_API void nnb_model_free(nnb_model *model);

@@ -38,7 +38,7 @@ mkdir -p "$out/obj/ckernels" "$out/modules" "$out/bin" "$out/stamps"
 # ASan; C: the same sanitizers, asserts on, OpenMP off (neither -fopenmp nor NNK_HAVE_OPENMP).
 cflags=(-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address -std=c11
         -I "$root/CKernels/include" -I "$root/CKernels" -Wno-#warnings)
-swiftflags=(-O -g -sanitize=fuzzer,address -swift-version 6 -parse-as-library
+swiftflags=(-O -g -sanitize=fuzzer,address -swift-version 6 -parse-as-library -package-name nnbackprop
             -module-cache-path "$out/module-cache" -I "$out/modules"
             -Xcc -fmodule-map-file="$root/CKernels/include/module.modulemap" -Xcc -I -Xcc "$root/CKernels/include"
             -Xcc -fmodule-map-file="$root/Sources/CZlib/module.modulemap"
