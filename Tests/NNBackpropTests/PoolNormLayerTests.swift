@@ -5,36 +5,6 @@ import XCTest
 /// Pooling and normalization layers: shapes, errors, gradients against central
 /// finite differences (in training mode for batch normalization), the model file, and training.
 final class PoolNormLayerTests: XCTestCase {
-    private func images(_ rows: Int, _ shape: [Int], classes: Int, seed: UInt64) throws -> Dataset {
-        let s = try Shape(shape)
-        return try randomDataset(rows: rows, features: s.count, targets: .classes((0..<rows).map { Int32($0 % classes) }, classCount: classes),
-                                 seed: seed).reshaped(to: s)
-    }
-
-    /// Analytic gradients against central differences of the mean loss, in `training` mode.
-    private func finiteDifferences(_ model: Sequential, _ data: Dataset, training: Bool, line: UInt = #line) throws {
-        let loss = Loss.softmaxCrossEntropy()
-        try model.computeGradients(data, loss: loss, training: training)
-        let analytic = Array(model.gradients)
-        let p = model.parameters
-        let h: Float = 1e-2
-        var g = SeededGenerator(seed: 3)
-        // Every parameter of a small model; a sample of a larger one.
-        let picks = p.count <= 400 ? Array(0..<p.count) : (0..<400).map { _ in Int(g.next() % UInt64(p.count)) }
-        for i in picks {
-            let saved = p[i]
-            p[i] = saved + h
-            let up = try model.computeGradients(data, loss: loss, training: training)
-            p[i] = saved - h
-            let down = try model.computeGradients(data, loss: loss, training: training)
-            p[i] = saved
-            let numeric = (up - down) / (2 * h)
-            XCTAssertLessThanOrEqual(abs(analytic[i] - numeric), 2e-3 + 5e-2 * abs(numeric),
-                                     "parameter \(i): analytic \(analytic[i]), numeric \(numeric)", line: line)
-        }
-        XCTAssertGreaterThan(analytic.map { abs($0) }.max() ?? 0, 0, "all gradients are zero", line: line)
-    }
-
     func testPoolingShapesAndErrors() throws {
         let model = try Sequential(inputShape: Shape([3, 9, 8]), seed: 1) {
             try MaxPool2D(2)                                     // 3x4x4
