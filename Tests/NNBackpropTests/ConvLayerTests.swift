@@ -80,30 +80,6 @@ final class ConvLayerTests: XCTestCase {
         try finiteDifferences(model, try images(6, [3, 4, 5], classes: 3, seed: 8), training: true)
     }
 
-    func testBatchNormRunningStatisticsAndModes() throws {
-        let bn = try BatchNorm1d(features: 2, momentum: 0.5)
-        let model = try Sequential(inputSize: 2, seed: 1) { bn }
-        // Feature 0: 1, 3 (mean 2, biased var 1, unbiased 2); feature 1: 0, 4 (mean 2, var 4, unbiased 8).
-        let x: [Float] = [1, 0, 3, 4]
-        let data = try Dataset(features: x, featureCount: 2, targets: .values([0, 0, 0, 0], width: 2))
-        try model.computeGradients(data, loss: .mse, training: true)
-        XCTAssertEqual(bn.runningMean, [1, 1])           // 0.5 * 0 + 0.5 * 2
-        XCTAssertEqual(bn.runningVariance, [1.5, 4.5])   // 0.5 * 1 + 0.5 * unbiased
-        XCTAssertEqual(bn.batchesTracked, 1)
-        // Inference uses the running statistics: (x - 1) / sqrt(1.5 + 1e-5).
-        let y = try model.predict([1, 1])
-        XCTAssertEqual(y[0], 0, accuracy: 1e-6)
-        XCTAssertEqual(y[1], 0, accuracy: 1e-6)
-        let z = try model.predict([2.5, 1])
-        XCTAssertEqual(Double(z[0]), 1.5 / (1.5 + 1e-5).squareRoot(), accuracy: 1e-5)
-        // A training batch of one value per channel is refused, as PyTorch refuses it.
-        let one = try Dataset(features: [1, 2], featureCount: 2, targets: .values([0, 0], width: 2))
-        assertNNError(NNError.invalidArgument, mentions: ["layer 0 (BatchNorm1d)", "more than one value per channel"]) {
-            try model.fit(one, epochs: 1, batchSize: 1, loss: .mse, optimizer: SGD())
-        }
-        XCTAssertNoThrow(try model.predict([1, 2]), "inference on one sample is fine")
-    }
-
     func testModelFileKeepsEveryLayerAndItsBuffers() throws {
         let model = try Sequential(inputShape: Shape([1, 8, 8]), seed: 9) {
             try Conv2D(inChannels: 1, outChannels: 4, kernel: (3, 3), activation: .relu, samePadding: true)
