@@ -128,14 +128,46 @@ public final class MaxPool2D: Layer {
     }
 }
 
+/// What average and global average pooling share: buffers, and a forward and backward that
+/// differ only in the window (`poolShape`).
+protocol AveragePooling: Layer {
+    var b: PoolBuffers { get }
+    func poolShape(batch: Int) -> nnk_pool2d_shape
+}
+
+extension AveragePooling {
+    public func prepare(batchSize: Int) {
+        b.y.reserve(batchSize * (b.output?.count ?? 0))
+        b.dx.reserve(batchSize * (b.input?.count ?? 0))
+    }
+
+    public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
+        prepare(batchSize: batch)
+        infer(x, rows: batch, into: b.y.pointer!, scratch: nil)
+        return b.y.pointer!
+    }
+
+    public func backward(_ gradOutput: UnsafeMutablePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
+        guard needsInputGradient else { return nil }
+        var s = poolShape(batch: batch)
+        nnk_avgpool2d_backward(b.dx.pointer, gradOutput, &s)
+        return b.dx.pointer
+    }
+
+    public func infer(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, scratch: UnsafeMutableBufferPointer<Float>?) {
+        var s = poolShape(batch: rows)
+        nnk_avgpool2d_forward(y, x, &s)
+    }
+}
+
 /// Average pooling: each output is the mean of its window; `countIncludePad` (PyTorch's default,
 /// true) divides by the whole window, padding included.
-public final class AvgPool2D: Layer {
+public final class AvgPool2D: AveragePooling {
     public static let typeName = "AvgPool2D"
     public static let positionalAttributes = ["kernel_size", "stride", "padding"]
     public let window: PoolWindow
     public let countIncludePad: Bool
-    private let b = PoolBuffers()
+    let b = PoolBuffers()
 
     public init(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0), countIncludePad: Bool = true) throws(NNError) {
         window = try PoolWindow("AvgPool2D", kernel: kernel, stride: stride, padding: padding)
@@ -161,35 +193,14 @@ public final class AvgPool2D: Layer {
     public func outputShape(for input: Shape) throws(NNError) -> Shape { try window.outputShape(input, "AvgPool2D") }
     public func configure(inputShape: Shape) throws(NNError) { b.output = try outputShape(for: inputShape); b.input = inputShape }
 
-    public func prepare(batchSize: Int) {
-        b.y.reserve(batchSize * (b.output?.count ?? 0))
-        b.dx.reserve(batchSize * (b.input?.count ?? 0))
-    }
-
-    public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
-        prepare(batchSize: batch)
-        infer(x, rows: batch, into: b.y.pointer!, scratch: nil)
-        return b.y.pointer!
-    }
-
-    public func backward(_ gradOutput: UnsafeMutablePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
-        guard needsInputGradient else { return nil }
-        var s = window.shape(b.input!, batch: batch, countIncludePad: countIncludePad)
-        nnk_avgpool2d_backward(b.dx.pointer, gradOutput, &s)
-        return b.dx.pointer
-    }
-
-    public func infer(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, scratch: UnsafeMutableBufferPointer<Float>?) {
-        var s = window.shape(b.input!, batch: rows, countIncludePad: countIncludePad)
-        nnk_avgpool2d_forward(y, x, &s)
-    }
+    func poolShape(batch: Int) -> nnk_pool2d_shape { window.shape(b.input!, batch: batch, countIncludePad: countIncludePad) }
 }
 
 /// The mean of each channel over its whole plane, (C, H, W) -> (C, 1, 1), as PyTorch's
 /// nn.AdaptiveAvgPool2d(1) (usually followed by `Flatten`).
-public final class GlobalAvgPool2D: Layer {
+public final class GlobalAvgPool2D: AveragePooling {
     public static let typeName = "GlobalAvgPool2D"
-    private let b = PoolBuffers()
+    let b = PoolBuffers()
 
     public init() {}
     public convenience init(spec: LayerSpec, inputShape: Shape) throws(NNError) {
@@ -207,32 +218,9 @@ public final class GlobalAvgPool2D: Layer {
     public func configure(inputShape: Shape) throws(NNError) { b.output = try outputShape(for: inputShape); b.input = inputShape }
 
     /// The whole plane as one window.
-    private func shape(batch: Int) -> nnk_pool2d_shape {
+    func poolShape(batch: Int) -> nnk_pool2d_shape {
         let d = b.input!.dimensions
         return nnk_pool2d_shape(batch: batch, channels: d[0], in_h: d[1], in_w: d[2], kernel_h: d[1], kernel_w: d[2],
                                 stride_h: d[1], stride_w: d[2], pad_h: 0, pad_w: 0, count_include_pad: 1)
-    }
-
-    public func prepare(batchSize: Int) {
-        b.y.reserve(batchSize * (b.output?.count ?? 0))
-        b.dx.reserve(batchSize * (b.input?.count ?? 0))
-    }
-
-    public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
-        prepare(batchSize: batch)
-        infer(x, rows: batch, into: b.y.pointer!, scratch: nil)
-        return b.y.pointer!
-    }
-
-    public func backward(_ gradOutput: UnsafeMutablePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
-        guard needsInputGradient else { return nil }
-        var s = shape(batch: batch)
-        nnk_avgpool2d_backward(b.dx.pointer, gradOutput, &s)
-        return b.dx.pointer
-    }
-
-    public func infer(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, scratch: UnsafeMutableBufferPointer<Float>?) {
-        var s = shape(batch: rows)
-        nnk_avgpool2d_forward(y, x, &s)
     }
 }
