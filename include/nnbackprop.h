@@ -52,7 +52,7 @@ extern "C" {
 #endif
 
 #define NNB_VERSION_MAJOR 0
-#define NNB_VERSION_MINOR 2
+#define NNB_VERSION_MINOR 3
 #define NNB_VERSION_PATCH 0
 /* NNB_VERSION_MAJOR * 10000 + NNB_VERSION_MINOR * 100 + NNB_VERSION_PATCH */
 #define NNB_VERSION_NUMBER (NNB_VERSION_MAJOR * 10000 + NNB_VERSION_MINOR * 100 + NNB_VERSION_PATCH)
@@ -67,7 +67,7 @@ extern "C" {
  * header and library agree. */
 NNB_API int nnb_version(void);
 NNB_API int nnb_abi_version(void);
-/* "0.2.0" */
+/* "0.3.0" */
 NNB_API const char *nnb_version_string(void);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -281,6 +281,15 @@ typedef struct nnb_train_options {
                                   nnb_model_save_checkpoint): its optimizer state (the optimizer
                                   must be the one it saved) and its data order, from the epoch
                                   after the ones it had done up to `epochs` in all. Default 0 */
+    /* Added in 0.3 (an older, smaller struct ends above and keeps the defaults): light image
+       augmentation of the training batches (never of validation rows), for models whose
+       samples are (C, H, W) or (H, W); drawn from the seed, the epoch and the batch, so a run
+       is reproducible. Set for a model with flat samples: NNB_ERR_SHAPE_MISMATCH. */
+    int32_t augment_shift;     /* move each sample by up to this many pixels up/down and
+                                  left/right (uniform; the pixels moved in are 0, before the
+                                  standardizer), in 0..64; default 0 (off) */
+    int32_t augment_flip;      /* 1: mirror each sample left to right with probability 1/2;
+                                  default 0 */
 } nnb_train_options;
 
 /* Sets struct_size and every default above. An option changed from its default that the chosen

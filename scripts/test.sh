@@ -56,7 +56,12 @@ step "no heap allocation per training step (release nnb under a malloc-counting 
 swift build -c release --product nnb
 Tests/alloc/check_steady_state.sh .build/release/nnb
 
-step "heavy checks (release): Fashion-MNIST from Swift, C and Python"
+step "heavy checks (release): Fashion-MNIST, the MLP and the README's CNN, from Swift, nnb, C and Python"
 NNB_HEAVY_TESTS=1 swift test -c release --filter 'FashionMNIST'
 expect "build/examples/fashion_mnist 10" '/test accuracy/ { seen = 1; ok = ($NF + 0 >= 0.885) } END { exit !(seen && ok) }'
+expect "build/examples/fashion_mnist --cnn 10" '/test accuracy/ { seen = 1; ok = ($NF + 0 >= 0.920) } END { exit !(seen && ok) }'
+# The README's CNN command; its summary line reads "test: loss L, accuracy A% (N rows)".
+cnn='conv2d(16,3,padding=1):relu-batchnorm2d-maxpool2d(2)-conv2d(32,3,padding=1):relu-batchnorm2d-maxpool2d(2)-flatten-128:relu-dropout:0.5'
+expect ".build/release/nnb train --data fashion-mnist --layers '$cnn' --lr 0.002 --schedule cosine --batch-size 128 --epochs 10" \
+  '/^test: / { for (i = 1; i <= NF; i++) if ($i == "accuracy") a = $(i + 1); sub(/%.*/, "", a); seen = 1; ok = (a + 0 >= 92.0) } END { exit !(seen && ok) }'
 NNB_HEAVY_TESTS=1 python3 -m pytest -q python/tests -k fashion

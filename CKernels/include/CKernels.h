@@ -62,6 +62,10 @@ int nnk_max_threads(void);
 /* Set the thread count; without OpenMP it stays 1. Returns 0, or -1 (and changes nothing)
  * when n is outside 1..nnk_max_threads(). */
 int nnk_set_num_threads(int n);
+/* The measured FP32 FMA peak in GFLOP/s of `threads` threads (clamped to 1..nnk_max_threads())
+ * on the active ISA's widest vectors, from about `seconds` of independent FMAs per thread (the
+ * best of five runs). For benchmarks that quote a kernel as a fraction of the machine. */
+double nnk_fma_peak_gflops(int threads, double seconds);
 
 /* ------------------------------------------------------------------------------------------ */
 /* GEMM                                                                                         */

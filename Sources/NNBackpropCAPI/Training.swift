@@ -12,6 +12,8 @@ struct CompiledTraining {
     var seed: UInt64
     var schedule: LearningRateSchedule
     var clipNorm: Float?
+    /// options.augment_shift and augment_flip (nil: off).
+    var augmentation: ImageAugmentation?
     /// The optimizer's rate before any schedule, which the schedule scales per epoch.
     var baseRate: Float
     /// options.epochs: the run's planned length (the cosine schedule spans it).
@@ -80,6 +82,7 @@ private func readOptions(_ options: UnsafePointer<nnb_train_options>?) throws ->
     try check(o.alpha >= 0 && o.alpha < 1, "alpha must be in [0, 1), got \(o.alpha)")
     try check(o.gamma >= 0 && o.gamma.isFinite, "gamma must be positive (0 = the schedule's default), got \(o.gamma)")
     try check(o.resume == 0 || o.resume == 1, "resume must be 0 or 1, got \(o.resume)")
+    try check(o.augment_flip == 0 || o.augment_flip == 1, "augment_flip must be 0 or 1, got \(o.augment_flip)")
     try checkApplicable(o)
     return o
 }
@@ -147,27 +150,22 @@ private func makeOptimizer(_ o: nnb_train_options) throws -> any Optimizer {
 
 private func makeSchedule(_ o: nnb_train_options) throws -> LearningRateSchedule {
     let name = o.schedule.map { String(cString: $0) } ?? "constant"
-    var base: LearningRateSchedule
-    switch name {
-    case "constant": base = .constant
-    case "step":
-        guard o.step_size > 0 else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "step_size must be positive, got \(o.step_size)") }
-        base = .step(stepSize: Int(o.step_size), gamma: o.gamma == 0 ? 0.1 : o.gamma)
-    case "exponential": base = .exponential(gamma: o.gamma == 0 ? 0.95 : o.gamma)
-    case "cosine": base = .cosine(epochs: max(Int(o.epochs) - Int(o.warmup_epochs), 1))
-    default:
-        throw CAPIFailure(NNB_ERR_UNKNOWN_NAME, "unknown schedule '\(name)'; known: constant, step, exponential, cosine")
+    guard name != "step" || o.step_size > 0 else {
+        throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "step_size must be positive, got \(o.step_size)")
     }
-    if o.warmup_epochs > 0 { base = .linearWarmup(epochs: Int(o.warmup_epochs), then: base) }
-    try base.validate()
-    return base
+    // checkApplicable has refused settings the schedule does not use; pass only the used ones.
+    return try LearningRateSchedule.named(name, epochs: Int(o.epochs), stepSize: name == "step" ? Int(o.step_size) : nil,
+                                          gamma: o.gamma == 0 || !["step", "exponential"].contains(name) ? nil : o.gamma,
+                                          warmupEpochs: Int(o.warmup_epochs))
 }
 
 private func compile(_ o: nnb_train_options) throws -> CompiledTraining {
     let optimizer = try makeOptimizer(o)
+    let augmentation = try ImageAugmentation(maxShift: Int(o.augment_shift), horizontalFlip: o.augment_flip != 0)
     return CompiledTraining(loss: try makeLoss(o), optimizer: optimizer, batchSize: Int(o.batch_size),
                             shuffle: o.shuffle != 0, seed: o.seed, schedule: try makeSchedule(o),
-                            clipNorm: o.clip_norm > 0 ? o.clip_norm : nil, baseRate: optimizer.learningRate,
+                            clipNorm: o.clip_norm > 0 ? o.clip_norm : nil,
+                            augmentation: augmentation.isIdentity ? nil : augmentation, baseRate: optimizer.learningRate,
                             plannedEpochs: o.epochs)
 }
 
@@ -292,7 +290,8 @@ public func nnbTrain(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ rows
                     ? EarlyStopping(monitor: monitor!,
                                     patience: Int(o.early_stopping_patience), restoreBest: o.restore_best != 0)
                     : nil,
-                callbacks: [tracker] + (relay.map { [$0] } ?? []), initialEpoch: initialEpoch)
+                callbacks: [tracker] + (relay.map { [$0] } ?? []), initialEpoch: initialEpoch,
+                augmentation: training.augmentation)
             training.epochsRun = initialEpoch + history.epochs.count
             h.compiled = training
             if !history.epochs.isEmpty {
@@ -326,6 +325,9 @@ public func nnbTrainBatch(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _
     capiCall("nnb_train_batch") {
         let h = try handle(model)
         var c = try compiled(h, "nnb_train_batch")
+        guard c.augmentation == nil else {
+            throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "nnb_train_batch trains on the batch it is given as it is; augment_shift and augment_flip apply to nnb_train and nnb_train_epoch, which draw the batches (compile without them, or augment the batch yourself)")
+        }
         let xs = try features(x, rows: rows, cols: cols, model: h.model)
         try h.mutate("nnb_train_batch") {
             h.checkpoint = nil // the weights move on from the checkpoint's
@@ -352,7 +354,10 @@ public func nnbTrainBatch(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _
             case .classes(let labels, _): staged.labels!.update(from: labels, count: rows)
             case .probabilities(let v, _), .values(let v, _): staged.targets!.update(from: v, count: v.count)
             }
-            loss?.pointee = Double(try trainer.step(rows: rows))
+            // Not `loss?.pointee = try trainer.step(...)`: optional chaining would skip the step
+            // itself when loss is NULL.
+            let value = try trainer.step(rows: rows)
+            loss?.pointee = Double(value)
         }
     }
 }
@@ -373,7 +378,7 @@ public func nnbTrainEpoch(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _
             let history = try h.model.fit(data, epochs: c.epochsRun + 1, batchSize: c.batchSize, loss: c.loss,
                                           optimizer: c.optimizer, metrics: metrics(for: c.loss), shuffle: c.shuffle,
                                           seed: c.seed, schedule: c.schedule, clipNorm: c.clipNorm, initialEpoch: c.epochsRun,
-                                          dataOrder: c.order)
+                                          dataOrder: c.order, augmentation: c.augmentation)
             c.epochsRun += 1
             h.compiled = c
             deliver(report(epoch: c.epochsRun - 1, epochs: c.plannedEpochs, logs: history.epochs.last ?? [:], started: started), to: out)

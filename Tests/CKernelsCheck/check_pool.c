@@ -27,6 +27,7 @@ static const pool_case cases[] = {
     {1, 1, 1, 1, 1, 1, 1, 1, 0, 0},  /* kernel 1 on one pixel */
     {3, 2, 8, 7, 1, 1, 2, 3, 0, 0},  /* kernel 1, strided: a subsample */
     {2, 5, 7, 9, 2, 2, 2, 2, 0, 0},  /* the common 2x2, odd sizes leave a ragged edge */
+    {3, 4, 28, 28, 2, 2, 2, 2, 0, 0}, /* the 2x2 fast path on a CNN-sized even plane */
     {1, 5, 7, 9, 2, 2, 2, 2, 1, 1},  /* ... padded: half windows on every edge */
     {2, 1, 11, 13, 3, 3, 1, 1, 1, 1}, /* 3x3 stride 1 "same" */
     {1, 5, 13, 11, 3, 3, 2, 2, 1, 1},
@@ -381,6 +382,27 @@ static void check_max_specials(nnk_check *c) {
     }
 }
 
+/* The same rules on 2x2 stride-2 windows (the kernel's fast path): a tie keeps the first tap, the
+ * last NaN in window order wins, a window of -infinity names its first tap. By hand. */
+static void check_max_specials_2x2(nnk_check *c) {
+    static const float x[8] = {2, 2, NAN, 1,  /* row 0 */
+                               2, 1, 5, NAN}; /* row 1 */
+    const nnk_pool2d_shape s = {1, 1, 2, 4, 2, 2, 2, 2, 0, 0, 1};
+    float ninf[8];
+    for (int i = 0; i < 8; i++) ninf[i] = -INFINITY;
+    for (int twin = 0; twin < 2; twin++) {
+        float y[2];
+        int32_t at[2];
+        (twin ? nnk_maxpool2d_forward_ref : nnk_maxpool2d_forward)(y, at, x, &s);
+        check_record(c, y[0] == 2.0f && at[0] == 0 && isnan(y[1]) && at[1] == 7,
+                     "maxpool%s 2x2/2: got y {%g %g} at {%d %d}, want {2 nan} at {0 7}", twin ? "_ref" : "", y[0], y[1],
+                     at[0], at[1]);
+        (twin ? nnk_maxpool2d_forward_ref : nnk_maxpool2d_forward)(y, at, ninf, &s);
+        check_record(c, y[0] == -INFINITY && y[1] == -INFINITY && at[0] == 0 && at[1] == 2,
+                     "maxpool%s 2x2/2 of -infinity: at {%d %d}, want {0 2}", twin ? "_ref" : "", at[0], at[1]);
+    }
+}
+
 /* 1 thread against 4, bitwise, for all four kernels on a shape large enough to be split. */
 static void check_threads(nnk_check *c, check_rng *r) {
     const nnk_pool2d_shape shapes[] = {
@@ -419,6 +441,7 @@ void nnk_check_pool(nnk_check *c) {
     check_rng r = {0x9001u};
     check_output_size(c);
     check_max_specials(c);
+    check_max_specials_2x2(c);
     for (size_t k = 0; k < NCASES; k++)
         for (int include_pad = 0; include_pad <= 1; include_pad++) {
             const nnk_pool2d_shape s = shape_of(&cases[k], include_pad);

@@ -1213,7 +1213,12 @@ static void test_compile_loop(void) {
     nnb_evaluate(m, x, 16, 4, y, 1, NULL, &eval_loss, NULL);
     expect(nnb_train_batch(m, x, 16, 4, y, 1, &loss), NNB_OK, "nnb_train_batch(16 rows)");
     check(fabs(loss - eval_loss) <= 1e-5 * (1 + eval_loss), "batch loss %g == evaluate's loss before the step %g", loss, eval_loss);
+    float before_step[16 * 3], after_step[16 * 3];
+    nnb_predict(m, x, 16, 4, before_step, 16 * 3);
     expect(nnb_train_batch(m, x, 16, 4, y, 1, NULL), NNB_OK, "nnb_train_batch(loss=NULL)");
+    nnb_predict(m, x, 16, 4, after_step, 16 * 3);
+    /* It used to return NNB_OK without stepping: the step sat inside `loss?.pointee = ...`. */
+    check(memcmp(before_step, after_step, sizeof before_step) != 0, "nnb_train_batch(loss=NULL) still takes the step");
 
     /* Steps on one batch reduce its loss. */
     double first = loss, latest = loss;
@@ -2381,6 +2386,141 @@ static void test_reports(void) {
     free(y);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Convolutional networks: (N, C, H, W) rows, named conv specs, augmentation, the bad inputs */
+
+/* n 1x8x8 images, each with one bright 4x4 quadrant over noise; the label is the quadrant. */
+static void make_quadrants(float *x, float *y, size_t n, uint64_t seed) {
+    uint64_t g = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t i = 0; i < n; i++) {
+        const int q = (int)(i % 4);
+        for (int r = 0; r < 8; r++)
+            for (int c = 0; c < 8; c++) {
+                g ^= g << 13, g ^= g >> 7, g ^= g << 17;
+                const float noise = (float)(g >> 40) / 16777216.0f * 0.3f;
+                const int inside = (r < 4) == (q < 2) && (c < 4) == (q % 2 == 0);
+                x[i * 64 + (size_t)r * 8 + (size_t)c] = noise + (inside ? 1.0f : 0.0f);
+            }
+        y[i] = (float)q;
+    }
+}
+
+static void test_cnn(void) {
+    enum { N = 256 };
+    static float x[N * 64], y[N];
+    make_quadrants(x, y, N, 5);
+    const char *desc = "1x8x8-conv2d(4,3,padding=1):relu-batchnorm2d-maxpool2d(2)-flatten-4";
+    nnb_train_options o;
+    nnb_train_options_init(&o);
+    o.epochs = 8;
+    o.batch_size = 32;
+    o.learning_rate = 0.01f;
+    o.seed = 1;
+    nnb_model *m = new_model(desc, 3);
+    if (!m) return;
+    nnb_model_info info;
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    expect(nnb_model_get_info(m, &info), NNB_OK, "info of a CNN");
+    check(info.input_rank == 3 && info.input_shape[0] == 1 && info.input_shape[1] == 8 && info.input_shape[2] == 8 &&
+              info.inputs == 64 && info.outputs == 4,
+          "the CNN takes 1x8x8 samples (64 floats a row) and gives 4 outputs");
+    expect(nnb_train(m, x, N, 64, y, 1, &o, NULL), NNB_OK, "train the CNN on (N, 1, 8, 8) rows");
+    double loss = 0, acc = 0;
+    expect(nnb_evaluate(m, x, N, 64, y, 1, NULL, &loss, &acc), NNB_OK, "evaluate the CNN");
+    check(acc >= 0.95, "the CNN finds the bright quadrant: accuracy %.3f >= 0.95", acc);
+
+    /* The same network from named specs (a reshape first, since nnb_model_create takes a count). */
+    nnb_layer_spec specs[6] = {
+        named("reshape", "shape=1x8x8"), named("conv2d", "out_channels=4,kernel_size=3,padding=1,activation=relu"),
+        named("batchnorm2d", NULL),      named("maxpool2d", "kernel_size=2"),
+        named("flatten", NULL),          named("dense", "units=4"),
+    };
+    nnb_model *s = NULL;
+    expect(nnb_model_create(&s, 64, specs, 6, 3), NNB_OK, "the CNN from named specs");
+    if (s) {
+        int64_t params = 0;
+        memset(&info, 0, sizeof info);
+        info.struct_size = sizeof info;
+        nnb_model_get_info(s, &info);
+        params = info.parameters;
+        check(params == 4 * 9 + 4 + 2 * 4 + 64 * 4 + 4, "named specs: %lld parameters (conv 40, batch norm 8, dense 260)",
+              (long long)params);
+        expect(nnb_train(s, x, N, 64, y, 1, &o, NULL), NNB_OK, "train the named-spec CNN");
+        expect(nnb_evaluate(s, x, N, 64, y, 1, NULL, &loss, &acc), NNB_OK, "evaluate it");
+        check(acc >= 0.95, "named-spec CNN accuracy %.3f >= 0.95", acc);
+        nnb_model_free(s);
+    }
+
+    /* Augmentation: seeded (two runs agree bitwise), and it changes training. */
+    float *plain = predict_alloc(m, x, 16, 64);
+    nnb_model *a1 = new_model(desc, 3), *a2 = new_model(desc, 3);
+    o.augment_shift = 1;
+    o.augment_flip = 1;
+    if (a1 && a2) {
+        expect(nnb_train(a1, x, N, 64, y, 1, &o, NULL), NNB_OK, "train with augment_shift 1 and augment_flip");
+        expect(nnb_train(a2, x, N, 64, y, 1, &o, NULL), NNB_OK, "the same again");
+        float *p1 = predict_alloc(a1, x, 16, 64), *p2 = predict_alloc(a2, x, 16, 64);
+        check(p1 && p2 && memcmp(p1, p2, 16 * 4 * sizeof(float)) == 0, "augmented runs with one seed agree bitwise");
+        check(p1 && plain && memcmp(p1, plain, 16 * 4 * sizeof(float)) != 0, "augmentation changes the trained weights");
+        free(p1);
+        free(p2);
+        expect(nnb_compile(a1, &o), NNB_OK, "compile with augmentation");
+        expect(nnb_train_batch(a1, x, 32, 64, y, 1, NULL), NNB_ERR_INVALID_ARGUMENT,
+               "nnb_train_batch after compiling with augmentation");
+        check(last_error_mentions("nnb_train_epoch"), "the message says where augmentation applies: %s", nnb_last_error());
+    }
+    nnb_model_free(a1);
+    nnb_model_free(a2);
+    free(plain);
+    nnb_model *flat = new_model("64-8:relu-4", 1);
+    if (flat) {
+        expect(nnb_train(flat, x, N, 64, y, 1, &o, NULL), NNB_ERR_SHAPE_MISMATCH, "augmentation on flat samples");
+        check(last_error_mentions("(C, H, W)"), "the message names the shape it needs: %s", nnb_last_error());
+        nnb_model_free(flat);
+    }
+    o.augment_shift = 65;
+    expect(nnb_train(m, x, N, 64, y, 1, &o, NULL), NNB_ERR_INVALID_ARGUMENT, "augment_shift 65");
+    check(last_error_mentions("65"), "the message names the value: %s", nnb_last_error());
+    o.augment_shift = 0;
+    o.augment_flip = 2;
+    expect(nnb_train(m, x, N, 64, y, 1, &o, NULL), NNB_ERR_INVALID_ARGUMENT, "augment_flip 2");
+    check(last_error_mentions("augment_flip"), "the message names the option: %s", nnb_last_error());
+    o.augment_flip = 0;
+
+    /* Bad inputs, each a status and a message that names it. */
+    struct { const char *text; nnb_status want; const char *mentions; } bad[] = {
+        {"1x3x3-conv2d(2,5)-10", NNB_ERR_SHAPE_MISMATCH, "5x5"},          /* kernel larger than the padded input */
+        {"1x8x8-conv2d(2,3,stride=0)-10", NNB_ERR_INVALID_ARGUMENT, "stride"},
+        {"3x8x8-conv2d(4,3,groups=2)-10", NNB_ERR_INVALID_ARGUMENT, "groups 2"}, /* 3 channels, 2 groups */
+        {"1x8x8-conv2d(3,3,groups=3)-10", NNB_ERR_INVALID_ARGUMENT, "groups 3"},
+        {"64-conv2d(4,3)-10", NNB_ERR_SHAPE_MISMATCH, "64"},               /* a vector is not an image */
+        {"1x8x8-maxpool2d(2,padding=2)-10", NNB_ERR_INVALID_ARGUMENT, "half the kernel"},
+        {"1x8x8-conv2d(4,3,padding=same,stride=2)-10", NNB_ERR_INVALID_ARGUMENT, "same"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        nnb_model *b = (nnb_model *)&b;
+        expect(nnb_model_create_from_string(&b, bad[i].text, 1), bad[i].want, bad[i].text);
+        check(b == NULL && last_error_mentions(bad[i].mentions), "%s: *out is NULL and the message names '%s': %s",
+              bad[i].text, bad[i].mentions, nnb_last_error());
+    }
+    float out[N * 4];
+    expect(nnb_predict(m, x, 2, 63, out, sizeof out / sizeof out[0]), NNB_ERR_SHAPE_MISMATCH, "predict rows of 63 floats for 1x8x8");
+    check(last_error_mentions("63") && last_error_mentions("64"), "the message names both sizes: %s", nnb_last_error());
+    expect(nnb_train(m, x, N / 2, 128, y, 1, &o, NULL), NNB_ERR_SHAPE_MISMATCH, "train on rows of 128 floats");
+    /* Batch normalization refuses to train on a batch of one (one value per channel), as PyTorch. */
+    nnb_model *bn = new_model("4-batchnorm1d-2", 1);
+    if (bn) {
+        expect(nnb_compile(bn, &o), NNB_OK, "compile a BatchNorm1d model");
+        float one[4] = {1, 2, 3, 4}, label[1] = {1};
+        expect(nnb_train_batch(bn, one, 1, 4, label, 1, NULL), NNB_ERR_INVALID_ARGUMENT, "BatchNorm1d training on a batch of one");
+        check(last_error_mentions("more than one value per channel"), "the message says why: %s", nnb_last_error());
+        expect(nnb_predict(bn, one, 1, 4, out, 2), NNB_OK, "but it predicts one sample (running statistics)");
+        nnb_model_free(bn);
+    }
+    nnb_model_free(m);
+}
+
 /* Train 2 epochs, against train 1, checkpoint, load, resume for the 2nd: bitwise the same. */
 static void test_checkpoint(void) {
     float *x = NULL, *y = NULL;
@@ -2471,6 +2611,7 @@ int main(int argc, char **argv) {
         {"shapes", test_shapes},
         {"reports", test_reports},
         {"checkpoint", test_checkpoint},
+        {"cnn", test_cnn},
     };
     const char *quick = getenv("NNB_TEST_QUICK");
     g_quick = quick && quick[0] && strcmp(quick, "0") != 0;

@@ -17,7 +17,7 @@ import sys
 import warnings
 
 # Mirrors of the header's macros.
-VERSION_MAJOR, VERSION_MINOR, VERSION_PATCH = 0, 2, 0
+VERSION_MAJOR, VERSION_MINOR, VERSION_PATCH = 0, 3, 0
 VERSION_NUMBER = VERSION_MAJOR * 10000 + VERSION_MINOR * 100 + VERSION_PATCH
 ABI_VERSION = 1
 
@@ -136,6 +136,8 @@ class TrainOptions(ctypes.Structure):
         ("standardize", ctypes.c_int32),
         ("alpha", ctypes.c_float),
         ("resume", ctypes.c_int32),
+        ("augment_shift", ctypes.c_int32),
+        ("augment_flip", ctypes.c_int32),
     ]
 
 

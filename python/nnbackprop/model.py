@@ -139,6 +139,8 @@ _OPTION_FIELDS = {
     "restore_best": int,
     "standardize": int,
     "alpha": float,
+    "augment_shift": int,
+    "augment_flip": int,
 }
 
 
@@ -341,7 +343,9 @@ class Model:
         weight_decay, beta1, beta2, eps, label_smoothing, huber_delta, schedule, step_size,
         gamma, warmup_epochs, clip_norm, shuffle, seed, early_stopping_patience, restore_best,
         standardize (fit a per-feature standardizer on the training rows; the model keeps it),
-        alpha (rmsprop's smoothing constant). An option the chosen optimizer, loss or schedule
+        alpha (rmsprop's smoothing constant), augment_shift and augment_flip (for image
+        models: move each training sample by up to that many pixels, mirror it left to right
+        with probability 1/2; seeded, never the validation rows). An option the chosen optimizer, loss or schedule
         does not use raises InvalidArgumentError rather than being ignored.
 
         resume=True continues the checkpoint this model was loaded from (save(path,

@@ -551,6 +551,30 @@ def test_fashion_mnist_reaches_88_percent():
     assert accuracy >= 0.885
 
 
+@pytest.mark.skipif(os.environ.get("NNB_HEAVY_TESTS") != "1", reason="set NNB_HEAVY_TESTS=1 to train on Fashion-MNIST")
+@pytest.mark.skipif(not FASHION.is_dir(), reason="Fashion-MNIST is not installed (Debian dataset-fashion-mnist)")
+def test_fashion_mnist_cnn_reaches_92_percent():
+    """The README's CNN on (N, 1, 28, 28) arrays, with the settings of the Swift heavy test."""
+    x_train = load_idx(FASHION / "train-images-idx3-ubyte.gz")[:, None] * np.float32(1 / 255)
+    y_train = load_idx(FASHION / "train-labels-idx1-ubyte.gz")
+    x_test = load_idx(FASHION / "t10k-images-idx3-ubyte.gz")[:, None] * np.float32(1 / 255)
+    y_test = load_idx(FASHION / "t10k-labels-idx1-ubyte.gz")
+    assert x_train.shape == (60000, 1, 28, 28) and x_train.dtype == np.float32
+    model = nnb.Model(
+        [
+            nnb.Conv2D(16, 3, padding=1, activation="relu"), nnb.BatchNorm2d(), nnb.MaxPool2D(2),
+            nnb.Conv2D(32, 3, padding=1, activation="relu"), nnb.BatchNorm2d(), nnb.MaxPool2D(2),
+            nnb.Flatten(), nnb.Dense(128, "relu"), nnb.Dropout(0.5), nnb.Dense(10),
+        ],
+        input_shape=(1, 28, 28),
+        seed=42,
+    )
+    model.fit(x_train, y_train, epochs=10, batch_size=128, lr=2e-3, seed=42, schedule="cosine", verbose=True)
+    accuracy = model.evaluate(x_test, y_test)["accuracy"]
+    print(f"Fashion-MNIST CNN test accuracy {accuracy:.4f}")
+    assert accuracy >= 0.920
+
+
 # -- reliability ---------------------------------------------------------------------------
 
 

@@ -43,6 +43,36 @@ public indirect enum LearningRateSchedule: Sendable, Equatable {
         }
     }
 
+    /// The names `named(_:...)` knows.
+    public static let names = ["constant", "step", "exponential", "cosine"]
+
+    /// The schedule a name and its settings describe (the C API's and `nnb train`'s options):
+    /// `step` (stepSize epochs, gamma default 0.1), `exponential` (gamma default 0.95), `cosine`
+    /// (over the run's `epochs` after the warm-up, down to 0), or `constant`; `warmupEpochs > 0`
+    /// puts a linear warm-up first. A setting the named schedule does not use is refused, not
+    /// ignored. Throws `unknownName` for another name and `invalidArgument` for a bad setting.
+    public static func named(_ name: String, epochs: Int, stepSize: Int? = nil, gamma: Float? = nil,
+                             warmupEpochs: Int = 0) throws(NNError) -> LearningRateSchedule {
+        if stepSize != nil && name != "step" {
+            throw .invalidArgument("a step size applies to the step schedule, not to '\(name)'")
+        }
+        if gamma != nil && name != "step" && name != "exponential" {
+            throw .invalidArgument("gamma applies to the step and exponential schedules, not to '\(name)'")
+        }
+        guard warmupEpochs >= 0 else { throw .invalidArgument("warm-up epochs must be >= 0, got \(warmupEpochs)") }
+        var base: LearningRateSchedule
+        switch name {
+        case "constant": base = .constant
+        case "step": base = .step(stepSize: stepSize ?? 10, gamma: gamma ?? 0.1)
+        case "exponential": base = .exponential(gamma: gamma ?? 0.95)
+        case "cosine": base = .cosine(epochs: max(epochs - warmupEpochs, 1))
+        default: throw .unknownName("unknown schedule '\(name)'; known: \(names.joined(separator: ", "))")
+        }
+        if warmupEpochs > 0 { base = .linearWarmup(epochs: warmupEpochs, then: base) }
+        try base.validate()
+        return base
+    }
+
     /// The rate for `epoch` given the optimizer's base rate.
     public func rate(epoch: Int, base: Float) -> Float {
         switch self {

@@ -21,7 +21,10 @@ extension Sequential {
     /// layers' random states restored from a checkpoint (`Sequential.loadCheckpoint`) the
     /// weights come out bitwise as an uninterrupted run's.
     ///
-    /// Throws `shapeMismatch` when the data does not fit the model, `invalidData` for targets
+    /// `augmentation` moves and mirrors the image samples of each training batch (never the
+    /// validation rows), drawing from a generator seeded by `seed`, the epoch and the batch.
+    ///
+    /// Throws `shapeMismatch` when the data does not fit the model (or `augmentation` the sample shape), `invalidData` for targets
     /// the loss cannot use, `invalidArgument` for bad sizes or fractions, and `diverged`.
     @discardableResult
     public func fit(_ data: Dataset, epochs: Int, batchSize: Int = 32, loss: Loss, optimizer: any Optimizer,
@@ -29,7 +32,7 @@ extension Sequential {
                     shuffle: Bool = true, seed: UInt64 = 0, schedule: LearningRateSchedule = .constant,
                     clipNorm: Float? = nil, earlyStopping: EarlyStopping? = nil,
                     callbacks: [any TrainingCallback] = [], initialEpoch: Int = 0,
-                    dataOrder: DataOrder? = nil) throws(NNError) -> History {
+                    dataOrder: DataOrder? = nil, augmentation: ImageAugmentation? = nil) throws(NNError) -> History {
         guard epochs >= 0 else { throw .invalidArgument("epochs must be non-negative, got \(epochs)") }
         guard initialEpoch >= 0 && initialEpoch <= epochs else {
             throw .invalidArgument("initialEpoch must be in [0, epochs] (\(epochs)), got \(initialEpoch)")
@@ -42,6 +45,8 @@ extension Sequential {
         try schedule.validate()
         try checkCompatible(data, loss: loss)
         try checkMetrics(metrics, data.targets)
+        let augmentation = augmentation.flatMap { $0.isIdentity ? nil : $0 }
+        if let augmentation { try augmentation.check(sampleShape: sampleShape) }
 
         var train = data
         var valid = validation
@@ -68,6 +73,7 @@ extension Sequential {
         let batch = min(batchSize, train.count)
         let trainer = Trainer(model: self, loss: loss, optimizer: optimizer, clipNorm: clipNorm, data: train)
         trainer.prepare(batchSize: batch)
+        if let augmentation { trainer.prepare(augmentation: augmentation) }
         let baseRate = optimizer.learningRate
         let batchesPerEpoch = (train.count + batch - 1) / batch
         var best: (value: Double, epoch: Int, parameters: [Float])?
@@ -101,7 +107,8 @@ extension Sequential {
             var start = 0
             while start < train.count {
                 let end = min(start + batch, train.count)
-                let lossValue = try trainer.step(indices: order[start..<end])
+                var moves = ImageAugmentation.generator(seed: seed, epoch: epoch, batch: b)
+                let lossValue = try trainer.step(indices: order[start..<end], augmenting: augmentation, generator: &moves)
                 guard lossValue.isFinite else { throw diverged("the loss of batch \(b + 1) is \(lossValue)") }
                 if b == 0 {
                     swap(&epochStart, &verified)

@@ -71,11 +71,27 @@ public final class Trainer {
         return value
     }
 
-    /// One step on the rows at `indices` of the data set the trainer was made for (fit's loop);
-    /// returns the loss without the finite check, which `fit` makes with its own recovery.
-    func step(indices: ArraySlice<Int>) throws(NNError) -> Float {
+    /// One image plane of scratch for `augment`, sized by `prepare(augmentation:)`.
+    private var plane = FloatStorage(count: 0)
+
+    /// Sizes the scratch that `step(indices:augmenting:)` needs for `augmentation`.
+    func prepare(augmentation: ImageAugmentation) {
+        let d = model.sampleShape.dimensions
+        if d.count >= 2 { plane = FloatStorage(count: d[d.count - 2] * d[d.count - 1]) }
+    }
+
+    /// One step on the rows at `indices` of the data set the trainer was made for (fit's loop),
+    /// moved and mirrored by `augmentation` with `generator` first (after
+    /// `prepare(augmentation:)`); returns the loss without the finite check, which `fit` makes
+    /// with its own recovery.
+    func step(indices: ArraySlice<Int>, augmenting augmentation: ImageAugmentation? = nil,
+              generator: inout SeededGenerator) throws(NNError) -> Float {
         try model.validate(batch: indices.count, training: true)
         batcher.gather(indices)
+        if let augmentation {
+            augmentation.apply(model.inputPointer(batch: indices.count), rows: indices.count, shape: model.sampleShape,
+                               generator: &generator, plane: plane.pointer)
+        }
         let value = batcher.run(rows: indices.count, training: true, backward: true)
         if value.isFinite { update() }
         return value

@@ -2,7 +2,7 @@ import Foundation
 
 /// A benchmark peer: `peerScript` run by a Python interpreter that has the peer's module.
 struct Peer {
-    enum Kind: String { case numpy, torch }
+    enum Kind: String { case numpy, torch, jax }
 
     let kind: Kind
     /// The interpreter: a name on PATH or a path.
@@ -22,9 +22,22 @@ struct Peer {
         return nil
     }
 
-    /// Seconds of each timed epoch, or a message saying why the run failed.
+    /// Seconds of each timed epoch of the MLP peer script, or a message saying why the run failed.
     func epochSeconds(script: String, images: String, labels: String, samples: Int, batch: Int, threads: Int,
                       repeats: Int, optimizer: String) -> Result<[Double], PeerFailure> {
+        let args = [kind.rawValue, images, labels, String(samples), String(batch), String(threads), String(repeats), optimizer]
+        return output(of: script, args, threads: threads).flatMap { lines in
+            let times = lines.compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+            guard times.count == repeats else {
+                return .failure(PeerFailure(message: "\(kind.rawValue) peer printed \(times.count) epoch times, not \(repeats)"))
+            }
+            return .success(times)
+        }
+    }
+
+    /// The lines `script` prints with `arguments`, run with `threads` threads in every pool, or
+    /// a message (with the end of its standard error) saying why it failed.
+    func output(of script: String, _ arguments: [String], threads: Int) -> Result<[String], PeerFailure> {
         var env = ProcessInfo.processInfo.environment
         // OpenBLAS picks its own kernel and cache sizes for this CPU, and every pool gets the
         // same thread count as nnb. PyTorch's OpenMP threads must not spin while its BLAS runs.
@@ -32,17 +45,15 @@ struct Peer {
         env["OPENBLAS_L2_SIZE"] = nil
         for key in ["OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"] { env[key] = String(threads) }
         if kind == .torch { env["OMP_WAIT_POLICY"] = "passive" }
-        let args = [script, kind.rawValue, images, labels, String(samples), String(batch), String(threads),
-                    String(repeats), optimizer]
-        guard let out = Peer.run(python, args, environment: env) else {
+        if kind == .jax { env["JAX_PLATFORMS"] = "cpu" }
+        guard let out = Peer.run(python, [script] + arguments, environment: env) else {
             return .failure(PeerFailure(message: "\(python) could not be started"))
         }
-        let times = out.stdout.split(separator: "\n").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
-        guard out.status == 0, times.count == repeats else {
+        guard out.status == 0 else {
             let tail = out.stderr.split(separator: "\n").suffix(3).joined(separator: " | ")
             return .failure(PeerFailure(message: "\(kind.rawValue) peer failed (exit \(out.status)): \(tail)"))
         }
-        return .success(times)
+        return .success(out.stdout.split(separator: "\n").map(String.init))
     }
 
     /// Runs `executable` (looked up on PATH) with `arguments`; nil when it cannot start.

@@ -16,6 +16,12 @@ struct Bench: ParsableCommand {
             NNB_PYTHON names another interpreter) with the same thread count. OpenBLAS's \
             OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are cleared for the peers and PyTorch runs with \
             OMP_WAIT_POLICY=passive.
+
+            --cnn benchmarks convolutional networks instead: the README's small CNN and LeNet-5 \
+            (adam, batch sizes 32 and 128 by default) beside PyTorch and JAX (the first \
+            interpreter that imports jax), then each convolution's forward and backward GFLOP/s \
+            against the measured FMA peak, one-image prediction latency, and the peak resident \
+            memory of a one-epoch `nnb train` of the CNN beside the peers'.
             """
     )
 
@@ -28,11 +34,14 @@ struct Bench: ParsableCommand {
     @Option(parsing: .unconditional, help: "Timed epochs per configuration (the median is reported).")
     var repeats: Int = 3
 
-    @Option(help: ArgumentHelp("Batch sizes, comma-separated.", valueName: "sizes"))
-    var batchSizes: String = "32,128,256"
+    @Option(help: ArgumentHelp("Batch sizes, comma-separated (default 32,128,256; with --cnn 32,128).", valueName: "sizes"))
+    var batchSizes: String?
 
-    @Option(help: ArgumentHelp("Optimizers, comma-separated: sgd (lr 0.01), adam (lr 0.001).", valueName: "names"))
-    var optimizers: String = "sgd,adam"
+    @Option(help: ArgumentHelp("Optimizers, comma-separated: sgd (lr 0.01), adam (lr 0.001). Default: both; --cnn uses adam only.", valueName: "names"))
+    var optimizers: String?
+
+    @Flag(help: "Benchmark the CNNs (the README's and LeNet-5) beside PyTorch and JAX instead of the MLP.")
+    var cnn = false
 
     @Flag(help: "Run nnb alone, without the Python peers.")
     var noPeers = false
@@ -43,23 +52,28 @@ struct Bench: ParsableCommand {
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
         _ = try parsedBatchSizes()
         _ = try parsedOptimizers()
+        if cnn && optimizers != nil { throw ValidationError("--cnn trains with adam only; leave out --optimizers") }
     }
 
     private func parsedBatchSizes() throws(ValidationError) -> [Int] {
-        let sizes = try parseLayerSizes(batchSizes)
+        let sizes = try parseLayerSizes(batchSizes ?? (cnn ? "32,128" : "32,128,256"))
         guard !sizes.isEmpty else { throw ValidationError("--batch-sizes needs at least one size") }
         return sizes
     }
 
     private func parsedOptimizers() throws(ValidationError) -> [String] {
-        let names = optimizers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        let names = (optimizers ?? "sgd,adam").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         guard !names.isEmpty, names.allSatisfy({ $0 == "sgd" || $0 == "adam" }) else {
-            throw ValidationError("--optimizers takes sgd and adam, comma-separated; got '\(optimizers)'")
+            throw ValidationError("--optimizers takes sgd and adam, comma-separated; got '\(optimizers ?? "")'")
         }
         return names
     }
 
     func run() throws {
+        if cnn {
+            try CNNBench(samples: samples, threads: threads, repeats: repeats, batchSizes: try parsedBatchSizes(), noPeers: noPeers).run()
+            return
+        }
         applyThreads(threads)
         let batchList = try parsedBatchSizes(), optimizerList = try parsedOptimizers()
 

@@ -50,6 +50,24 @@ struct Train: ParsableCommand {
     @Option(parsing: .unconditional, help: "Momentum for sgd and rmsprop.")
     var momentum: Float = 0
 
+    @Option(help: "The learning-rate schedule over the epochs: constant, step, exponential, cosine (down to 0 at the last epoch).")
+    var schedule = "constant"
+
+    @Option(parsing: .unconditional, help: "Epochs between the step schedule's decays (default 10).")
+    var stepSize: Int?
+
+    @Option(parsing: .unconditional, help: "The step and exponential schedules' factor (default 0.1 for step, 0.95 for exponential).")
+    var gamma: Float?
+
+    @Option(parsing: .unconditional, help: "Epochs of linear learning-rate warm-up before the schedule.")
+    var warmupEpochs = 0
+
+    @Option(parsing: .unconditional, help: "Image models: move each training sample by up to this many pixels each way (zeros fill in), seeded.")
+    var augmentShift = 0
+
+    @Flag(help: "Image models: mirror each training sample left to right with probability 1/2, seeded.")
+    var augmentFlip = false
+
     @Option(parsing: .unconditional, help: "Passes over the training data. Default: 10, or 100 on the built-in spirals.")
     var epochs: Int?
 
@@ -104,6 +122,11 @@ struct Train: ParsableCommand {
         try validateThreads(threads)
         if testTargets != nil && testData == nil { throw ValidationError("--test-targets needs --test-data") }
         if checkpoint && output == nil { throw ValidationError("--checkpoint stores the training state in the --output file; give --output") }
+        do { _ = try learningRateSchedule(epochs: epochs ?? 10) } catch { throw ValidationError(error.message) }
+        do { _ = try ImageAugmentation(maxShift: augmentShift, horizontalFlip: augmentFlip) } catch { throw ValidationError("--augment-shift: \(error.message)") }
+        if optimizer == .irprop && (schedule != "constant" || warmupEpochs != 0) {
+            throw ValidationError("--schedule and --warmup-epochs do not apply to irprop, which adapts its own steps")
+        }
         if !layersAreDescription { _ = try parseLayerSizes(layers) }
         if Plugins.activation(named: activation) == nil {
             do { _ = try Activation(name: activation) } catch { throw ValidationError(error.message) }
@@ -117,6 +140,11 @@ struct Train: ParsableCommand {
         if data.task == .regress, [DataSource.spirals, .fashionMNIST].contains(DataSource(data.data, targets: data.targets)) {
             throw ValidationError("--task regress needs real-valued targets; \(DataSource(data.data, targets: nil).name) has class labels")
         }
+    }
+
+    /// --schedule and its settings, over the run's epochs.
+    func learningRateSchedule(epochs: Int) throws(NNError) -> LearningRateSchedule {
+        try LearningRateSchedule.named(schedule, epochs: epochs, stepSize: stepSize, gamma: gamma, warmupEpochs: warmupEpochs)
     }
 
     func run() throws {
@@ -162,6 +190,11 @@ struct Train: ParsableCommand {
         let opt = optimizer.make(learningRate: learningRate, momentum: momentum)
         let batch = optimizer == .irprop ? train.count : batchSize
         let epochCount = epochs ?? (source == .spirals ? 100 : 10)
+        let rateSchedule = try learningRateSchedule(epochs: epochCount)
+        let augmentation = try ImageAugmentation(maxShift: augmentShift, horizontalFlip: augmentFlip)
+        do { if !augmentation.isIdentity { try augmentation.check(sampleShape: model.sampleShape) } } catch {
+            throw ValidationError("--augment-shift/--augment-flip: \(error.message)")
+        }
 
         let arch = "\(architectureSummary(model)) \(activation)"
         if !quiet {
@@ -170,7 +203,11 @@ struct Train: ParsableCommand {
             print("data:  \(source.name): \(shape)")
             let rate = optimizer == .irprop ? " initial step \(learningRate ?? 0.1)" : " lr \(opt.learningRate)"
             print("model: \(arch), \(grouped(model.parameterCount)) parameters, \(lossFunction.name) loss")
-            print("run:   \(optimizer.rawValue)\(rate), batch \(batch), \(epochCount) epoch\(epochCount == 1 ? "" : "s"), seed \(seed), \(threadCount()) (\(Runtime.isa))")
+            var extras = schedule == "constant" ? "" : ", \(schedule) schedule"
+            if warmupEpochs > 0 { extras += ", \(warmupEpochs) warm-up epoch\(warmupEpochs == 1 ? "" : "s")" }
+            if augmentShift > 0 { extras += ", shifts up to \(augmentShift) px" }
+            if augmentFlip { extras += ", flips" }
+            print("run:   \(optimizer.rawValue)\(rate)\(extras), batch \(batch), \(epochCount) epoch\(epochCount == 1 ? "" : "s"), seed \(seed), \(threadCount()) (\(Runtime.isa))")
         }
 
         // Without a validation split, the test rows are scored after each epoch (for the epoch
@@ -196,8 +233,8 @@ struct Train: ParsableCommand {
         reporter.start()
         let started = Terminal.now()
         let history = try model.fit(train, epochs: epochCount, batchSize: batch, loss: lossFunction, optimizer: opt,
-                                    validation: monitor, validationSplit: validationSplit, metrics: metrics, seed: seed,
-                                    callbacks: [reporter], initialEpoch: initialEpoch)
+                                    validation: monitor, validationSplit: validationSplit, metrics: metrics, seed: seed, schedule: rateSchedule,
+                                    callbacks: [reporter], initialEpoch: initialEpoch, augmentation: augmentation)
         let seconds = Terminal.now() - started
 
         // Summary.
