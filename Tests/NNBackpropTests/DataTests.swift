@@ -666,6 +666,7 @@ final class NPYLoaderTests: XCTestCase {
     func testDatasetFromNPYFiles() throws {
         let images = try Dataset.npy(features: dir + "/u1.npy", targets: dir + "/i8.npy", scale: 1.0 / 255)
         XCTAssertEqual(images.featureCount, 4)
+        XCTAssertEqual(images.sampleShape.dimensions, [2, 2], "(3, 2, 2) gives samples of shape 2x2")
         XCTAssertEqual(images.targets, .classes([2, 0, 1], classCount: 3))
         XCTAssertEqual(images.features[11], 220.0 / 255, accuracy: 1e-7)
         let withCount = try Dataset.npy(features: dir + "/f4.npy", targets: dir + "/i4.npy", classCount: 5)
@@ -673,6 +674,7 @@ final class NPYLoaderTests: XCTestCase {
         let regression = try Dataset.npy(features: dir + "/f8.npy", targets: dir + "/y.npy", kind: .values)
         XCTAssertEqual(regression.targets, .values([0.5, 1, -2, 3, 4, 1e-3], width: 2))
         XCTAssertEqual(regression.features, expected)
+        XCTAssertEqual(regression.sampleShape.dimensions, [4], "(3, 4) gives vectors of 4")
         assertNNError(NNError.invalidData, mentions: ["nan.npy", "row 1, column 0"]) {
             try Dataset.npy(features: dir + "/nan.npy", targets: dir + "/i8.npy")
         }

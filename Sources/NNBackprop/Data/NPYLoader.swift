@@ -196,9 +196,10 @@ public struct NPYArray: Sendable, Equatable {
 }
 
 extension Dataset {
-    /// A data set from two `.npy` files: `features` of shape (n, ...) flattened to
-    /// (n, product of the rest), each value multiplied by `scale`; `targets` of shape (n) or
-    /// (n, width).
+    /// A data set from two `.npy` files: `features` of shape (n, ...), each value multiplied by
+    /// `scale`, whose samples keep the rest of the shape ((n, 1, 28, 28) gives samples of shape
+    /// 1x28x28, for image models; beyond 8 dimensions a sample is a flat vector), and `targets`
+    /// of shape (n) or (n, width).
     ///
     /// `kind` `.classes` reads whole-number labels (any supported dtype) with `classCount`
     /// classes (default: largest label + 1); `.probabilities` and `.values` read rows of floats.
@@ -232,7 +233,10 @@ extension Dataset {
             t = .values(y.floats(), width: targetWidth)
         }
         do {
-            return try Dataset(features: x.floats(scale: scale), featureCount: width, targets: t)
+            let data = try Dataset(features: x.floats(scale: scale), featureCount: width, targets: t)
+            let sample = x.shape.dropFirst()
+            guard sample.count >= 2 && sample.count <= Shape.maxRank else { return data }
+            return try data.reshaped(to: Shape(Array(sample)))
         } catch {
             throw error.prefixed("\(features), \(targets)")
         }
