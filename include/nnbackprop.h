@@ -316,7 +316,9 @@ NNB_API nnb_status nnb_train(nnb_model *model, const float *x, size_t rows, size
 /* For programs that drive their own loop: set loss and optimizer once (keeps optimizer state,
  * so a second compile resets it), then call nnb_train_batch / nnb_train_epoch. */
 NNB_API nnb_status nnb_compile(nnb_model *model, const nnb_train_options *options);
-/* One optimizer step on this batch; *loss (may be NULL) gets the batch's mean loss. */
+/* One optimizer step on this batch; *loss (may be NULL) gets the batch's mean loss. The batch is
+ * used as given: compiled with augment_shift or augment_flip, it is NNB_ERR_INVALID_ARGUMENT
+ * (nnb_train_epoch draws and augments its batches). */
 NNB_API nnb_status nnb_train_batch(nnb_model *model, const float *x, size_t rows, size_t cols, const float *y,
                                    size_t y_cols, double *loss);
 /* One epoch over the data in mini-batches of the compiled batch size (shuffled when compiled so).

@@ -65,8 +65,18 @@ int nnk_set_num_threads(int n) {
     return 0;
 }
 
+/* nnk_set_thread_cap's per-thread cap (0: none). */
+static _Thread_local int nnk_thread_cap_ = 0;
+
+int nnk_set_thread_cap(int cap) {
+    const int old = nnk_thread_cap_;
+    nnk_thread_cap_ = cap > 0 ? cap : 0;
+    return old;
+}
+
 int nnk_threads_for(double work, double min_work_per_thread) {
-    const int max = nnk_get_num_threads();
+    const int all = nnk_get_num_threads();
+    const int max = nnk_thread_cap_ > 0 && nnk_thread_cap_ < all ? nnk_thread_cap_ : all;
     if (max <= 1 || work < 2 * min_work_per_thread) return 1;
     const double fit = work / min_work_per_thread;
     return fit < max ? (int)fit : max;

@@ -201,17 +201,22 @@ void nnk_sgemm_capped(int max_threads, nnk_trans ta, nnk_trans tb, size_t M, siz
     const size_t mt = (M + g->mr - 1) / g->mr, ntl = (N + g->nr - 1) / g->nr;
     int tm = 1, tn = nt;
     choose_grid(mt, ntl, nt, &tm, &tn);
+    /* The region may get fewer threads than nt (called from inside a caller's parallel region,
+     * where OpenMP nests with a team of one): each thread then takes blocks t, t + team, ...,
+     * so every block is computed, the same way whatever the team. */
     NNK_PRAGMA(omp parallel num_threads(nt))
     {
 #ifdef NNK_HAVE_OPENMP
-        const int t = omp_get_thread_num();
+        const int first = omp_get_thread_num(), team = omp_get_num_threads();
 #else
-        const int t = 0;
+        const int first = 0, team = 1;
 #endif
-        const size_t r = (size_t)(t / tn), s = (size_t)(t % tn);
-        const size_t m0 = NNK_MIN(M, mt * r / (size_t)tm * g->mr), m1 = NNK_MIN(M, mt * (r + 1) / (size_t)tm * g->mr);
-        const size_t n0 = NNK_MIN(N, ntl * s / (size_t)tn * g->nr), n1 = NNK_MIN(N, ntl * (s + 1) / (size_t)tn * g->nr);
-        if (m0 < m1 && n0 < n1) gemm_block(g, &a, m0, m1, n0, n1, work + (size_t)t * per);
+        for (int t = first; t < nt; t += team) {
+            const size_t r = (size_t)(t / tn), s = (size_t)(t % tn);
+            const size_t m0 = NNK_MIN(M, mt * r / (size_t)tm * g->mr), m1 = NNK_MIN(M, mt * (r + 1) / (size_t)tm * g->mr);
+            const size_t n0 = NNK_MIN(N, ntl * s / (size_t)tn * g->nr), n1 = NNK_MIN(N, ntl * (s + 1) / (size_t)tn * g->nr);
+            if (m0 < m1 && n0 < n1) gemm_block(g, &a, m0, m1, n0, n1, work + (size_t)t * per);
+        }
     }
 }
 

@@ -62,6 +62,11 @@ int nnk_max_threads(void);
 /* Set the thread count; without OpenMP it stays 1. Returns 0, or -1 (and changes nothing)
  * when n is outside 1..nnk_max_threads(). */
 int nnk_set_num_threads(int n);
+/* Caps the threads of the kernels that the calling thread runs from now on (0: no cap, the
+ * default; negative counts as 0) and returns the previous cap. Thread-local: kernels other
+ * threads run keep nnk_get_num_threads(). Work sizes stay those of nnk_get_num_threads() (at
+ * least as large as a capped call needs). One-sample inference runs under a cap of 1. */
+int nnk_set_thread_cap(int cap);
 /* The measured FP32 FMA peak in GFLOP/s of `threads` threads (clamped to 1..nnk_max_threads())
  * on the active ISA's widest vectors, from about `seconds` of independent FMAs per thread (the
  * best of five runs). For benchmarks that quote a kernel as a fraction of the machine. */

@@ -3,6 +3,13 @@
 
 #include <string.h>
 
+#ifdef NNK_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+/* CKernels' internal thread rule (dispatch/threads.c), linked into this check. */
+int nnk_threads_for(double work, double min_work_per_thread);
+
 void nnk_check_dispatch(nnk_check *c) {
     const nnk_isa saved = nnk_isa_active();
     check_record(c, nnk_isa_supported(NNK_ISA_SCALAR) == 1, "dispatch: scalar must always be supported");
@@ -42,5 +49,23 @@ void nnk_check_dispatch(nnk_check *c) {
     check_record(c, nnk_set_num_threads(nnk_max_threads()) == 0, "threads: the cap itself is accepted");
     check_record(c, nnk_set_num_threads(nnk_max_threads() + 1) == -1 && nnk_set_num_threads(100000) == -1,
                  "threads: past the cap is refused");
+
+    /* nnk_set_thread_cap: the calling thread's kernels use at most the cap; others keep all. */
+    if (nnk_openmp_enabled()) {
+        nnk_set_num_threads(3);
+        check_record(c, nnk_threads_for(1e12, 1) == 3, "thread cap: none, 3 threads");
+        check_record(c, nnk_set_thread_cap(1) == 0 && nnk_threads_for(1e12, 1) == 1, "thread cap 1: 1 thread");
+        check_record(c, nnk_set_thread_cap(5) == 1 && nnk_threads_for(1e12, 1) == 3, "thread cap 5 above 3 threads: 3");
+        nnk_set_thread_cap(2);
+        int other = -1;
+#ifdef NNK_HAVE_OPENMP
+#pragma omp parallel num_threads(2)
+        if (omp_get_thread_num() == 1) other = nnk_threads_for(1e12, 1);
+#endif
+        check_record(c, nnk_threads_for(1e12, 1) == 2 && (other == 3 || other == -1),
+                     "thread cap 2 is this thread's: here 2, another thread %d", other);
+        check_record(c, nnk_set_thread_cap(-4) == 2 && nnk_threads_for(1e12, 1) == 3 && nnk_set_thread_cap(0) == 0,
+                     "thread cap: a negative cap is none");
+    }
     nnk_set_num_threads(threads);
 }

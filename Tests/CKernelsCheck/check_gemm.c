@@ -6,6 +6,10 @@
  */
 #include "check_util.h"
 
+#ifdef NNK_HAVE_OPENMP
+#include <omp.h>
+#endif
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,6 +105,20 @@ static void check_threads(nnk_check *c, check_rng *rng, const char *isa) {
         double worst = 0;
         for (size_t i = 0; i < M * N; i++) worst = fmax(worst, fabs((double)C1[i] - C2[i]));
         check_record(c, worst < 1e-4, "gemm[%s] %d%d: unpacked fallback differs by %g", isa, ta, tb, worst);
+        /* Called from a caller's own parallel region (OpenMP gives the nested region a team of
+         * one): every block must still be computed. It used to compute only thread 0's. */
+        int nested_ok = 1;
+#ifdef NNK_HAVE_OPENMP
+        float *C3 = check_alloc(2 * M * N), *w2 = check_alloc(2 * wl);
+#pragma omp parallel num_threads(2)
+        {
+            const int t = omp_get_thread_num();
+            if (t < 2) nnk_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C3 + (size_t)t * M * N, N, w2 + (size_t)t * wl, wl);
+        }
+        nested_ok = memcmp(C1, C3, M * N * sizeof(float)) == 0 && memcmp(C1, C3 + M * N, M * N * sizeof(float)) == 0;
+        check_free(C3), check_free(w2);
+#endif
+        check_record(c, nested_ok, "gemm[%s] %d%d: called inside a parallel region, bitwise equal to 1 thread", isa, ta, tb);
         check_free(w);
     }
     nnk_set_num_threads(saved);

@@ -87,17 +87,20 @@ final class TrainingTests: XCTestCase {
 /// this seed, not for every seed. Heavy: runs only with NNB_HEAVY_TESTS=1, in a release build:
 /// `NNB_HEAVY_TESTS=1 swift test -c release --filter FashionMNIST`.
 final class FashionMNISTTests: XCTestCase {
-    func testFashionMNISTReaches885Percent() throws {
+    /// The training and test sets; skips unless NNB_HEAVY_TESTS=1 and the data set is installed.
+    private func heavyFashionMNIST() throws -> (Dataset, Dataset) {
         guard ProcessInfo.processInfo.environment["NNB_HEAVY_TESTS"] == "1" else {
-            throw XCTSkip("set NNB_HEAVY_TESTS=1 (and build with -c release) to run the Fashion-MNIST test")
+            throw XCTSkip("set NNB_HEAVY_TESTS=1 (and build with -c release) to run the Fashion-MNIST tests")
         }
-        let train: Dataset, test: Dataset
         do {
-            train = try Dataset.fashionMNIST(split: .train)
-            test = try Dataset.fashionMNIST(split: .test)
+            return (try Dataset.fashionMNIST(split: .train), try Dataset.fashionMNIST(split: .test))
         } catch {
             throw XCTSkip("Fashion-MNIST is not installed (apt install dataset-fashion-mnist): \(error)")
         }
+    }
+
+    func testFashionMNISTReaches885Percent() throws {
+        let (train, test) = try heavyFashionMNIST()
         let model = try Sequential(seed: 42) {
             try Dense(784, 256, activation: .relu)
             try Dense(256, 128, activation: .relu)
@@ -129,16 +132,7 @@ final class FashionMNISTTests: XCTestCase {
     /// go through `fit`), so all four print the same accuracy on one machine. Measured on the
     /// 2-core Zen 4 (AVX-512): 92.56%, about 10 s an epoch.
     func testFashionMNISTCNNReaches92Percent() throws {
-        guard ProcessInfo.processInfo.environment["NNB_HEAVY_TESTS"] == "1" else {
-            throw XCTSkip("set NNB_HEAVY_TESTS=1 (and build with -c release) to run the Fashion-MNIST CNN test")
-        }
-        let train: Dataset, test: Dataset
-        do {
-            train = try Dataset.fashionMNIST(split: .train)
-            test = try Dataset.fashionMNIST(split: .test)
-        } catch {
-            throw XCTSkip("Fashion-MNIST is not installed (apt install dataset-fashion-mnist): \(error)")
-        }
+        let (train, test) = try heavyFashionMNIST()
         XCTAssertEqual(train.sampleShape.dimensions, [1, 28, 28])
         let model = try Sequential(inputShape: train.sampleShape, seed: 42) {
             try Conv2D(1, 16, 3, padding: 1, activation: .relu)

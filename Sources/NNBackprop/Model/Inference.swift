@@ -1,3 +1,5 @@
+import CKernels
+
 extension Sequential {
     /// The outputs (rows, outputSize) for `rows` samples of `input` (rows, inputSize), written
     /// to `output`, after the scaler; reentrant.
@@ -30,6 +32,12 @@ extension Sequential {
     public func infer(_ input: UnsafePointer<Float>, rows: Int, into output: UnsafeMutablePointer<Float>,
                       scratch: UnsafeMutableBufferPointer<Float>?) {
         guard rows > 0 else { return }
+        // One sample runs on the calling thread: a fork and join of the kernels' threads costs
+        // more than it saves at one sample's sizes. Measured with `nnb bench --cnn` (2-core Zen
+        // 4): the README CNN's one-image latency 138-320 us forked, 97-99 us on one thread;
+        // LeNet-5's, which forked nothing, 55-59 us either way.
+        let cap = rows == 1 ? nnk_set_thread_cap(1) : -1
+        defer { if cap >= 0 { nnk_set_thread_cap(cap) } }
         let need = inferenceScratchCount(rows: rows)
         guard let scratch else {
             return withUnsafeTemporaryAllocation(of: Float.self, capacity: need + 1) {

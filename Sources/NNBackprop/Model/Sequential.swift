@@ -371,8 +371,11 @@ public final class Sequential: Layer {
     }
 
     /// Runs the layers on `batch` samples at `input`; returns the output in the last layer's
-    /// buffer. `training` reaches every layer. No scaling, no checks.
+    /// buffer. `training` reaches every layer. No scaling, no checks. One sample in inference
+    /// runs on the calling thread only (see `infer`).
     public func forward(_ input: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
+        let cap = !training && batch == 1 ? nnk_set_thread_cap(1) : -1
+        defer { if cap >= 0 { nnk_set_thread_cap(cap) } }
         prepare(batchSize: batch)
         var x = input
         var out = UnsafeMutablePointer(mutating: input)

@@ -27,50 +27,24 @@ struct CNNBench {
 
     func run() throws {
         applyThreads(threads)
-        let full: Dataset
-        var images = "random", labels = "random", dataName = "random images (Fashion-MNIST is not installed)"
-        do {
-            full = try Dataset.fashionMNIST(split: .train)
-            let dir = Dataset.fashionMNISTDirectory
-            images = "\(dir)/train-images-idx3-ubyte.gz"
-            labels = "\(dir)/train-labels-idx1-ubyte.gz"
-            dataName = "Fashion-MNIST"
-        } catch {
-            let rows = min(samples, 60000)
-            var g = SeededGenerator(seed: 0)
-            var x = [Float](repeating: 0, count: rows * 784)
-            g.fillUniform(&x, in: 0...1)
-            full = try Dataset(features: x, featureCount: 784,
-                               targets: .classes((0..<rows).map { _ in Int32(g.nextInt(below: 10)) }, classCount: 10))
-                .reshaped(to: Shape([1, 28, 28]))
-        }
-        let n = min(samples, full.count)
-        let data = n == full.count ? full : try full.subset(0..<n)
+        let bench = try BenchData(samples: samples)
+        let data = bench.data, n = data.count, images = bench.images, labels = bench.labels, dataName = bench.name
 
-        var script: String?
+        var script: PeerScriptFile?
         var torch: Peer?, jax: Peer?
         if !noPeers {
-            let env = ProcessInfo.processInfo.environment["NNB_PYTHON"]
-            torch = Peer.find(.torch, candidates: [env, "python3", "/usr/bin/python3"].compactMap { $0 })
-            jax = Peer.find(.jax, candidates: [env, "python3", "/usr/bin/python3"].compactMap { $0 })
-            if torch != nil || jax != nil {
-                let path = FileManager.default.temporaryDirectory.appendingPathComponent("nnb-bench-cnn-\(getpid()).py").path
-                try FileIO.writeAtomically(Array(cnnPeerScript.utf8), to: path)
-                script = path
-            }
+            torch = Peer.find(.torch, candidates: peerInterpreters(system: true))
+            jax = Peer.find(.jax, candidates: peerInterpreters(system: true))
+            if torch != nil || jax != nil { script = try PeerScriptFile(cnnPeerScript, name: "cnn") }
         }
-        defer { if let script { try? FileManager.default.removeItem(atPath: script) } }
+        defer { script?.remove() }
 
         let peak = nnk_fma_peak_gflops(Int32(threads), 0.5)
         print("nnb bench --cnn: training throughput of two CNNs, softmax cross-entropy, adam lr 0.001")
         for m in Self.models { print("  \(m.name): \(m.description)") }
         print("data: one epoch of \(grouped(n)) \(dataName) images (shuffled), median of \(repeats) epochs after a 20-batch warm-up")
         print("threads: \(threads) (OpenMP \(Runtime.openMPEnabled ? "on" : "off")), ISA \(Runtime.isa); measured FP32 FMA peak \(String(format: "%.1f", peak)) GFLOP/s on \(threads) thread\(threads == 1 ? "" : "s")")
-        func describe(_ p: Peer?, _ name: String) -> String {
-            guard let p else { return noPeers ? "\(name): not run" : "\(name): not available" }
-            return "\(name) \(p.version) (\(p.python))"
-        }
-        print("peers: \(describe(torch, "torch")); \(describe(jax, "jax"))")
+        print("peers: \(describePeer(torch, "torch", skipped: noPeers)); \(describePeer(jax, "jax", skipped: noPeers))")
         print("")
         print([pad("config", 18, left: true), pad("nnb samples/s", 14), pad("torch samples/s", 16), pad("ratio", 7),
                pad("jax samples/s", 14), pad("ratio", 7)].joined(separator: " "))
@@ -89,7 +63,7 @@ struct CNNBench {
                     guard let p, let script else { return nil }
                     let args = [p.kind.rawValue, m.name, images, labels, String(n), String(batch), String(threads),
                                 String(repeats), String(latencyRuns)]
-                    switch p.output(of: script, args, threads: threads) {
+                    switch p.output(of: script.path, args, threads: threads) {
                     case .failure(let f):
                         failures.append("\(m.name) batch \(batch): \(f.message)")
                         return nil
@@ -159,17 +133,7 @@ struct CNNBench {
     private func nnbEpochSeconds(_ description: String, _ data: Dataset, batch: Int) throws -> (Sequential, [Double]) {
         let parsed = try ModelDescription.parse(description)
         let model = try Sequential(layers: parsed.layers, inputShape: parsed.shape, seed: 1)
-        let opt = Adam(learningRate: 1e-3)
-        let warm = min(data.count, 20 * batch)
-        try model.fit(warm == data.count ? data : try data.subset(0..<warm), epochs: 1, batchSize: batch,
-                      loss: .softmaxCrossEntropy(), optimizer: opt, seed: 0)
-        var times: [Double] = []
-        for r in 0..<repeats {
-            let start = Terminal.now()
-            try model.fit(data, epochs: 1, batchSize: batch, loss: .softmaxCrossEntropy(), optimizer: opt, seed: UInt64(r + 1))
-            times.append(Terminal.now() - start)
-        }
-        return (model, times)
+        return (model, try epochSeconds(model, data, batch: batch, optimizer: Adam(learningRate: 1e-3), repeats: repeats))
     }
 
     /// Prints each convolution's forward and backward GFLOP/s at `batch`, timed on the layer
@@ -247,15 +211,5 @@ struct CNNBench {
         guard wait4(pid, &status, 0, &usage) == pid else { return .failure(PeerFailure(message: "wait4 failed")) }
         guard status == 0 else { return .failure(PeerFailure(message: "nnb train exited with status \(status)")) }
         return .success(Int(usage.ru_maxrss))
-    }
-
-    private func median(_ values: [Double]) -> Double {
-        let s = values.sorted()
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-    }
-
-    private func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
-        let fill = String(repeating: " ", count: max(0, width - text.count))
-        return left ? text + fill : fill + text
     }
 }

@@ -13,28 +13,11 @@
 /// last, smaller batch, so that JAX has compiled every step it runs), then `rss_kib K` (the
 /// process's peak resident set), then with latency-runs > 0 `latency_us U`: the median time of
 /// one-image predictions in eval mode.
-let cnnPeerScript = #"""
-import gzip, os, resource, sys, time
-import numpy as np
-
+let cnnPeerScript = peerDataPrelude + #"""
 mode, model_name, images, labels = sys.argv[1:5]
 n, batch, threads, repeats, latency_runs = map(int, sys.argv[5:10])
 LR = 1e-3
-
-
-def read(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
-
-
-if images == "random":
-    rng = np.random.default_rng(0)
-    x = rng.random((n, 1, 28, 28), dtype=np.float32)
-    y = rng.integers(0, 10, n).astype(np.int64)
-else:
-    x = np.frombuffer(read(images), dtype=np.uint8, offset=16).reshape(-1, 1, 28, 28)[:n].astype(np.float32) / 255
-    y = np.frombuffer(read(labels), dtype=np.uint8, offset=8)[:n].astype(np.int64)
+x, y = load(images, labels, n, (1, 28, 28))
 n = len(x)
 
 # The two models, as nnb builds them from its descriptions (Sources/nnb/Bench/CNNBench.swift):

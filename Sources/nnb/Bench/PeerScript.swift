@@ -7,15 +7,12 @@
 ///
 /// Arguments: mode images labels samples batch threads repeats optimizer. Output: one line per
 /// timed epoch, its seconds, after an untimed warm-up of 20 batches.
-let peerScript = #"""
-import gzip, sys, time
+/// The start of both peer scripts: `load(images, labels, n, shape)` reads the first n images of
+/// an IDX file pair as float32 pixels / 255 of (n, *shape) and int64 labels, or makes seeded
+/// uniform random images and labels when `images` is "random".
+let peerDataPrelude = #"""
+import gzip, resource, sys, time
 import numpy as np
-
-mode, images, labels = sys.argv[1:4]
-n, batch, threads, repeats = map(int, sys.argv[4:8])
-optimizer = sys.argv[8]
-SIZES = [784, 256, 128, 10]
-LR = 0.01 if optimizer == "sgd" else 1e-3
 
 
 def read(path):
@@ -24,13 +21,22 @@ def read(path):
     return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
 
 
-if images == "random":
-    rng = np.random.default_rng(0)
-    x = rng.random((n, 784), dtype=np.float32)
-    y = rng.integers(0, 10, n).astype(np.int64)
-else:
-    x = np.frombuffer(read(images), dtype=np.uint8, offset=16).reshape(-1, 784)[:n].astype(np.float32) / 255
-    y = np.frombuffer(read(labels), dtype=np.uint8, offset=8)[:n].astype(np.int64)
+def load(images, labels, n, shape):
+    if images == "random":
+        rng = np.random.default_rng(0)
+        return rng.random((n,) + shape, dtype=np.float32), rng.integers(0, 10, n).astype(np.int64)
+    x = np.frombuffer(read(images), dtype=np.uint8, offset=16).reshape((-1,) + shape)[:n].astype(np.float32) / 255
+    return x, np.frombuffer(read(labels), dtype=np.uint8, offset=8)[:n].astype(np.int64)
+
+"""#
+
+let peerScript = peerDataPrelude + #"""
+mode, images, labels = sys.argv[1:4]
+n, batch, threads, repeats = map(int, sys.argv[4:8])
+optimizer = sys.argv[8]
+SIZES = [784, 256, 128, 10]
+LR = 0.01 if optimizer == "sgd" else 1e-3
+x, y = load(images, labels, n, (784,))
 n = len(x)
 
 

@@ -77,49 +77,23 @@ struct Bench: ParsableCommand {
         applyThreads(threads)
         let batchList = try parsedBatchSizes(), optimizerList = try parsedOptimizers()
 
-        // Data: Fashion-MNIST's first `samples` training images, or random data of that shape.
-        let full: Dataset
-        var images = "random", labels = "random", dataName = "random data (Fashion-MNIST is not installed)"
-        do {
-            full = try Dataset.fashionMNIST(split: .train)
-            let dir = Dataset.fashionMNISTDirectory
-            images = "\(dir)/train-images-idx3-ubyte.gz"
-            labels = "\(dir)/train-labels-idx1-ubyte.gz"
-            dataName = "Fashion-MNIST"
-        } catch {
-            let rows = min(samples, 60000)
-            var g = SeededGenerator(seed: 0)
-            var x = [Float](repeating: 0, count: rows * 784)
-            g.fillUniform(&x, in: 0...1)
-            full = try Dataset(features: x, featureCount: 784,
-                               targets: .classes((0..<rows).map { _ in Int32(g.nextInt(below: 10)) }, classCount: 10))
-        }
-        let n = min(samples, full.count)
-        let data = n == full.count ? full : try full.subset(0..<n)
+        let bench = try BenchData(samples: samples)
+        let data = bench.data, n = data.count, images = bench.images, labels = bench.labels, dataName = bench.name
 
         // Peers.
-        var script: String?
+        var script: PeerScriptFile?
         var numpy: Peer?, torch: Peer?
         if !noPeers {
-            let env = ProcessInfo.processInfo.environment["NNB_PYTHON"]
-            numpy = Peer.find(.numpy, candidates: [env, "python3"].compactMap { $0 })
-            torch = Peer.find(.torch, candidates: [env, "python3", "/usr/bin/python3"].compactMap { $0 })
-            if numpy != nil || torch != nil {
-                let path = FileManager.default.temporaryDirectory.appendingPathComponent("nnb-bench-peer-\(getpid()).py").path
-                try FileIO.writeAtomically(Array(peerScript.utf8), to: path)
-                script = path
-            }
+            numpy = Peer.find(.numpy, candidates: peerInterpreters(system: false))
+            torch = Peer.find(.torch, candidates: peerInterpreters(system: true))
+            if numpy != nil || torch != nil { script = try PeerScriptFile(peerScript, name: "peer") }
         }
-        defer { if let script { try? FileManager.default.removeItem(atPath: script) } }
+        defer { script?.remove() }
 
         print("nnb bench: training throughput of the 784-256-128-10 ReLU MLP, softmax cross-entropy")
         print("data: one epoch of \(grouped(n)) \(dataName) samples (shuffled), median of \(repeats) epochs after a 20-batch warm-up")
         print("threads: \(threads) (OpenMP \(Runtime.openMPEnabled ? "on" : "off")), ISA \(Runtime.isa); sgd lr 0.01, adam lr 0.001")
-        func describe(_ p: Peer?, _ name: String) -> String {
-            guard let p else { return noPeers ? "\(name): not run" : "\(name): not available" }
-            return "\(name) \(p.version) (\(p.python))"
-        }
-        print("peers: \(describe(numpy, "numpy")); \(describe(torch, "torch"))")
+        print("peers: \(describePeer(numpy, "numpy", skipped: noPeers)); \(describePeer(torch, "torch", skipped: noPeers))")
         print("")
         let header = [pad("config", 16, left: true), pad("nnb samples/s", 14), pad("numpy samples/s", 16), pad("ratio", 7),
                       pad("torch samples/s", 16), pad("ratio", 7)]
@@ -131,7 +105,7 @@ struct Bench: ParsableCommand {
                 let ours = Double(n) / median(try nnbEpochSeconds(data, batch: batch, optimizer: opt))
                 func peer(_ p: Peer?) -> Double? {
                     guard let p, let script else { return nil }
-                    switch p.epochSeconds(script: script, images: images, labels: labels, samples: n, batch: batch,
+                    switch p.epochSeconds(script: script.path, images: images, labels: labels, samples: n, batch: batch,
                                           threads: threads, repeats: repeats, optimizer: opt) {
                     case .success(let times): return Double(n) / median(times)
                     case .failure(let f): failures.append(f.message); return nil
@@ -157,25 +131,6 @@ struct Bench: ParsableCommand {
             try Dense(128, 10)
         }
         let opt: any Optimizer = optimizer == "sgd" ? SGD(learningRate: 0.01) : Adam(learningRate: 1e-3)
-        let warm = min(data.count, 20 * batch)
-        try model.fit(warm == data.count ? data : try data.subset(0..<warm), epochs: 1, batchSize: batch,
-                      loss: .softmaxCrossEntropy(), optimizer: opt, seed: 0)
-        var times: [Double] = []
-        for r in 0..<repeats {
-            let start = Terminal.now()
-            try model.fit(data, epochs: 1, batchSize: batch, loss: .softmaxCrossEntropy(), optimizer: opt, seed: UInt64(r + 1))
-            times.append(Terminal.now() - start)
-        }
-        return times
-    }
-
-    private func median(_ values: [Double]) -> Double {
-        let s = values.sorted()
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-    }
-
-    private func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
-        let fill = String(repeating: " ", count: max(0, width - text.count))
-        return left ? text + fill : fill + text
+        return try epochSeconds(model, data, batch: batch, optimizer: opt, repeats: repeats)
     }
 }

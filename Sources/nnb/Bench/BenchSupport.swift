@@ -1,0 +1,89 @@
+import Foundation
+import NNBackprop
+
+/// What `nnb bench` and `nnb bench --cnn` share: the data both train on and hand to the peers,
+/// the peers' script file, and the table helpers.
+struct BenchData {
+    /// The first `samples` training images (at most 60,000), flat 784-feature rows.
+    let data: Dataset
+    /// The IDX files the peer scripts read, or "random" for both.
+    let images: String, labels: String
+    /// "Fashion-MNIST", or what stands in for it.
+    let name: String
+
+    /// Fashion-MNIST's first `samples` training images, or seeded uniform random images of that
+    /// shape with random labels when the data set is not installed.
+    init(samples: Int) throws {
+        let full: Dataset
+        do {
+            full = try Dataset.fashionMNIST(split: .train)
+            let dir = Dataset.fashionMNISTDirectory
+            images = "\(dir)/train-images-idx3-ubyte.gz"
+            labels = "\(dir)/train-labels-idx1-ubyte.gz"
+            name = "Fashion-MNIST"
+        } catch {
+            let rows = min(samples, 60000)
+            var g = SeededGenerator(seed: 0)
+            var x = [Float](repeating: 0, count: rows * 784)
+            g.fillUniform(&x, in: 0...1)
+            full = try Dataset(features: x, featureCount: 784,
+                               targets: .classes((0..<rows).map { _ in Int32(g.nextInt(below: 10)) }, classCount: 10))
+                .reshaped(to: Shape([1, 28, 28]))
+            images = "random"
+            labels = "random"
+            name = "random data (Fashion-MNIST is not installed)"
+        }
+        let n = min(samples, full.count)
+        data = n == full.count ? full : try full.subset(0..<n)
+    }
+}
+
+/// A peer script written to a temporary file for the life of the value's owner (`remove()`).
+struct PeerScriptFile {
+    let path: String
+
+    init(_ script: String, name: String) throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("nnb-bench-\(name)-\(getpid()).py").path
+        try FileIO.writeAtomically(Array(script.utf8), to: path)
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// The interpreters to try for a peer: NNB_PYTHON first, then `python3` (and Debian's
+/// /usr/bin/python3, where python3-torch lives, when `system` is true).
+func peerInterpreters(system: Bool) -> [String] {
+    [ProcessInfo.processInfo.environment["NNB_PYTHON"], "python3", system ? "/usr/bin/python3" : nil].compactMap { $0 }
+}
+
+/// "name version (interpreter)", or why there is none.
+func describePeer(_ p: Peer?, _ name: String, skipped: Bool) -> String {
+    guard let p else { return skipped ? "\(name): not run" : "\(name): not available" }
+    return "\(name) \(p.version) (\(p.python))"
+}
+
+func median(_ values: [Double]) -> Double {
+    let s = values.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+/// `text` padded with spaces to `width`, on the left (right-aligned) unless `left`.
+func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
+    let fill = String(repeating: " ", count: max(0, width - text.count))
+    return left ? text + fill : fill + text
+}
+
+/// Seconds of each of `repeats` one-epoch `fit`s of `model` on `data` (softmax cross-entropy,
+/// a new shuffle each), after an untimed warm-up of 20 batches.
+func epochSeconds(_ model: Sequential, _ data: Dataset, batch: Int, optimizer: any Optimizer, repeats: Int) throws -> [Double] {
+    let warm = min(data.count, 20 * batch)
+    try model.fit(warm == data.count ? data : try data.subset(0..<warm), epochs: 1, batchSize: batch,
+                  loss: .softmaxCrossEntropy(), optimizer: optimizer, seed: 0)
+    var times: [Double] = []
+    for r in 0..<repeats {
+        let start = Terminal.now()
+        try model.fit(data, epochs: 1, batchSize: batch, loss: .softmaxCrossEntropy(), optimizer: optimizer, seed: UInt64(r + 1))
+        times.append(Terminal.now() - start)
+    }
+    return times
+}
