@@ -67,8 +67,9 @@ static inline void nnk_thread_share(size_t n, size_t *begin, size_t *end) {
 #define NNK_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define NNK_RESTRICT restrict
 
-/* Threads worth using for `work` units of cost (~flops or elements): 1 below the threshold,
- * else nnk_get_num_threads(). Keeps one-sample predicts off the fork/join path. */
+/* Threads worth using for `work` units of cost (~flops or elements): 1 below twice the
+ * per-thread minimum, else work / minimum threads, at most nnk_get_num_threads() and the
+ * calling thread's nnk_set_thread_cap (1 around one-sample inference). */
 int nnk_threads_for(double work, double min_work_per_thread);
 
 /* Elementwise kernels split n into chunks of this many elements across threads; fixed so the

@@ -67,7 +67,8 @@ int nnk_set_num_threads(int n);
  * threads run keep nnk_get_num_threads(). Work sizes stay those of nnk_get_num_threads() (at
  * least as large as a capped call needs). One-sample inference runs under a cap of 1. */
 int nnk_set_thread_cap(int cap);
-/* The measured FP32 FMA peak in GFLOP/s of `threads` threads (clamped to 1..nnk_max_threads())
+/* The measured FP32 FMA peak in GFLOP/s of `threads` threads (clamped to 1..nnk_max_threads(),
+ * and 1 without OpenMP)
  * on the active ISA's widest vectors, from about `seconds` of independent FMAs per thread (the
  * best of five runs). For benchmarks that quote a kernel as a fraction of the machine. */
 double nnk_fma_peak_gflops(int threads, double seconds);

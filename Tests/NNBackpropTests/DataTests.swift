@@ -666,7 +666,7 @@ final class NPYLoaderTests: XCTestCase {
     func testDatasetFromNPYFiles() throws {
         let images = try Dataset.npy(features: dir + "/u1.npy", targets: dir + "/i8.npy", scale: 1.0 / 255)
         XCTAssertEqual(images.featureCount, 4)
-        XCTAssertEqual(images.sampleShape.dimensions, [2, 2], "(3, 2, 2) gives samples of shape 2x2")
+        XCTAssertEqual(images.sampleShape.dimensions, [1, 2, 2], "(3, 2, 2) gives one-channel 2x2 images, as IDX")
         XCTAssertEqual(images.targets, .classes([2, 0, 1], classCount: 3))
         XCTAssertEqual(images.features[11], 220.0 / 255, accuracy: 1e-7)
         let withCount = try Dataset.npy(features: dir + "/f4.npy", targets: dir + "/i4.npy", classCount: 5)

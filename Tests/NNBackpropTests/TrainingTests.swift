@@ -146,8 +146,13 @@ final class FashionMNISTTests: XCTestCase {
             try Dropout(0.5)
             try Dense(128, 10)
         }
-        XCTAssertEqual(model.descriptionElement, "conv2d(16,3,padding=1):relu-batchnorm2d-maxpool2d(2)-conv2d(32,3,padding=1):relu-batchnorm2d-maxpool2d(2)-flatten-128:relu-dropout:0.5-10",
-                       "the README's description, which nnb, C and Python build")
+        // The model nnb, C and Python build from the README's description: the same layers and
+        // the same initial weights.
+        let readme = "1x28x28-conv2d(16,3,padding=1):relu-batchnorm2d-maxpool2d(2)-conv2d(32,3,padding=1):relu-batchnorm2d-maxpool2d(2)-flatten-128:relu-dropout:0.5-10"
+        let parsed = try ModelDescription.parse(readme)
+        let twin = try Sequential(layers: parsed.layers, inputShape: parsed.shape, seed: 42)
+        XCTAssertEqual(twin.descriptionElement, model.descriptionElement)
+        XCTAssertEqual(Array(twin.parameters), Array(model.parameters), "the README's description builds this model")
         let start = Date()
         let report = ClosureCallback(onEpochEnd: { epoch, logs in
             print(String(format: "epoch %d  loss %.4f  train acc %.4f  test acc %.4f  %.1fs", epoch + 1, logs["loss"] ?? .nan,

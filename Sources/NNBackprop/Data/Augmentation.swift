@@ -37,11 +37,12 @@ public struct ImageAugmentation: Sendable, Equatable {
 
     /// The generator of the moves for batch `batch` of epoch `epoch` in a run seeded `seed`.
     static func generator(seed: UInt64, epoch: Int, batch: Int) -> SeededGenerator {
+        // A splitMix64 round after each input, so no two (seed, epoch, batch) share a stream
+        // by an offset between their inputs.
         var state = seed ^ 0x5A17_A06E_17A7_1000
-        var mixed = SeededGenerator.splitMix64(&state)
-        mixed ^= UInt64(truncatingIfNeeded: epoch) &* 0x9E37_79B9_7F4A_7C15
-        mixed ^= UInt64(truncatingIfNeeded: batch) &* 0xC2B2_AE3D_27D4_EB4F
-        return SeededGenerator(seed: mixed)
+        state = SeededGenerator.splitMix64(&state) ^ UInt64(truncatingIfNeeded: epoch)
+        state = SeededGenerator.splitMix64(&state) ^ UInt64(truncatingIfNeeded: batch)
+        return SeededGenerator(seed: SeededGenerator.splitMix64(&state))
     }
 
     /// Moves and mirrors each of the `rows` samples of `shape` in `x` in place, drawing from

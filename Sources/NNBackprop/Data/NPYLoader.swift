@@ -198,7 +198,8 @@ public struct NPYArray: Sendable, Equatable {
 extension Dataset {
     /// A data set from two `.npy` files: `features` of shape (n, ...), each value multiplied by
     /// `scale`, whose samples keep the rest of the shape ((n, 1, 28, 28) gives samples of shape
-    /// 1x28x28, for image models; beyond 8 dimensions a sample is a flat vector), and `targets`
+    /// 1x28x28, for image models, and (n, 28, 28) too, as the IDX loader reads (n, 28, 28); (n, k)
+    /// gives vectors; beyond 8 dimensions a sample is a flat vector), and `targets`
     /// of shape (n) or (n, width).
     ///
     /// `kind` `.classes` reads whole-number labels (any supported dtype) with `classCount`
@@ -234,9 +235,10 @@ extension Dataset {
         }
         do {
             let data = try Dataset(features: x.floats(scale: scale), featureCount: width, targets: t)
-            let sample = x.shape.dropFirst()
+            // (n, H, W) gives (1, H, W) images, as the IDX loader reads them.
+            let sample = x.shape.count == 3 ? [1] + x.shape.dropFirst() : Array(x.shape.dropFirst())
             guard sample.count >= 2 && sample.count <= Shape.maxRank else { return data }
-            return try data.reshaped(to: Shape(Array(sample)))
+            return try data.reshaped(to: Shape(sample))
         } catch {
             throw error.prefixed("\(features), \(targets)")
         }

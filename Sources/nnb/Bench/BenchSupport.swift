@@ -4,7 +4,7 @@ import NNBackprop
 /// What `nnb bench` and `nnb bench --cnn` share: the data both train on and hand to the peers,
 /// the peers' script file, and the table helpers.
 struct BenchData {
-    /// The first `samples` training images (at most 60,000), flat 784-feature rows.
+    /// The first `samples` training images (at most 60,000), samples of shape 1x28x28.
     let data: Dataset
     /// The IDX files the peer scripts read, or "random" for both.
     let images: String, labels: String

@@ -68,7 +68,7 @@ struct CNNBench {
                         failures.append("\(m.name) batch \(batch): \(f.message)")
                         return nil
                     case .success(let lines):
-                        let times = lines.compactMap { Double($0) }
+                        let times = lines.compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
                         for line in lines {
                             let parts = line.split(separator: " ")
                             guard parts.count == 2, let v = Double(parts[1]) else { continue }
@@ -192,8 +192,7 @@ struct CNNBench {
     /// The peak resident set (KiB) of `nnb train` training the README CNN for one epoch, run as a
     /// child process of this one (the same executable), from wait4's resource usage.
     private func childPeakRSS(batch: Int) -> Result<Int, PeerFailure> {
-        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
-        let path = exe.contains("/") ? exe : "/proc/self/exe"
+        let path = "/proc/self/exe" // this executable, however it was started (argv[0] may be a bare name)
         let args = [path, "train", "--data", "fashion-mnist", "--layers", Self.readmeCNN, "--epochs", "1",
                     "--batch-size", String(batch), "--threads", String(threads), "--quiet"]
         var cArgs = args.map { strdup($0) }
@@ -202,14 +201,20 @@ struct CNNBench {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        guard posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0) == 0 else {
+            return .failure(PeerFailure(message: "could not redirect the child's output"))
+        }
         var pid = pid_t()
         let rc = posix_spawn(&pid, path, &actions, nil, cArgs, environ)
         guard rc == 0 else { return .failure(PeerFailure(message: "could not start \(path): \(String(cString: strerror(rc)))")) }
         var status: Int32 = 0
         var usage = rusage()
-        guard wait4(pid, &status, 0, &usage) == pid else { return .failure(PeerFailure(message: "wait4 failed")) }
-        guard status == 0 else { return .failure(PeerFailure(message: "nnb train exited with status \(status)")) }
+        var waited = wait4(pid, &status, 0, &usage)
+        while waited == -1 && errno == EINTR { waited = wait4(pid, &status, 0, &usage) }
+        guard waited == pid else { return .failure(PeerFailure(message: "wait4 failed: \(String(cString: strerror(errno)))")) }
+        // WIFEXITED / WEXITSTATUS, which Swift does not import.
+        guard status & 0x7F == 0 else { return .failure(PeerFailure(message: "nnb train was killed by signal \(status & 0x7F)")) }
+        guard (status >> 8) & 0xFF == 0 else { return .failure(PeerFailure(message: "nnb train exited with status \((status >> 8) & 0xFF)")) }
         return .success(Int(usage.ru_maxrss))
     }
 }

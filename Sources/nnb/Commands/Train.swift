@@ -50,7 +50,7 @@ struct Train: ParsableCommand {
     @Option(parsing: .unconditional, help: "Momentum for sgd and rmsprop.")
     var momentum: Float = 0
 
-    @Option(help: "The learning-rate schedule over the epochs: constant, step, exponential, cosine (down to 0 at the last epoch).")
+    @Option(help: "The learning-rate schedule over the epochs: constant, step, exponential, cosine (PyTorch's CosineAnnealingLR over the epochs: towards 0 after the last).")
     var schedule = "constant"
 
     @Option(parsing: .unconditional, help: "Epochs between the step schedule's decays (default 10).")
