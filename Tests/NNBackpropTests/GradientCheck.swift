@@ -63,3 +63,20 @@ func finiteDifferences(_ model: Sequential, _ data: Dataset, training: Bool, fil
     XCTAssertGreaterThan(analytic.map { abs($0) }.max() ?? 0, 0, "all gradients are zero", file: file, line: line)
 }
 
+
+/// Trains `model` 2 epochs on `data`, saves it, loads it back and checks that the loaded model
+/// has the same layer specs, the same buffers (running statistics, num_batches_tracked) and
+/// bitwise the same predictions; returns the loaded model for further checks.
+@discardableResult
+func assertModelFileRoundTrip(_ model: Sequential, _ data: Dataset, file: StaticString = #filePath,
+                              line: UInt = #line) throws -> Sequential {
+    try model.fit(data, epochs: 2, batchSize: 8, loss: .softmaxCrossEntropy(), optimizer: Adam(learningRate: 0.01))
+    let dir = try DataTestSupport.makeTempDirectory()
+    defer { DataTestSupport.remove(dir) }
+    try model.save(to: dir + "/model.safetensors")
+    let loaded = try Sequential.load(from: dir + "/model.safetensors")
+    XCTAssertEqual(loaded.layers.map(\.spec), model.layers.map(\.spec), file: file, line: line)
+    XCTAssertEqual(Array(loaded.buffers), Array(model.buffers), "running statistics and num_batches_tracked", file: file, line: line)
+    XCTAssertEqual(try loaded.predict(data).map(\.bitPattern), try model.predict(data).map(\.bitPattern), file: file, line: line)
+    return loaded
+}

@@ -190,11 +190,7 @@ public final class Dense: Layer {
     public func bind(parameters: ParameterSlice, gradients: ParameterSlice) {
         guard owner == nil else { return }
         precondition(parameters.count == parameterCount && gradients.count == parameterCount)
-        if let slices {
-            parameters.pointer.update(from: slices.params.pointer, count: parameterCount)
-            gradients.pointer.update(from: slices.grads.pointer, count: parameterCount)
-        }
-        slices = (parameters, gradients)
+        slices = ParameterSlice.rebind(slices, to: parameters, gradients)
     }
 
     public func resetParameters(using generator: inout SeededGenerator) {

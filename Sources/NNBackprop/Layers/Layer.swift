@@ -290,6 +290,19 @@ public struct ParameterSlice {
     /// A slice over fresh zeroed storage of its own.
     init(count: Int) { self.init(storage: FloatStorage(count: count), offset: 0, count: count) }
 
+    /// A layer's `bind(parameters:gradients:)`: the model's `parameters` and `gradients` take
+    /// over from the layer's `current` pair, whose values they get first (a layer that has none
+    /// yet starts from the model's).
+    static func rebind(_ current: (params: ParameterSlice, grads: ParameterSlice)?, to parameters: ParameterSlice,
+                       _ gradients: ParameterSlice) -> (params: ParameterSlice, grads: ParameterSlice) {
+        precondition(parameters.count == gradients.count && (current == nil || current!.params.count == parameters.count))
+        if let current {
+            parameters.pointer.update(from: current.params.pointer, count: parameters.count)
+            gradients.pointer.update(from: current.grads.pointer, count: gradients.count)
+        }
+        return (parameters, gradients)
+    }
+
     /// The window [start, start + n) of this one, on the same clock, with its own mark.
     func subslice(_ start: Int, _ n: Int) -> ParameterSlice {
         ParameterSlice(storage: storage, offset: offset + start, count: n, clock: clock)

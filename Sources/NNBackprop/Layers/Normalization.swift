@@ -100,11 +100,7 @@ public class BatchNormBase: Layer {
     }
 
     public func bind(parameters: ParameterSlice, gradients: ParameterSlice) {
-        if let params {
-            parameters.pointer.update(from: params.params.pointer, count: parameterCount)
-            gradients.pointer.update(from: params.grads.pointer, count: parameterCount)
-        }
-        params = (parameters, gradients)
+        params = ParameterSlice.rebind(params, to: parameters, gradients)
     }
 
     public func bind(buffers slice: ParameterSlice) {
@@ -266,11 +262,7 @@ public final class LayerNorm: Layer {
     }
 
     public func bind(parameters: ParameterSlice, gradients: ParameterSlice) {
-        if let params {
-            parameters.pointer.update(from: params.params.pointer, count: parameterCount)
-            gradients.pointer.update(from: params.grads.pointer, count: parameterCount)
-        }
-        params = (parameters, gradients)
+        params = ParameterSlice.rebind(params, to: parameters, gradients)
     }
 
     /// weight 1, bias 0 (PyTorch's reset).
