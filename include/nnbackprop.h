@@ -52,7 +52,7 @@ extern "C" {
 #endif
 
 #define NNB_VERSION_MAJOR 0
-#define NNB_VERSION_MINOR 3
+#define NNB_VERSION_MINOR 4
 #define NNB_VERSION_PATCH 0
 /* NNB_VERSION_MAJOR * 10000 + NNB_VERSION_MINOR * 100 + NNB_VERSION_PATCH */
 #define NNB_VERSION_NUMBER (NNB_VERSION_MAJOR * 10000 + NNB_VERSION_MINOR * 100 + NNB_VERSION_PATCH)
@@ -67,7 +67,7 @@ extern "C" {
  * header and library agree. */
 NNB_API int nnb_version(void);
 NNB_API int nnb_abi_version(void);
-/* "0.3.0" */
+/* "0.4.0" */
 NNB_API const char *nnb_version_string(void);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -347,7 +347,8 @@ NNB_API nnb_status nnb_predict(const nnb_model *model, const float *x, size_t ro
                                size_t capacity);
 
 /* Mean loss (*loss) and accuracy (*accuracy: NaN for regression losses) of the model on (x, y)
- * under the named loss (NULL: the compiled one, else cross_entropy). Either output may be NULL. */
+ * under the named loss (NULL: the compiled one, else the one the model was trained with, which
+ * its file keeps, else cross_entropy). Either output may be NULL. */
 NNB_API nnb_status nnb_evaluate(const nnb_model *model, const float *x, size_t rows, size_t cols, const float *y,
                                 size_t y_cols, const char *loss, double *loss_value, double *accuracy);
 
@@ -375,6 +376,45 @@ NNB_API nnb_status nnb_model_load(nnb_model **out, const char *path);
 /* nnb_model_load with flags (0: the same as nnb_model_load); unknown flag bits give
  * NNB_ERR_INVALID_ARGUMENT. */
 NNB_API nnb_status nnb_model_load_with_flags(nnb_model **out, const char *path, uint32_t flags);
+
+/* Flags of nnb_model_save_to_buffer. */
+#define NNB_SAVE_CHECKPOINT 1u /* what nnb_model_save_checkpoint writes, not nnb_model_save */
+
+/* The bytes of the model file nnb_model_save writes (with NNB_SAVE_CHECKPOINT, those of
+ * nnb_model_save_checkpoint), copied into buf. *needed (may be NULL) gets their count; a capacity
+ * below it writes nothing and gives NNB_ERR_CAPACITY, and buf NULL with capacity 0 asks the size
+ * (NNB_OK). The count changes only when the model does (training, new class names). */
+NNB_API nnb_status nnb_model_save_to_buffer(const nnb_model *model, uint32_t flags, void *buf, size_t capacity,
+                                            size_t *needed);
+
+/* A model from the `size` bytes at `data` (a model file's contents, as nnb_model_save_to_buffer
+ * gives them), as nnb_model_load_with_flags reads a file: the bytes are only read during the call.
+ * A checkpoint's training state comes with it (options.resume). */
+NNB_API nnb_status nnb_model_load_from_buffer(nnb_model **out, const void *data, size_t size, uint32_t flags);
+
+/* ------------------------------------------------------------------------------------------ */
+/* What the model was trained with                                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+/* The name of the loss the model was last trained with ("cross_entropy", "bce", "mse", ...; set
+ * by nnb_train / nnb_compile, saved in its file), NUL-terminated into buf as nnb_model_describe
+ * writes text (*needed gets the size with the NUL; buf NULL, capacity 0 asks it).
+ * NNB_ERR_NOT_READY when it has none (never trained, or loaded from a file without one). */
+NNB_API nnb_status nnb_model_get_loss(const nnb_model *model, char *buf, size_t capacity, size_t *needed);
+
+/* Names the model's classes (saved in its file): `count` NUL-terminated UTF-8 strings, copied,
+ * all different, one per output (2 for a one-output bce model: classes 0 and 1). count 0 (names
+ * may then be NULL) removes them. NNB_ERR_SHAPE_MISMATCH for another count, NNB_ERR_INVALID_ARGUMENT
+ * for a repeated name. */
+NNB_API nnb_status nnb_model_set_class_names(nnb_model *model, const char *const *names, size_t count);
+
+/* *count gets the number of class names the model has (0: none). */
+NNB_API nnb_status nnb_model_class_count(const nnb_model *model, size_t *count);
+
+/* Class name `index` (below nnb_model_class_count's count), NUL-terminated into buf as
+ * nnb_model_get_loss writes its name. */
+NNB_API nnb_status nnb_model_get_class_name(const nnb_model *model, size_t index, char *buf, size_t capacity,
+                                            size_t *needed);
 
 #ifdef __cplusplus
 }

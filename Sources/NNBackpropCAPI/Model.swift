@@ -267,18 +267,25 @@ public func nnbModelDescribe(_ model: OpaquePointer?, _ buf: UnsafeMutablePointe
     capiCall("nnb_model_describe") {
         let h = try handle(model)
         let text = ModelDescription.describe(h.model) // the layers never change after creation
-        let bytes = Array(text.utf8CString)
-        needed?.pointee = bytes.count
-        let capacity = try size(capacity, "capacity")
-        guard let buf else {
-            if needed != nil && capacity == 0 { return } // size query
-            throw CAPIFailure.null("buf")
-        }
-        guard capacity >= bytes.count else {
-            throw CAPIFailure(NNB_ERR_CAPACITY, "the description needs \(bytes.count) bytes with its NUL, capacity is \(capacity)")
-        }
-        bytes.withUnsafeBufferPointer { buf.update(from: $0.baseAddress!, count: bytes.count) }
+        try copyOut(Array(text.utf8CString).map { UInt8(bitPattern: $0) }, to: buf, capacity: capacity, needed: needed,
+                    "the description", unit: "bytes with its NUL")
     }
+}
+
+/// Copies `bytes` to a caller's buffer of `capacity`: `needed` gets their count; a NULL buffer
+/// with capacity 0 and a `needed` is a size query; a smaller capacity is NNB_ERR_CAPACITY.
+func copyOut<T>(_ bytes: [UInt8], to buf: UnsafeMutablePointer<T>?, capacity: Int, needed: UnsafeMutablePointer<Int>?,
+                _ what: String, unit: String = "bytes") throws {
+    needed?.pointee = bytes.count
+    let capacity = try size(capacity, "capacity")
+    guard let buf else {
+        if needed != nil && capacity == 0 { return }
+        throw CAPIFailure.null("buf")
+    }
+    guard capacity >= bytes.count else {
+        throw CAPIFailure(NNB_ERR_CAPACITY, "\(what) needs \(bytes.count) \(unit), capacity is \(capacity)")
+    }
+    bytes.withUnsafeBytes { UnsafeMutableRawPointer(buf).copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
 }
 
 // MARK: - Data from C arrays
@@ -388,7 +395,7 @@ public func nnbEvaluate(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ r
     capiCall("nnb_evaluate") {
         let h = try handle(model)
         try h.read {
-            let loss = try lossName.map { try Loss(name: String(cString: $0)) } ?? h.compiled?.loss ?? .softmaxCrossEntropy()
+            let loss = try lossName.map { try Loss(name: String(cString: $0)) } ?? h.compiled?.loss ?? h.model.loss ?? .softmaxCrossEntropy()
             // Validated as nnb_train validates them: soft targets outside [0, 1] are refused here too.
             let data = try dataset(h, x, rows, cols, y, yCols, loss: loss)
             let t = data.targets
@@ -433,12 +440,54 @@ private func load(_ out: UnsafeMutablePointer<OpaquePointer?>?, _ path: UnsafePo
     return capiCall(function) {
         guard let out else { throw CAPIFailure.null("out") }
         let p = try string(path, "path")
-        guard flags & ~NNB_LOAD_ALLOW_NONFINITE == 0 else {
-            throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "unknown flag bits 0x\(String(flags & ~NNB_LOAD_ALLOW_NONFINITE, radix: 16)) (known: NNB_LOAD_ALLOW_NONFINITE)")
-        }
+        try checkLoadFlags(flags)
         let loaded = try Sequential.loadWithCheckpoint(from: p, allowNonFinite: flags & NNB_LOAD_ALLOW_NONFINITE != 0)
-        let h = ModelHandle(loaded.model)
-        h.checkpoint = loaded.checkpoint
-        out.pointee = OpaquePointer(Unmanaged.passRetained(h).toOpaque())
+        out.pointee = adopt(loaded)
+    }
+}
+
+private func checkLoadFlags(_ flags: UInt32) throws {
+    guard flags & ~NNB_LOAD_ALLOW_NONFINITE == 0 else {
+        throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "unknown flag bits 0x\(String(flags & ~NNB_LOAD_ALLOW_NONFINITE, radix: 16)) (known: NNB_LOAD_ALLOW_NONFINITE)")
+    }
+}
+
+/// A new handle holding a loaded model and its checkpoint.
+private func adopt(_ loaded: (model: Sequential, checkpoint: Checkpoint?)) -> OpaquePointer {
+    let h = ModelHandle(loaded.model)
+    h.checkpoint = loaded.checkpoint
+    return OpaquePointer(Unmanaged.passRetained(h).toOpaque())
+}
+
+@c(nnb_model_save_to_buffer)
+public func nnbModelSaveToBuffer(_ model: OpaquePointer?, _ flags: UInt32, _ buf: UnsafeMutableRawPointer?, _ capacity: Int,
+                                 _ needed: UnsafeMutablePointer<Int>?) -> nnb_status {
+    capiCall("nnb_model_save_to_buffer") {
+        let h = try handle(model)
+        guard flags & ~NNB_SAVE_CHECKPOINT == 0 else {
+            throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "unknown flag bits 0x\(String(flags & ~NNB_SAVE_CHECKPOINT, radix: 16)) (known: NNB_SAVE_CHECKPOINT)")
+        }
+        let bytes: [UInt8] = try h.read {
+            guard flags & NNB_SAVE_CHECKPOINT != 0 else { return try h.model.serialized() }
+            guard let c = h.compiled else {
+                throw CAPIFailure(NNB_ERR_NOT_READY, "nothing to checkpoint: call nnb_compile or nnb_train first (flags 0 gives the model alone)")
+            }
+            return try h.model.safeTensors(optimizer: c.optimizer, progress: c.progress).serialized()
+        }
+        try copyOut(bytes, to: buf?.assumingMemoryBound(to: UInt8.self), capacity: capacity, needed: needed, "the model file")
+    }
+}
+
+@c(nnb_model_load_from_buffer)
+public func nnbModelLoadFromBuffer(_ out: UnsafeMutablePointer<OpaquePointer?>?, _ data: UnsafeRawPointer?, _ count: Int,
+                                   _ flags: UInt32) -> nnb_status {
+    out?.pointee = nil
+    return capiCall("nnb_model_load_from_buffer") {
+        guard let out else { throw CAPIFailure.null("out") }
+        guard let data else { throw CAPIFailure.null("data") }
+        let n = try size(count, "size")
+        try checkLoadFlags(flags)
+        let bytes = [UInt8](UnsafeRawBufferPointer(start: data, count: n))
+        out.pointee = adopt(try Sequential.loadWithCheckpoint(bytes: bytes, allowNonFinite: flags & NNB_LOAD_ALLOW_NONFINITE != 0))
     }
 }

@@ -25,6 +25,11 @@ struct CompiledTraining {
     var trainerKind = -1
     /// nnb_train_epoch's data order, carried from call to call (no replay of earlier epochs).
     let order = DataOrder()
+
+    /// What a checkpoint records of this training.
+    var progress: TrainingProgress {
+        TrainingProgress(epochsCompleted: epochsRun, seed: seed, batchSize: batchSize, shuffle: shuffle)
+    }
 }
 
 /// The defaults of the training options, in this library's full layout.
@@ -308,7 +313,10 @@ public func nnbCompile(_ model: OpaquePointer?, _ options: UnsafePointer<nnb_tra
     capiCall("nnb_compile") {
         let h = try handle(model)
         let training = try compile(try readOptions(options))
-        try h.mutate("nnb_compile") { h.compiled = training }
+        try h.mutate("nnb_compile") {
+            h.compiled = training
+            h.model.loss = training.loss
+        }
     }
 }
 
@@ -396,9 +404,7 @@ public func nnbModelSaveCheckpoint(_ model: OpaquePointer?, _ path: UnsafePointe
             guard let c = h.compiled else {
                 throw CAPIFailure(NNB_ERR_NOT_READY, "nothing to checkpoint: call nnb_compile or nnb_train first (nnb_model_save writes the model alone)")
             }
-            try h.model.saveCheckpoint(to: p, optimizer: c.optimizer,
-                                       progress: TrainingProgress(epochsCompleted: c.epochsRun, seed: c.seed,
-                                                                  batchSize: c.batchSize, shuffle: c.shuffle))
+            try h.model.saveCheckpoint(to: p, optimizer: c.optimizer, progress: c.progress)
         }
     }
 }

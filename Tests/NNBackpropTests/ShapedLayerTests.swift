@@ -312,14 +312,14 @@ final class ShapedLayerTests: XCTestCase {
 
     // MARK: Model file version 2
 
-    func testVersion2RecordsTheInputShapeAndANewerVersionIsRefused() throws {
+    func testTheFileRecordsTheInputShapeAndANewerVersionIsRefused() throws {
         let model = try Sequential(inputShape: Shape([1, 4, 4]), seed: 2) { Flatten(); try Dense(16, 3) }
         var st = try model.safeTensors()
-        XCTAssertEqual(st.metadata["format_version"], "2")
+        XCTAssertEqual(st.metadata["format_version"], "3")
         XCTAssertTrue(st.metadata["architecture"]!.contains("\"input_shape\": [1, 4, 4]"))
         XCTAssertEqual(try Sequential(safeTensors: st).sampleShape.dimensions, [1, 4, 4])
-        st.metadata["format_version"] = "3"
-        assertNNError(NNError.unsupported, mentions: ["version 3", "1 and 2"]) { _ = try Sequential(safeTensors: st) }
+        st.metadata["format_version"] = "4"
+        assertNNError(NNError.unsupported, mentions: ["version 4", "1, 2 and 3"]) { _ = try Sequential(safeTensors: st) }
         st = try model.safeTensors()
         st.metadata["architecture"] = st.metadata["architecture"]!.replacingOccurrences(of: "\"Flatten\"", with: "\"Flatten\", \"start_dim\": 2")
         assertNNError(NNError.unknownName, mentions: ["Flatten", "start_dim"]) { _ = try Sequential(safeTensors: st) }

@@ -2316,23 +2316,23 @@ static void test_shapes(void) {
     /* A version-3 file is refused by name. */
     m = new_model("4-3", 1);
     char path[512], newer[512];
-    tmp_path(path, sizeof path, "v2.safetensors");
-    tmp_path(newer, sizeof newer, "v3.safetensors");
+    tmp_path(path, sizeof path, "v3.safetensors");
+    tmp_path(newer, sizeof newer, "v4.safetensors");
     expect(nnb_model_save(m, path), NNB_OK, "save");
     nnb_model_free(m);
     long size = 0;
     unsigned char *bytes = read_file(path, &size);
-    const char *key = "\"format_version\":\"2\"";
+    const char *key = "\"format_version\":\"3\"";
     char *v = NULL;
     for (long i = 0; bytes && v == NULL && i + (long)strlen(key) <= size; i++)
         if (memcmp(bytes + i, key, strlen(key)) == 0) v = (char *)bytes + i;
-    check(v != NULL, "the file says format_version 2");
+    check(v != NULL, "the file says format_version 3");
     if (v) {
-        v[18] = '3';
+        v[18] = '4';
         write_file(newer, bytes, (size_t)size);
         m = (nnb_model *)&m;
-        expect(nnb_model_load(&m, newer), NNB_ERR_UNSUPPORTED, "loading a version-3 file");
-        check(m == NULL && last_error_mentions("version 3"), "the message names the version: %s", nnb_last_error());
+        expect(nnb_model_load(&m, newer), NNB_ERR_UNSUPPORTED, "loading a version-4 file");
+        check(m == NULL && last_error_mentions("version 4"), "the message names the version: %s", nnb_last_error());
     }
     free(bytes);
 }
@@ -2403,6 +2403,137 @@ static void make_quadrants(float *x, float *y, size_t n, uint64_t seed) {
             }
         y[i] = (float)q;
     }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Models in memory; the loss and class names a model keeps                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+/* nnb_model_save_to_buffer gives the file's bytes; nnb_model_load_from_buffer reads them back. */
+static void test_buffers(void) {
+    nnb_model *m = new_model("2-8:tanh-1", 4);
+    if (!m) return;
+    nnb_train_options o;
+    nnb_train_options_init(&o);
+    o.loss = "bce";
+    o.epochs = 3;
+    expect(nnb_train(m, XOR_X, 4, 2, XOR_Y, 1, &o, NULL), NNB_OK, "train with bce");
+    size_t needed = 0;
+    expect(nnb_model_save_to_buffer(m, 0, NULL, 0, &needed), NNB_OK, "size query");
+    check(needed > 8, "the model is %zu bytes", needed);
+    unsigned char *buf = malloc(needed);
+    size_t got = 0;
+    expect(nnb_model_save_to_buffer(m, 0, buf, needed - 1, &got), NNB_ERR_CAPACITY, "one byte short");
+    check(got == needed && last_error_mentions("capacity"), "the short call still says the size: %s", nnb_last_error());
+    expect(nnb_model_save_to_buffer(m, 0, buf, needed, &got), NNB_OK, "save to the buffer");
+    expect(nnb_model_save_to_buffer(m, 4, buf, needed, &got), NNB_ERR_INVALID_ARGUMENT, "unknown flag");
+    expect(nnb_model_save_to_buffer(m, 0, NULL, 10, &got), NNB_ERR_NULL_ARGUMENT, "NULL buffer with a capacity");
+    /* The same bytes as the file. */
+    char path[512];
+    tmp_path(path, sizeof path, "buffer.safetensors");
+    expect(nnb_model_save(m, path), NNB_OK, "save the file");
+    long size = 0;
+    unsigned char *file = read_file(path, &size);
+    check(file && (size_t)size == needed && memcmp(file, buf, needed) == 0, "the buffer holds the file's bytes (%ld, %zu)",
+          size, needed);
+    free(file);
+
+    nnb_model *back = (nnb_model *)&back;
+    expect(nnb_model_load_from_buffer(&back, buf, needed, 0), NNB_OK, "load from the buffer");
+    if (back) {
+        float *a = predict_alloc(m, XOR_X, 4, 2), *b = predict_alloc(back, XOR_X, 4, 2);
+        check(a && b && memcmp(a, b, 4 * sizeof(float)) == 0, "the loaded model predicts bitwise the same");
+        free(a);
+        free(b);
+        char name[32];
+        expect(nnb_model_get_loss(back, name, sizeof name, NULL), NNB_OK, "the loaded model's loss");
+        check(strcmp(name, "bce") == 0, "the file kept the loss bce: %s", name);
+        /* nnb_evaluate without a loss name uses the saved bce: the same as naming it. */
+        double l1 = 0, l2 = 0;
+        expect(nnb_evaluate(back, XOR_X, 4, 2, XOR_Y, 1, NULL, &l1, NULL), NNB_OK, "evaluate, loss NULL");
+        expect(nnb_evaluate(back, XOR_X, 4, 2, XOR_Y, 1, "bce", &l2, NULL), NNB_OK, "evaluate under bce");
+        check(l1 == l2, "loss NULL evaluates with the saved bce (%g == %g)", l1, l2);
+        nnb_model_free(back);
+    }
+    back = (nnb_model *)&back;
+    expect(nnb_model_load_from_buffer(&back, buf, needed / 2, 0), NNB_ERR_CORRUPT_FILE, "half the bytes");
+    check(back == NULL && last_error_mentions("truncated"), "a truncated buffer is named: %s", nnb_last_error());
+    expect(nnb_model_load_from_buffer(&back, NULL, 10, 0), NNB_ERR_NULL_ARGUMENT, "data NULL");
+    expect(nnb_model_load_from_buffer(&back, buf, needed, 8), NNB_ERR_INVALID_ARGUMENT, "unknown load flag");
+    expect(nnb_model_load_from_buffer(&back, buf, (size_t)-1, 0), NNB_ERR_INVALID_ARGUMENT, "a size of 2^64 - 1");
+    expect(nnb_model_load_from_buffer(NULL, buf, needed, 0), NNB_ERR_NULL_ARGUMENT, "out NULL");
+    free(buf);
+
+    /* A checkpoint in memory: not before training, and it resumes. */
+    nnb_model *fresh = new_model("2-4:tanh-1", 1);
+    expect(nnb_model_save_to_buffer(fresh, NNB_SAVE_CHECKPOINT, NULL, 0, &needed), NNB_ERR_NOT_READY,
+           "no checkpoint before training");
+    char name[32];
+    expect(nnb_model_get_loss(fresh, name, sizeof name, NULL), NNB_ERR_NOT_READY, "an untrained model has no loss");
+    nnb_model_free(fresh);
+    expect(nnb_model_save_to_buffer(m, NNB_SAVE_CHECKPOINT, NULL, 0, &needed), NNB_OK, "checkpoint size");
+    buf = malloc(needed);
+    expect(nnb_model_save_to_buffer(m, NNB_SAVE_CHECKPOINT, buf, needed, NULL), NNB_OK, "checkpoint to memory");
+    back = NULL;
+    expect(nnb_model_load_from_buffer(&back, buf, needed, 0), NNB_OK, "load the checkpoint");
+    if (back) {
+        o.epochs = 5;
+        o.resume = 1;
+        expect(nnb_train(back, XOR_X, 4, 2, XOR_Y, 1, &o, NULL), NNB_OK, "resume from the in-memory checkpoint");
+        nnb_model_free(back);
+    }
+    free(buf);
+    nnb_model_free(m);
+}
+
+static void test_class_names(void) {
+    nnb_model *m = new_model("2-4:tanh-3", 2);
+    if (!m) return;
+    size_t count = 9;
+    expect(nnb_model_class_count(m, &count), NNB_OK, "count");
+    check(count == 0, "no names at first (%zu)", count);
+    const char *names[3] = {"setosa", "versicolor", "virginica"};
+    expect(nnb_model_set_class_names(m, names, 2), NNB_ERR_SHAPE_MISMATCH, "two names for three outputs");
+    check(last_error_mentions("expected 3"), "the count is named: %s", nnb_last_error());
+    const char *twice[3] = {"a", "b", "a"};
+    expect(nnb_model_set_class_names(m, twice, 3), NNB_ERR_INVALID_ARGUMENT, "a repeated name");
+    check(last_error_mentions("'a'"), "the repeated name is named: %s", nnb_last_error());
+    const char *holes[3] = {"a", NULL, "c"};
+    expect(nnb_model_set_class_names(m, holes, 3), NNB_ERR_NULL_ARGUMENT, "a NULL name");
+    expect(nnb_model_set_class_names(m, NULL, 3), NNB_ERR_NULL_ARGUMENT, "names NULL");
+    expect(nnb_model_set_class_names(m, names, 3), NNB_OK, "three names");
+    char path[512];
+    tmp_path(path, sizeof path, "classes.safetensors");
+    expect(nnb_model_save(m, path), NNB_OK, "save");
+    nnb_model *back = NULL;
+    expect(nnb_model_load(&back, path), NNB_OK, "load");
+    if (back) {
+        expect(nnb_model_class_count(back, &count), NNB_OK, "count after load");
+        check(count == 3, "three names after load (%zu)", count);
+        char buf[16];
+        size_t needed = 0;
+        for (size_t i = 0; i < 3 && count == 3; i++) {
+            expect(nnb_model_get_class_name(back, i, buf, sizeof buf, &needed), NNB_OK, "a class name");
+            check(strcmp(buf, names[i]) == 0 && needed == strlen(names[i]) + 1, "name %zu is %s", i, buf);
+        }
+        expect(nnb_model_get_class_name(back, 1, buf, 4, &needed), NNB_ERR_CAPACITY, "a short buffer");
+        check(needed == 11, "the short call says 11 bytes (%zu)", needed);
+        expect(nnb_model_get_class_name(back, 3, buf, sizeof buf, NULL), NNB_ERR_INVALID_ARGUMENT, "index 3");
+        check(last_error_mentions("3 class names"), "the range is named: %s", nnb_last_error());
+        expect(nnb_model_set_class_names(back, NULL, 0), NNB_OK, "remove the names");
+        expect(nnb_model_class_count(back, &count), NNB_OK, "count after removal");
+        check(count == 0, "none after removal (%zu)", count);
+        nnb_model_free(back);
+    }
+    /* A one-output (bce) model has two classes. */
+    nnb_model *b = new_model("2-4:tanh-1", 2);
+    const char *two[2] = {"no", "yes"};
+    expect(nnb_model_set_class_names(b, two, 2), NNB_OK, "two names for one bce output");
+    expect(nnb_model_set_class_names(b, two, 1), NNB_ERR_SHAPE_MISMATCH, "one name for one bce output");
+    nnb_model_free(b);
+    expect(nnb_model_class_count(NULL, &count), NNB_ERR_NULL_ARGUMENT, "NULL model");
+    expect(nnb_model_class_count(m, NULL), NNB_ERR_NULL_ARGUMENT, "NULL count");
+    nnb_model_free(m);
 }
 
 static void test_cnn(void) {
@@ -2612,6 +2743,8 @@ int main(int argc, char **argv) {
         {"reports", test_reports},
         {"checkpoint", test_checkpoint},
         {"cnn", test_cnn},
+        {"buffers", test_buffers},
+        {"class_names", test_class_names},
     };
     const char *quick = getenv("NNB_TEST_QUICK");
     g_quick = quick && quick[0] && strcmp(quick, "0") != 0;

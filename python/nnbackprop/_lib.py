@@ -17,7 +17,7 @@ import sys
 import warnings
 
 # Mirrors of the header's macros.
-VERSION_MAJOR, VERSION_MINOR, VERSION_PATCH = 0, 3, 0
+VERSION_MAJOR, VERSION_MINOR, VERSION_PATCH = 0, 4, 0
 VERSION_NUMBER = VERSION_MAJOR * 10000 + VERSION_MINOR * 100 + VERSION_PATCH
 ABI_VERSION = 1
 
@@ -40,6 +40,7 @@ ERR_DUPLICATE = 14  # plugin registry (include/nnbackprop_plugin.h)
 ERR_PLUGIN = 15
 ERR_DIVERGED = 16
 LOAD_ALLOW_NONFINITE = 1
+SAVE_CHECKPOINT = 1
 
 # nnb_layer_type
 LAYER_DENSE = 1
@@ -222,6 +223,12 @@ PROTOTYPES = {
     "nnb_model_save_checkpoint": (status_t, [model_p, ctypes.c_char_p]),
     "nnb_model_load": (status_t, [ctypes.POINTER(model_p), ctypes.c_char_p]),
     "nnb_model_load_with_flags": (status_t, [ctypes.POINTER(model_p), ctypes.c_char_p, ctypes.c_uint32]),
+    "nnb_model_save_to_buffer": (status_t, [model_p, ctypes.c_uint32, ctypes.c_void_p, size_t, ctypes.POINTER(size_t)]),
+    "nnb_model_load_from_buffer": (status_t, [ctypes.POINTER(model_p), ctypes.c_void_p, size_t, ctypes.c_uint32]),
+    "nnb_model_get_loss": (status_t, [model_p, ctypes.c_char_p, size_t, ctypes.POINTER(size_t)]),
+    "nnb_model_set_class_names": (status_t, [model_p, ctypes.POINTER(ctypes.c_char_p), size_t]),
+    "nnb_model_class_count": (status_t, [model_p, ctypes.POINTER(size_t)]),
+    "nnb_model_get_class_name": (status_t, [model_p, size_t, ctypes.c_char_p, size_t, ctypes.POINTER(size_t)]),
     "nnb_register_activation": (status_t, [ctypes.POINTER(ActivationPlugin)]),
     "nnb_register_loss": (status_t, [ctypes.POINTER(LossPlugin)]),
     "nnb_plugin_registered": (ctypes.c_int, [ctypes.c_char_p]),

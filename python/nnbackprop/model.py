@@ -1,10 +1,11 @@
 """The Model class: a feed-forward network in libnnbackprop, driven with numpy arrays."""
 
 import ctypes
+import json
 import math
 import operator
 import os
-import tempfile
+import struct
 from collections import namedtuple
 
 import numpy as np
@@ -98,6 +99,31 @@ def _targets(y, rows, name="y"):
     if y.shape[0] != rows:
         raise ShapeError(f"{name} has {y.shape[0]} rows but x has {rows}", _lib.ERR_SHAPE_MISMATCH)
     return y
+
+
+_IncompatibleKeys = namedtuple("IncompatibleKeys", "missing_keys unexpected_keys")
+
+
+def _unpickle(cls, data):
+    return cls.from_bytes(data)
+
+
+def _text(call, missing_ok=False):
+    """A string the library writes into a caller's buffer: call(buf, capacity, needed)."""
+    needed = ctypes.c_size_t(0)
+    status = call(None, 0, ctypes.byref(needed))
+    if missing_ok and status == _lib.ERR_NOT_READY:
+        return None
+    check(status)
+    buf = ctypes.create_string_buffer(needed.value)
+    check(call(buf, len(buf), ctypes.byref(needed)))
+    return buf.value.decode()
+
+
+def _safetensors(data):
+    """(header dict, tensor bytes) of a safetensors blob (a model file's bytes)."""
+    n = struct.unpack("<Q", data[:8])[0]
+    return json.loads(data[8 : 8 + n]), data[8 + n :]
 
 
 def _report_dict(r):
@@ -228,6 +254,25 @@ class Model:
         check(_C.nnb_model_load_with_flags(ctypes.byref(handle), os.fsencode(path), flags))
         return cls._from_handle(handle)
 
+    @classmethod
+    def from_bytes(cls, data, allow_non_finite=False):
+        """A model from the bytes of a model file (what to_bytes() returns, or a file's
+        contents); raises as load() does."""
+        data = bytes(data)
+        handle = _lib.model_p()
+        flags = _lib.LOAD_ALLOW_NONFINITE if allow_non_finite else 0
+        check(_C.nnb_model_load_from_buffer(ctypes.byref(handle), data, len(data), flags))
+        return cls._from_handle(handle)
+
+    def to_bytes(self, checkpoint=False):
+        """The bytes save(path, checkpoint) would write, as a bytes object."""
+        flags = _lib.SAVE_CHECKPOINT if checkpoint else 0
+        needed = ctypes.c_size_t(0)
+        check(_C.nnb_model_save_to_buffer(self._h, flags, None, 0, ctypes.byref(needed)))
+        buf = ctypes.create_string_buffer(needed.value)
+        check(_C.nnb_model_save_to_buffer(self._h, flags, buf, len(buf), ctypes.byref(needed)))
+        return buf.raw[: needed.value]
+
     # -- lifetime ---------------------------------------------------------------------------
 
     def close(self):
@@ -242,19 +287,19 @@ class Model:
             self.close()
 
     def __copy__(self):
-        """An independent model with the same layers, weights and scaler (through a model file
-        in a temporary folder). Training options set by compile() are not copied. A copy never
-        shares the C handle, so freeing one leaves the other usable."""
-        with tempfile.TemporaryDirectory(prefix="nnbackprop-copy-") as folder:
-            path = os.path.join(folder, "model.safetensors")
-            self.save(path)
-            return type(self).load(path)
+        """An independent model with the same layers, weights, scaler, loss and class names
+        (through its model file's bytes, in memory). Training options set by compile() are not
+        copied. A copy never shares the C handle, so freeing or training one leaves the other
+        as it was."""
+        return type(self).from_bytes(self.to_bytes())
 
     def __deepcopy__(self, memo):
         return self.__copy__()
 
     def __reduce__(self):
-        raise TypeError("nnbackprop.Model cannot be pickled yet; save() it to a file and load() it instead")
+        # Pickled as its model file's bytes (the architecture, weights, scaler, loss and class
+        # names; not a compile() state or a checkpoint): the file format is the stable form.
+        return (_unpickle, (type(self), self.to_bytes()))
 
     def __enter__(self):
         return self
@@ -305,6 +350,126 @@ class Model:
             status = _C.nnb_model_describe(self._h, buf, len(buf), ctypes.byref(needed))
         check(status)
         return buf.value.decode()
+
+    @property
+    def loss(self):
+        """The name of the loss the model was last trained with ("cross_entropy", "bce", ...),
+        kept in its file; None when it has none (never trained, or an older file)."""
+        text = _text(lambda buf, cap, needed: _C.nnb_model_get_loss(self._h, buf, cap, needed), missing_ok=True)
+        return text
+
+    @property
+    def classes(self):
+        """The class names (a numpy array of str, index i naming output i; two for a one-output
+        bce model), kept in the model file; None when classes are known by index only.
+        fit() with string labels sets them; so does assigning a list (None removes them)."""
+        count = ctypes.c_size_t(0)
+        check(_C.nnb_model_class_count(self._h, ctypes.byref(count)))
+        if count.value == 0:
+            return None
+        names = [
+            _text(lambda buf, cap, needed, i=i: _C.nnb_model_get_class_name(self._h, i, buf, cap, needed))
+            for i in range(count.value)
+        ]
+        return np.array(names, dtype=str)
+
+    @classes.setter
+    def classes(self, names):
+        if names is None:
+            check(_C.nnb_model_set_class_names(self._h, None, 0))
+            return
+        names = [str(n) for n in names]
+        array = (ctypes.c_char_p * len(names))(*[n.encode() for n in names])
+        check(_C.nnb_model_set_class_names(self._h, array, len(names)))
+
+    def _labels_to_indices(self, y, learn=True):
+        """y's labels as class indices: string (or object) labels map through the model's class
+        names, which the first training call with them sets (sorted, as numpy.unique gives
+        them)."""
+        y = np.asarray(y)
+        if y.dtype.kind not in "USO":
+            return y
+        if y.ndim != 1:
+            raise ShapeError(f"string labels must be one per row (1-D), got shape {y.shape}", _lib.ERR_SHAPE_MISMATCH)
+        labels = y.astype(str)
+        classes = self.classes
+        if classes is None:
+            if not learn:
+                raise InvalidArgumentError(
+                    "y holds string labels but the model has no class names (train it on them first, or set classes)",
+                    _lib.ERR_INVALID_ARGUMENT,
+                )
+            classes = np.unique(labels)
+            self.classes = classes  # raises ShapeError when their count is not the outputs'
+        index = {str(name): i for i, name in enumerate(classes)}
+        unknown = sorted(set(labels.tolist()) - set(index))
+        if unknown:
+            shown = ", ".join(repr(u) for u in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+            raise InvalidArgumentError(
+                f"labels {shown} are not among the model's classes ({', '.join(repr(str(c)) for c in classes)})",
+                _lib.ERR_INVALID_ARGUMENT,
+            )
+        return np.array([index[name] for name in labels.tolist()], dtype=np.float32)
+
+    def state_dict(self):
+        """The weights and buffers as a dict of float32 numpy arrays (copies), named and shaped
+        as the equivalent PyTorch nn.Sequential's state dict, in its order: what
+        torch_model.load_state_dict({k: torch.from_numpy(v) ...}, strict=True) takes. The scaler
+        is not in it (see save())."""
+        header, data = _safetensors(self.to_bytes())
+        out = {}
+        for name, entry in header.items():
+            if name == "__metadata__":
+                continue
+            begin, end = entry["data_offsets"]
+            out[name] = np.frombuffer(data[begin:end], dtype="<f4").reshape(entry["shape"]).astype(np.float32)
+        return out
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Sets the weights and buffers from a dict of arrays named as state_dict() names them
+        (numpy arrays, PyTorch tensors or anything numpy takes). With strict, a missing or
+        unexpected name raises KeyError naming it; a wrong shape always raises ShapeError.
+        Returns (missing_keys, unexpected_keys) as PyTorch does. The model keeps its layers,
+        scaler, loss and class names; a compile() state is dropped (call compile() again)."""
+        header, data = _safetensors(self.to_bytes())
+        names = [n for n in header if n != "__metadata__"]
+        missing = [n for n in names if n not in state_dict]
+        unexpected = [k for k in state_dict if k not in header or k == "__metadata__"]
+        if strict and (missing or unexpected):
+            raise KeyError(
+                f"load_state_dict(strict=True): missing {missing or 'nothing'}, unexpected {unexpected or 'nothing'}"
+            )
+        blobs = []
+        for name in names:
+            entry = header[name]
+            begin, end = entry["data_offsets"]
+            if name in state_dict:
+                value = state_dict[name]
+                if hasattr(value, "detach"):  # a torch tensor
+                    value = value.detach().cpu().numpy()
+                value = np.asarray(value, dtype="<f4")
+                if tuple(value.shape) != tuple(entry["shape"]):
+                    raise ShapeError(
+                        f"state_dict[{name!r}] has shape {tuple(value.shape)}, the model's is {tuple(entry['shape'])}",
+                        _lib.ERR_SHAPE_MISMATCH,
+                    )
+                blob = np.ascontiguousarray(value).tobytes()
+            else:
+                blob = data[begin:end]
+            entry = dict(entry, data_offsets=[0, 0])
+            header[name] = entry
+            blobs.append((name, blob))
+        offset = 0
+        for name, blob in blobs:
+            header[name]["data_offsets"] = [offset, offset + len(blob)]
+            offset += len(blob)
+        text = json.dumps(header, separators=(",", ":")).encode()
+        text += b" " * (-len(text) % 8)
+        replacement = type(self).from_bytes(struct.pack("<Q", len(text)) + text + b"".join(b for _, b in blobs))
+        old, self._handle = self._handle, replacement._handle
+        replacement._handle = None
+        _C.nnb_model_free(old)
+        return _IncompatibleKeys(missing, unexpected)
 
     def __repr__(self):
         if not self._handle:
@@ -360,7 +525,7 @@ class Model:
         InvalidArgumentError.
         """
         x, _ = _features(x, self._input_shape)
-        y = _targets(y, x.shape[0])
+        y = _targets(self._labels_to_indices(y), x.shape[0])
         opts = _options(epochs, batch_size, loss, optimizer, lr, validation_split, options)
         opts.resume = int(resume)  # the library refuses anything but 0 and 1
         history = []
@@ -411,7 +576,7 @@ class Model:
     def train_batch(self, x, y):
         """One optimizer step on (x, y); returns the batch's mean loss. Needs compile()."""
         x, _ = _features(x, self._input_shape)
-        y = _targets(y, x.shape[0])
+        y = _targets(self._labels_to_indices(y), x.shape[0])
         loss = ctypes.c_double(math.nan)
         check(_C.nnb_train_batch(self._h, _ptr(x), x.shape[0], x.shape[1], _ptr(y), y.shape[1], ctypes.byref(loss)))
         return loss.value
@@ -419,7 +584,7 @@ class Model:
     def train_epoch(self, x, y):
         """One epoch over (x, y) in compiled-size mini-batches; returns the epoch's report dict."""
         x, _ = _features(x, self._input_shape)
-        y = _targets(y, x.shape[0])
+        y = _targets(self._labels_to_indices(y), x.shape[0])
         report = _lib.EpochReport()
         report.struct_size = ctypes.sizeof(report)
         check(_C.nnb_train_epoch(self._h, _ptr(x), x.shape[0], x.shape[1], _ptr(y), y.shape[1], ctypes.byref(report)))
@@ -442,16 +607,20 @@ class Model:
 
     def predict_classes(self, x):
         """Class indices: the argmax of the outputs, or for one output (a bce logit) 1 where it
-        is positive."""
+        is positive; the class names instead when the model has them (see classes)."""
         out = self.predict(x)
         if out.shape[-1] == 1:
-            return (out[..., 0] > 0).astype(np.int64)
-        return np.argmax(out, axis=-1)
+            index = (out[..., 0] > 0).astype(np.int64)
+        else:
+            index = np.argmax(out, axis=-1)
+        classes = self.classes
+        return index if classes is None else classes[index]
 
     def predict_proba(self, x):
-        """Probabilities: softmax of the outputs, or sigmoid for one output."""
+        """Probabilities: softmax of the outputs; sigmoid of each output for a model trained
+        with bce (each is the probability of its label) or with one output."""
         out = self.predict(x).astype(np.float64)
-        if out.shape[-1] == 1:
+        if out.shape[-1] == 1 or self.loss == "bce":
             return 1.0 / (1.0 + np.exp(-out))
         out = out - out.max(axis=-1, keepdims=True)
         e = np.exp(out)
@@ -459,9 +628,10 @@ class Model:
 
     def evaluate(self, x, y, loss=None):
         """{"loss": mean loss, "accuracy": accuracy (NaN for regression losses)} on (x, y) under
-        `loss` (None: the compiled loss, else cross_entropy)."""
+        `loss` (None: the compiled loss, else the one the model was trained with (its file
+        keeps it), else cross_entropy). y may hold class names (see classes)."""
         x, _ = _features(x, self._input_shape)
-        y = _targets(y, x.shape[0])
+        y = _targets(self._labels_to_indices(y, learn=False), x.shape[0])
         value, accuracy = ctypes.c_double(math.nan), ctypes.c_double(math.nan)
         check(
             _C.nnb_evaluate(

@@ -286,17 +286,17 @@ def test_layers_that_do_not_take_their_input():
 
 
 def test_a_newer_model_file_version_is_refused_by_name(tmp_path):
-    """A version-3 file (written by a later library) is UnsupportedError naming the version."""
+    """A version-4 file (written by a later library) is UnsupportedError naming the version."""
     path = tmp_path / "m.safetensors"
     nnb.Model([nnb.Flatten(), nnb.Dense(3)], input_shape=(1, 2, 2)).save(str(path))
     data = bytearray(path.read_bytes())
     header_len = struct.unpack("<Q", bytes(data[:8]))[0]
     header = json.loads(bytes(data[8 : 8 + header_len]))
-    assert header["__metadata__"]["format_version"] == "2"
-    old = b'"format_version":"2"'
+    assert header["__metadata__"]["format_version"] == "3"
+    old = b'"format_version":"3"'
     at = bytes(data[: 8 + header_len]).find(old)
     assert at > 0
-    data[at : at + len(old)] = b'"format_version":"3"'
-    (tmp_path / "v3.safetensors").write_bytes(bytes(data))
-    with pytest.raises(nnb.UnsupportedError, match="version 3"):
-        nnb.Model.load(str(tmp_path / "v3.safetensors"))
+    data[at : at + len(old)] = b'"format_version":"4"'
+    (tmp_path / "v4.safetensors").write_bytes(bytes(data))
+    with pytest.raises(nnb.UnsupportedError, match="version 4"):
+        nnb.Model.load(str(tmp_path / "v4.safetensors"))

@@ -90,3 +90,50 @@ def test_image_model_file_version_2_loads_into_pytorch_strictly(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     np.testing.assert_allclose(np.array(json.loads(r.stdout), dtype=np.float32), model.predict(x), rtol=1e-5, atol=1e-6)
+
+
+TORCH_SCALED_SIDE = r"""
+import json, struct, sys
+import numpy as np, torch
+
+path, x_path, state_path = sys.argv[1], sys.argv[2], sys.argv[3]
+with open(path, "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    header = json.loads(f.read(n))
+    data = f.read()
+meta = header.pop("__metadata__")
+tensors = {name: torch.from_numpy(np.frombuffer(data[t["data_offsets"][0]:t["data_offsets"][1]], dtype="<f4")
+                                  .reshape(t["shape"]).copy()) for name, t in header.items()}
+model = torch.nn.Sequential(torch.nn.Linear(3, 6), torch.nn.ReLU(), torch.nn.Linear(6, 2))
+model.load_state_dict(tensors, strict=True)  # the file: its tensors are the state dict, nothing more
+state = np.load(state_path)
+again = torch.nn.Sequential(torch.nn.Linear(3, 6), torch.nn.ReLU(), torch.nn.Linear(6, 2))
+again.load_state_dict({k: torch.from_numpy(state[k]) for k in state.files}, strict=True)  # Model.state_dict()
+assert meta["preprocessing"] == "standardize", meta
+scaler = json.loads(meta["preprocessing_state"])
+x = (torch.from_numpy(np.load(x_path)) - torch.tensor(scaler["mean"])) / torch.tensor(scaler["std"])
+with torch.no_grad():
+    print(json.dumps([model(x).numpy().tolist(), again(x).numpy().tolist()]))
+"""
+
+
+def test_a_model_with_a_scaler_loads_into_pytorch_strictly(tmp_path):
+    """The scaler lives in the file's metadata, not among its tensors: the file and
+    Model.state_dict() both load with strict=True, and PyTorch on inputs standardized with the
+    saved mean and std computes what the library does."""
+    exe = torch_python()
+    if exe is None:
+        pytest.skip("no python3 here imports torch (Debian: apt-get install python3-torch)")
+    rng = np.random.default_rng(5)
+    x = (rng.normal(size=(40, 3)) * [1, 10, 100] + [0, 5, -50]).astype(np.float32)
+    model = nnb.Model("3-6:relu-2", seed=2)
+    model.fit(x, (x[:, 0] > 0).astype(int), epochs=3, standardize=True)
+    model.save(tmp_path / "scaled.safetensors")
+    np.save(tmp_path / "x.npy", x)
+    np.savez(tmp_path / "state.npz", **model.state_dict())
+    r = subprocess.run([exe, "-c", TORCH_SCALED_SIDE, str(tmp_path / "scaled.safetensors"), str(tmp_path / "x.npy"),
+                        str(tmp_path / "state.npz")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    from_file, from_state = (np.array(v, dtype=np.float32) for v in json.loads(r.stdout))
+    np.testing.assert_allclose(from_file, model.predict(x), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(from_state, from_file)

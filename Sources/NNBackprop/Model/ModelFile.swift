@@ -4,7 +4,6 @@
 /// - tensors named as the equivalent PyTorch `nn.Sequential` state dict ("0.weight" (out, in),
 ///   "0.bias" (out), "2.weight", ...; see `Sequential`), F32, so
 ///   `model.load_state_dict(safetensors.torch.load_file(path))` works in PyTorch;
-/// - "preprocessing.<name>" tensors for the scaler, when the model has one;
 /// - "optimizer.<buffer>" tensors for optimizer state, when saved with an optimizer;
 /// - the layers' non-trainable buffers under their state-dict names too ("1.running_mean");
 /// - `__metadata__`: "format" = "nnbackprop.sequential", "format_version" = "2",
@@ -12,17 +11,20 @@
 ///   "layers": [{"type": "Flatten"}, {"type": "Dense", "in_features": 784, "out_features": 256,
 ///   "activation": "relu"}, ...]}` (every layer's spec: lists of sizes are arrays of numbers, a
 ///   nested model's layers an array of specs), and when present "preprocessing" = the scaler
-///   kind, "optimizer" = its name, "optimizer_steps" = its step count.
+///   kind and "preprocessing_state" its state, "optimizer" = its name, "optimizer_steps" = its
+///   step count; "loss" and "classes" (see `TrainingMetadata.swift`).
 ///
 /// Version 1 (before shaped layers) had no "input_shape" and gave shape-agnostic layers a
-/// "features" width; such files load as the vector-input models they describe.
+/// "features" width; such files load as the vector-input models they describe. Versions 1 and
+/// 2 kept the scaler as "preprocessing.<name>" tensors (version 3 moved it into metadata, so
+/// the tensors are exactly PyTorch's state dict); both still load.
 ///
 /// Writes are atomic (`FileIO.writeAtomically`): a failed save leaves the previous file.
 extension Sequential {
     static let fileFormat = "nnbackprop.sequential"
-    static let fileFormatVersion = "2"
+    static let fileFormatVersion = "3"
     /// The versions `load` reads.
-    static let readableVersions = ["1", "2"]
+    static let readableVersions = ["1", "2", "3"]
 
     /// The plugin activations the model uses, in layer order, each once.
     public var pluginNames: [String] {
@@ -100,10 +102,9 @@ extension Sequential {
         for e in stateDict() { try st.set(e.name, SafeTensors.Tensor(e.values, shape: e.shape)) } // parameters, then buffers
         if let scaler {
             meta["preprocessing"] = scaler.kind
-            for (name, values) in scaler.tensors.sorted(by: { $0.key < $1.key }) {
-                try st.set("preprocessing." + name, SafeTensors.Tensor(values, shape: [values.count]))
-            }
+            meta["preprocessing_state"] = Sequential.scalerStateJSON(scaler)
         }
+        meta.merge(trainingMetadata) { a, _ in a }
         if let optimizer {
             meta["optimizer"] = optimizer.name
             meta["optimizer_steps"] = String(optimizer.stepCount)
@@ -118,6 +119,16 @@ extension Sequential {
     /// Writes the model file atomically; see the extension's comment for the layout.
     public func save(to path: String, optimizer: (any Optimizer)? = nil) throws(NNError) {
         try safeTensors(optimizer: optimizer).write(to: path)
+    }
+
+    /// The bytes `save(to:)` writes, in memory (to keep, send or pickle a model without a file).
+    public func serialized(optimizer: (any Optimizer)? = nil) throws(NNError) -> [UInt8] {
+        try safeTensors(optimizer: optimizer).serialized()
+    }
+
+    /// A model from bytes `serialized` (or a model file) holds; throws as `load(from:)`.
+    public convenience init(serialized bytes: [UInt8], allowNonFinite: Bool = false) throws(NNError) {
+        try self.init(safeTensors: SafeTensors(bytes: bytes, source: "the model bytes"), allowNonFinite: allowNonFinite)
     }
 
     /// Loads a model file written by `save(to:)`. When `optimizer` is given, its state is
@@ -146,7 +157,7 @@ extension Sequential {
         }
         let version = st.metadata["format_version"] ?? "missing"
         guard Sequential.readableVersions.contains(version) else {
-            throw .unsupported("model file format version \(version) is not supported (this library reads versions \(Sequential.readableVersions.joined(separator: " and ")); a newer file needs a newer library)")
+            throw .unsupported("model file format version \(version) is not supported (this library reads versions \(Sequential.readableVersions.dropLast().joined(separator: ", ")) and \(Sequential.readableVersions.last!); a newer file needs a newer library)")
         }
         guard let archText = st.metadata["architecture"] else { throw .corruptFile("the model file has no 'architecture' metadata") }
         if let needed = st.metadata["plugins"] {
@@ -216,8 +227,12 @@ extension Sequential {
         if bufferCount > 0 { try read(bufferStateDictLayout, into: buffers.baseAddress!) }
         if let kind = st.metadata["preprocessing"] {
             var tensors: [String: [Float]] = [:]
-            for name in st.names where name.hasPrefix("preprocessing.") {
-                tensors[String(name.dropFirst("preprocessing.".count))] = try st.floats(name)
+            if let state = st.metadata["preprocessing_state"] {
+                tensors = try Sequential.scalerTensors(fromJSON: state)
+            } else {
+                for name in st.names where name.hasPrefix("preprocessing.") { // versions 1 and 2
+                    tensors[String(name.dropFirst("preprocessing.".count))] = try st.floats(name)
+                }
             }
             let s = try Preprocessing.scaler(kind: kind, tensors: tensors)
             guard s.featureCount == self.inputSize else {
@@ -225,6 +240,7 @@ extension Sequential {
             }
             scaler = s
         }
+        try restoreTrainingMetadata(st.metadata)
         if let optimizer {
             guard let saved = st.metadata["optimizer"] else { throw .unknownName("the model file holds no optimizer state") }
             guard (try? OptimizerName(parsing: saved))?.rawValue == optimizer.name else {

@@ -54,6 +54,14 @@ public final class Sequential: Layer {
     /// infer), saved with the model. Nil: inputs are used as given. A nested model's scaler is
     /// not applied.
     public var scaler: (any FeatureScaler)?
+    /// The loss the model was last trained with: every trainer (fit, the C API, the CLI) sets
+    /// it, the model file keeps it, and evaluations that name no loss use it. Nil: not trained
+    /// since it was built, or loaded from a file that has none.
+    public var loss: Loss?
+    /// The name of each output class (index i names output i; a one-output bce model has two,
+    /// for 0 and 1), saved in the model file. Nil: classes are known by index only. Set with
+    /// `setClassNames(_:)`, which checks them.
+    public internal(set) var classNames: [String]?
 
     /// Number of trainable floats.
     public let parameterCount: Int

@@ -169,12 +169,20 @@ extension Sequential {
     /// layers' random states already applied); throws as `load`.
     public static func loadWithCheckpoint(from path: String, allowNonFinite: Bool = false) throws(NNError) -> (model: Sequential, checkpoint: Checkpoint?) {
         do throws(NNError) {
-            let st = try SafeTensors(contentsOf: path)
-            let model = try Sequential(safeTensors: st, allowNonFinite: allowNonFinite)
-            return (model, try checkpoint(in: st, applyingTo: model))
+            return try loadWithCheckpoint(safeTensors: SafeTensors(contentsOf: path), allowNonFinite: allowNonFinite)
         } catch {
             throw error.message.hasPrefix(path) ? error : error.prefixed(path)
         }
+    }
+
+    /// `loadWithCheckpoint(from:)` of a model file's contents (as `serialized` gives them).
+    public static func loadWithCheckpoint(bytes: [UInt8], allowNonFinite: Bool = false) throws(NNError) -> (model: Sequential, checkpoint: Checkpoint?) {
+        try loadWithCheckpoint(safeTensors: SafeTensors(bytes: bytes, source: "the model bytes"), allowNonFinite: allowNonFinite)
+    }
+
+    static func loadWithCheckpoint(safeTensors st: SafeTensors, allowNonFinite: Bool) throws(NNError) -> (model: Sequential, checkpoint: Checkpoint?) {
+        let model = try Sequential(safeTensors: st, allowNonFinite: allowNonFinite)
+        return (model, try checkpoint(in: st, applyingTo: model))
     }
 
     /// Reads the checkpoint at `path` into this model, which must have the same architecture:
@@ -195,5 +203,7 @@ extension Sequential {
         if bufferCount > 0 { buffers.baseAddress!.update(from: saved.buffers.baseAddress!, count: bufferCount) }
         for s in saved.randomStates { try setRandomState(s.words, path: s.path) }
         scaler = saved.scaler
+        loss = saved.loss
+        try setClassNames(saved.classNames)
     }
 }

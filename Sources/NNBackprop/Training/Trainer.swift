@@ -24,6 +24,7 @@ public final class Trainer {
         self.optimizer = optimizer
         self.clipNorm = clipNorm
         batcher = Batcher(model: model, loss: loss, targets: targets)
+        model.loss = loss
     }
 
     /// Rows of the batch `stage` last made room for (0: none staged).
@@ -35,6 +36,7 @@ public final class Trainer {
         self.optimizer = optimizer
         self.clipNorm = clipNorm
         batcher = Batcher(model: model, data: data, loss: loss)
+        model.loss = loss
     }
 
     /// Sizes every buffer for batches of up to `batchSize` rows.
