@@ -392,6 +392,12 @@ NNB_API nnb_status nnb_model_save_to_buffer(const nnb_model *model, uint32_t fla
  * A checkpoint's training state comes with it (options.resume). */
 NNB_API nnb_status nnb_model_load_from_buffer(nnb_model **out, const void *data, size_t size, uint32_t flags);
 
+/* Writes the model (and its scaler) as an ONNX model (opset 17, float32, input "input" and output
+ * "output" with a dynamic batch dimension "N") for ONNX Runtime and other ONNX tools; atomic, as
+ * nnb_model_save. NNB_ERR_UNSUPPORTED names a layer with no ONNX form (a plugin activation, tied
+ * weights). */
+NNB_API nnb_status nnb_model_export_onnx(const nnb_model *model, const char *path);
+
 /* ------------------------------------------------------------------------------------------ */
 /* What the model was trained with                                                              */
 /* ------------------------------------------------------------------------------------------ */

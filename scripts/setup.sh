@@ -10,6 +10,9 @@
 #   python3 numpy          the benchmark peer and the Python tests
 #   python3-torch          optional: the PyTorch peer of the benchmarks and the test that loads a
 #                          model file into PyTorch (installed separately; its failure is not fatal)
+#   cmake                  optional: the CMake package config's test (find_package(nnbackprop))
+#   onnx onnxruntime scikit-learn (PyPI, optional): the ONNX export tests and the scikit-learn
+#                          estimators' tests, which skip with a message without them
 # As root with apt-get it installs what is missing; otherwise it says what is missing and
 # carries on (the build falls back to one thread without libomp; tests that need a missing
 # piece say so).
@@ -24,8 +27,15 @@ if python3 -c "import numpy" 2>/dev/null; then
   missing=("${missing[@]/python3-numpy}")
 fi
 missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
+# Optional Python packages for the tests of the interop parts, from PyPI; a failure is not fatal.
+if ! python3 -c "import onnx, onnxruntime, sklearn" 2>/dev/null; then
+  python3 -m pip install -q onnx onnxruntime scikit-learn >/dev/null 2>&1 \
+    || echo "setup: optional onnx, onnxruntime, scikit-learn not installed from PyPI; the tests that need them will skip" >&2
+fi
 optional=()
-dpkg-query -W -f='${Status}' python3-torch 2>/dev/null | grep -q "install ok installed" || optional+=(python3-torch)
+for p in python3-torch cmake; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || optional+=("$p")
+done
 if [ ${#missing[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ]; then
   exit 0
 fi

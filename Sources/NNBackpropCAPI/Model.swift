@@ -459,6 +459,16 @@ private func adopt(_ loaded: (model: Sequential, checkpoint: Checkpoint?)) -> Op
     return OpaquePointer(Unmanaged.passRetained(h).toOpaque())
 }
 
+@c(nnb_model_export_onnx)
+public func nnbModelExportONNX(_ model: OpaquePointer?, _ path: UnsafePointer<CChar>?) -> nnb_status {
+    capiCall("nnb_model_export_onnx") {
+        let h = try handle(model)
+        let p = try string(path, "path")
+        guard !p.isEmpty else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "path is empty") }
+        try h.read { try h.model.exportONNX(to: p) }
+    }
+}
+
 @c(nnb_model_save_to_buffer)
 public func nnbModelSaveToBuffer(_ model: OpaquePointer?, _ flags: UInt32, _ buf: UnsafeMutableRawPointer?, _ capacity: Int,
                                  _ needed: UnsafeMutablePointer<Int>?) -> nnb_status {

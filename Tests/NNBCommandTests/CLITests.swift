@@ -280,6 +280,23 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("none.so"), bad.stderr)
     }
 
+    func testExportWritesAnONNXModelAndNamesBadInput() throws {
+        let modelPath = temporaryDirectory.appendingPathComponent("export.safetensors").path
+        let model = try Sequential(inputSize: 3, seed: 1) { try Dense(3, 4, activation: .relu); try Dense(4, 2) }
+        try model.save(to: modelPath)
+        let out = temporaryDirectory.appendingPathComponent("export.onnx").path
+        let r = try run(["export", modelPath, "--onnx", out])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("input (N, 3), output (N, 2)"), r.stdout)
+        XCTAssertEqual(try Array(Data(contentsOf: URL(fileURLWithPath: out))), try model.onnxModel(), "the file holds the model's ONNX bytes")
+        let missing = try run(["export", modelPath + ".none", "--onnx", out])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains(".none"), missing.stderr)
+        let noFlag = try run(["export", modelPath])
+        XCTAssertNotEqual(noFlag.status, 0)
+        XCTAssertTrue(noFlag.stderr.contains("--onnx"), noFlag.stderr)
+    }
+
     func testInfoReportsISAThreadsAndOpenMP() throws {
         let r = try run(["info"])
         XCTAssertEqual(r.status, 0, r.stderr)

@@ -2536,6 +2536,35 @@ static void test_class_names(void) {
     nnb_model_free(m);
 }
 
+/* nnb_model_export_onnx writes an ONNX ModelProto (python/tests/test_onnx.py runs it in ONNX
+ * Runtime); bad arguments are named. */
+static int contains(const unsigned char *bytes, long size, const char *needle) {
+    size_t n = strlen(needle);
+    for (long i = 0; i + (long)n <= size; i++)
+        if (memcmp(bytes + i, needle, n) == 0) return 1;
+    return 0;
+}
+
+static void test_export_onnx(void) {
+    nnb_model *m = new_model("1x4x4-conv2d(2,3,padding=1):relu-maxpool2d(2)-flatten-3", 1);
+    if (!m) return;
+    char path[512];
+    tmp_path(path, sizeof path, "m.onnx");
+    expect(nnb_model_export_onnx(m, path), NNB_OK, "export a CNN");
+    long size = 0;
+    unsigned char *bytes = read_file(path, &size);
+    check(bytes && size > 100 && bytes[0] == 0x08 && bytes[1] == 0x08, "the file starts with ir_version 8 (%ld bytes)", size);
+    check(bytes && contains(bytes, size, "Conv") && contains(bytes, size, "MaxPool"),
+          "the graph holds Conv and MaxPool nodes");
+    free(bytes);
+    expect(nnb_model_export_onnx(m, NULL), NNB_ERR_NULL_ARGUMENT, "path NULL");
+    expect(nnb_model_export_onnx(m, ""), NNB_ERR_INVALID_ARGUMENT, "path empty");
+    expect(nnb_model_export_onnx(NULL, path), NNB_ERR_NULL_ARGUMENT, "model NULL");
+    tmp_path(path, sizeof path, "no-such-folder/m.onnx");
+    expect(nnb_model_export_onnx(m, path), NNB_ERR_IO, "a folder that does not exist");
+    nnb_model_free(m);
+}
+
 static void test_cnn(void) {
     enum { N = 256 };
     static float x[N * 64], y[N];
@@ -2745,6 +2774,7 @@ int main(int argc, char **argv) {
         {"cnn", test_cnn},
         {"buffers", test_buffers},
         {"class_names", test_class_names},
+        {"export_onnx", test_export_onnx},
     };
     const char *quick = getenv("NNB_TEST_QUICK");
     g_quick = quick && quick[0] && strcmp(quick, "0") != 0;

@@ -651,6 +651,13 @@ class Model:
 
     # -- files ------------------------------------------------------------------------------
 
+    def export_onnx(self, path):
+        """Writes the model (and its scaler) as an ONNX model for ONNX Runtime: opset 17,
+        float32, input "input" (N, *input_shape), output "output" (N, outputs), N dynamic; the
+        class names, if any, in its metadata_props. UnsupportedError names a layer that has
+        no ONNX form (a plugin activation, tied weights)."""
+        check(_C.nnb_model_export_onnx(self._h, os.fsencode(path)))
+
     def save(self, path, checkpoint=False):
         """Writes the model (a safetensors file that PyTorch's load_state_dict reads too).
 
