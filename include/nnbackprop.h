@@ -398,6 +398,14 @@ NNB_API nnb_status nnb_model_load_from_buffer(nnb_model **out, const void *data,
  * weights). */
 NNB_API nnb_status nnb_model_export_onnx(const nnb_model *model, const char *path);
 
+/* A trainable model from an ONNX file of the layer kinds this library has, as torch.onnx.export
+ * writes an nn.Sequential MLP or CNN (Gemm or MatMul + Add, Conv, Relu / Sigmoid / Tanh /
+ * LeakyRelu / Elu / Softplus, Softmax, LogSoftmax, MaxPool, AveragePool, GlobalAveragePool,
+ * BatchNormalization, LayerNormalization, Flatten, Reshape, Dropout), one chain from input to
+ * output. NNB_ERR_UNSUPPORTED names the first node outside that subset and its op. `seed` seeds
+ * the model's dropout. */
+NNB_API nnb_status nnb_model_import_onnx(nnb_model **out, const char *path, uint64_t seed);
+
 /* ------------------------------------------------------------------------------------------ */
 /* What the model was trained with                                                              */
 /* ------------------------------------------------------------------------------------------ */

@@ -469,6 +469,16 @@ public func nnbModelExportONNX(_ model: OpaquePointer?, _ path: UnsafePointer<CC
     }
 }
 
+@c(nnb_model_import_onnx)
+public func nnbModelImportONNX(_ out: UnsafeMutablePointer<OpaquePointer?>?, _ path: UnsafePointer<CChar>?, _ seed: UInt64) -> nnb_status {
+    out?.pointee = nil
+    return capiCall("nnb_model_import_onnx") {
+        guard let out else { throw CAPIFailure.null("out") }
+        let p = try string(path, "path")
+        out.pointee = adopt((try Sequential.importONNX(from: p, seed: seed), nil))
+    }
+}
+
 @c(nnb_model_save_to_buffer)
 public func nnbModelSaveToBuffer(_ model: OpaquePointer?, _ flags: UInt32, _ buf: UnsafeMutableRawPointer?, _ capacity: Int,
                                  _ needed: UnsafeMutablePointer<Int>?) -> nnb_status {

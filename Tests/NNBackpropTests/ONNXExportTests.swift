@@ -43,4 +43,28 @@ final class ONNXExportTests: XCTestCase {
         let tied = try Sequential(inputSize: 2, seed: 1) { a; try Dense(tiedTo: a) }
         assertNNError(NNError.unsupported, mentions: ["layer 1 (Dense)", "tied"]) { _ = try tied.onnxModel() }
     }
+
+    func testExportThenImportGivesTheSameModel() throws {
+        let model = try Sequential(inputShape: Shape([1, 6, 6]), seed: 4) {
+            try Conv2D(inChannels: 1, outChannels: 3, kernel: (3, 3), padding: (1, 1), activation: .relu)
+            try MaxPool2D(2)
+            Flatten()
+            try Dense(27, 5, activation: .tanh)
+            try Dense(5, 2)
+        }
+        let back = try Sequential.importONNX(bytes: model.onnxModel())
+        XCTAssertEqual(back.layerSpecs, model.layerSpecs)
+        XCTAssertEqual(back.parameterValues, model.parameterValues)
+    }
+
+    func testHostileBytesAreCorruptFileErrors() throws {
+        let good = try Sequential(inputSize: 2, seed: 1) { try Dense(2, 3) }.onnxModel()
+        // Every cut inside the graph (the last 6 bytes are the opset import, which may be absent).
+        for cut in stride(from: 1, to: good.count - 6, by: 7) {
+            XCTAssertThrowsError(try Sequential.importONNX(bytes: Array(good.prefix(cut))), "cut at \(cut)")
+        }
+        assertNNError(NNError.corruptFile, mentions: ["varint"]) { _ = try Sequential.importONNX(bytes: [UInt8](repeating: 0xFF, count: 20)) }
+        assertNNError(NNError.corruptFile, mentions: ["past the end"]) { _ = try Sequential.importONNX(bytes: [0x3A, 0xFF, 0xFF, 0xFF, 0x0F]) }
+        assertNNError(NNError.corruptFile, mentions: ["no graph"]) { _ = try Sequential.importONNX(bytes: []) }
+    }
 }

@@ -264,6 +264,17 @@ class Model:
         check(_C.nnb_model_load_from_buffer(ctypes.byref(handle), data, len(data), flags))
         return cls._from_handle(handle)
 
+    @classmethod
+    def from_onnx(cls, path, seed=0):
+        """A trainable model from an ONNX file of this library's layer kinds, as
+        torch.onnx.export writes an nn.Sequential MLP or CNN (Gemm or MatMul + Add, Conv, the
+        activations, Softmax, LogSoftmax, pooling, BatchNormalization, LayerNormalization,
+        Flatten, Reshape, Dropout). UnsupportedError names the first node outside that subset
+        and its op."""
+        handle = _lib.model_p()
+        check(_C.nnb_model_import_onnx(ctypes.byref(handle), os.fsencode(path), int(seed)))
+        return cls._from_handle(handle)
+
     def to_bytes(self, checkpoint=False):
         """The bytes save(path, checkpoint) would write, as a bytes object."""
         flags = _lib.SAVE_CHECKPOINT if checkpoint else 0
