@@ -406,6 +406,13 @@ NNB_API nnb_status nnb_model_export_onnx(const nnb_model *model, const char *pat
  * the model's dropout. */
 NNB_API nnb_status nnb_model_import_onnx(nnb_model **out, const char *path, uint64_t seed);
 
+/* A trainable model from a FANN 2.x float network file (.net, "FANN_FLO_2.1"): each layer a
+ * dense layer, FANN_LINEAR, FANN_SIGMOID and FANN_SIGMOID_SYMMETRIC with their steepness folded
+ * into the weights, so the model computes what fann_run does. NNB_ERR_UNSUPPORTED names what is
+ * not read: shortcut and sparse networks, other activation functions, scaling parameters,
+ * fixed-point files. */
+NNB_API nnb_status nnb_model_import_fann(nnb_model **out, const char *path, uint64_t seed);
+
 /* ------------------------------------------------------------------------------------------ */
 /* What the model was trained with                                                              */
 /* ------------------------------------------------------------------------------------------ */

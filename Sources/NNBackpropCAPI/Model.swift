@@ -479,6 +479,16 @@ public func nnbModelImportONNX(_ out: UnsafeMutablePointer<OpaquePointer?>?, _ p
     }
 }
 
+@c(nnb_model_import_fann)
+public func nnbModelImportFANN(_ out: UnsafeMutablePointer<OpaquePointer?>?, _ path: UnsafePointer<CChar>?, _ seed: UInt64) -> nnb_status {
+    out?.pointee = nil
+    return capiCall("nnb_model_import_fann") {
+        guard let out else { throw CAPIFailure.null("out") }
+        let p = try string(path, "path")
+        out.pointee = adopt((try Sequential.importFANN(from: p, seed: seed), nil))
+    }
+}
+
 @c(nnb_model_save_to_buffer)
 public func nnbModelSaveToBuffer(_ model: OpaquePointer?, _ flags: UInt32, _ buf: UnsafeMutableRawPointer?, _ capacity: Int,
                                  _ needed: UnsafeMutablePointer<Int>?) -> nnb_status {

@@ -225,6 +225,7 @@ PROTOTYPES = {
     "nnb_model_load_with_flags": (status_t, [ctypes.POINTER(model_p), ctypes.c_char_p, ctypes.c_uint32]),
     "nnb_model_export_onnx": (status_t, [model_p, ctypes.c_char_p]),
     "nnb_model_import_onnx": (status_t, [ctypes.POINTER(model_p), ctypes.c_char_p, ctypes.c_uint64]),
+    "nnb_model_import_fann": (status_t, [ctypes.POINTER(model_p), ctypes.c_char_p, ctypes.c_uint64]),
     "nnb_model_save_to_buffer": (status_t, [model_p, ctypes.c_uint32, ctypes.c_void_p, size_t, ctypes.POINTER(size_t)]),
     "nnb_model_load_from_buffer": (status_t, [ctypes.POINTER(model_p), ctypes.c_void_p, size_t, ctypes.c_uint32]),
     "nnb_model_get_loss": (status_t, [model_p, ctypes.c_char_p, size_t, ctypes.POINTER(size_t)]),

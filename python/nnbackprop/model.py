@@ -275,6 +275,16 @@ class Model:
         check(_C.nnb_model_import_onnx(ctypes.byref(handle), os.fsencode(path), int(seed)))
         return cls._from_handle(handle)
 
+    @classmethod
+    def from_fann(cls, path, seed=0):
+        """A trainable model from a FANN 2.x float network file (.net) that computes what
+        fann_run does: each layer a Dense, FANN_LINEAR / FANN_SIGMOID / FANN_SIGMOID_SYMMETRIC
+        with the steepness folded into the weights. UnsupportedError names what is not read
+        (shortcut or sparse networks, other activations, scaling parameters)."""
+        handle = _lib.model_p()
+        check(_C.nnb_model_import_fann(ctypes.byref(handle), os.fsencode(path), int(seed)))
+        return cls._from_handle(handle)
+
     def to_bytes(self, checkpoint=False):
         """The bytes save(path, checkpoint) would write, as a bytes object."""
         flags = _lib.SAVE_CHECKPOINT if checkpoint else 0

@@ -12,7 +12,7 @@ enum Task: String, ExpressibleByArgument, CaseIterable, Sendable {
 /// `--data` and the options that say how to read it; shared by train, evaluate and predict.
 struct DataOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "The data: a CSV file; an IDX images file or .npy features file (with --targets); a directory of MNIST-style IDX files; 'fashion-mnist' (Debian's dataset-fashion-mnist); or 'spirals' (generated, the default of train).",
+        "The data: a CSV file; a FANN training file (.data); an IDX images file or .npy features file (with --targets); a directory of MNIST-style IDX files; 'fashion-mnist' (Debian's dataset-fashion-mnist); or 'spirals' (generated, the default of train).",
         valueName: "file"))
     var data: String?
 
@@ -64,6 +64,8 @@ enum DataSource: Equatable {
     case csv(String)
     case idx(images: String, labels: String?)
     case npy(features: String, targets: String?)
+    /// A FANN training file (.data whose first line is "rows inputs outputs").
+    case fann(String)
 
     init(_ path: String?, targets: String?) {
         guard let path else { self = .spirals; return }
@@ -75,6 +77,9 @@ enum DataSource: Equatable {
             self = .fashionMNIST
         } else if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             self = .mnistDirectory(path)
+        } else if lower.hasSuffix(".data"), let head = try? FileIO.readAll(path).prefix(256),
+                  Dataset.looksLikeFANN(Substring(String(decoding: head, as: UTF8.self))) {
+            self = .fann(path)
         } else if lower.hasSuffix(".npy") {
             self = .npy(features: path, targets: targets)
         } else if lower.contains("idx") || lower.contains("-ubyte") {
@@ -105,7 +110,7 @@ enum DataSource: Equatable {
         case .spirals: return "spirals (generated)"
         case .fashionMNIST: return "Fashion-MNIST"
         case .mnistDirectory(let d): return d
-        case .csv(let p): return p
+        case .csv(let p), .fann(let p): return p
         case .idx(let p, _), .npy(let p, _): return p
         }
     }
@@ -133,6 +138,8 @@ enum DataSource: Equatable {
         case .idx(let images, let labels):
             guard let labels else { throw .invalidArgument("\(images) is an IDX images file: give its labels file with --targets") }
             return try Dataset.idx(images: images, labels: labels, classCount: classNames?.count, classNames: classNames)
+        case .fann(let path):
+            return try Dataset.fann(path: path, kind: task.targetKind)
         case .npy(let features, let targets):
             guard let targets else { throw .invalidArgument("\(features) is a .npy features file: give its targets file with --targets") }
             return try Dataset.npy(features: features, targets: targets, kind: task.targetKind, classCount: classNames?.count)
