@@ -1,7 +1,7 @@
 """One-sample predict latency of a 784-256-128-10 ReLU network in numpy, PyTorch eager and
 nnbackprop's Python module (ctypes over the C API).
 
-    python3 bench/predict_latency.py [--only numpy,nnb-python,torch] [--calls 20000]
+    python3 bench/predict_latency.py [--only numpy,nnb-python,onnxruntime,torch] [--calls 20000]
 
 Prints one line per method: "RESULT <name> <median us> <p10 us> <p90 us> <calls>", the format
 of bench/predict_latency.c; bench/predict_latency.sh runs both and prints the table. A method
@@ -12,6 +12,7 @@ import argparse
 import os
 import pathlib
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -72,6 +73,30 @@ def bench_nnb_python(inputs, calls):
     timed("nnbackprop Python (ctypes)", model.predict, inputs, calls)
 
 
+def bench_onnxruntime(inputs, calls):
+    """The same network exported by nnbackprop (Model.export_onnx), run by ONNX Runtime on one
+    thread (intra- and inter-op), as a served model would be."""
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "python"))
+    try:
+        import onnxruntime as ort
+
+        import nnbackprop as nnb
+    except ImportError as e:
+        print(f"SKIP onnxruntime {e}")
+        return
+    model = nnb.Model("784-256:relu-128:relu-10", seed=1)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "mlp.onnx")
+        model.export_onnx(path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    worst = max(float(np.abs(session.run(None, {"input": x})[0] - model.predict(x)).max()) for x in inputs[:8])
+    print(f"# onnxruntime {ort.__version__}: largest difference from nnbackprop's outputs {worst:.2e}")
+    timed(f"ONNX Runtime {ort.__version__} (1 thread)", lambda x: session.run(None, {"input": x}), inputs, calls)
+
+
 def bench_torch(inputs, calls):
     try:
         import torch
@@ -94,14 +119,15 @@ def bench_torch(inputs, calls):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="numpy,nnb-python,torch")
+    parser.add_argument("--only", default="numpy,nnb-python,onnxruntime,torch")
     parser.add_argument("--calls", type=int, default=20000)
     args = parser.parse_args()
     rng = np.random.default_rng(1)
     inputs = [rng.uniform(0, 1, (1, 784)).astype(np.float32) for _ in range(64)]
     chosen = args.only.split(",")
     print(f"# python {sys.version.split()[0]} ({sys.executable}), OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '-')}")
-    for name, fn in (("numpy", bench_numpy), ("nnb-python", bench_nnb_python), ("torch", bench_torch)):
+    for name, fn in (("numpy", bench_numpy), ("nnb-python", bench_nnb_python), ("onnxruntime", bench_onnxruntime),
+                     ("torch", bench_torch)):
         if name in chosen:
             fn(inputs, args.calls)
 

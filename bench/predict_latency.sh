@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-sample predict latency of the 784-256-128-10 network: nnb_predict through the C API,
-# fann_run (FANN, libfann-dev), numpy (three matmuls), nnbackprop's Python module and PyTorch
-# eager (one thread), as a table of medians with each one's ratio to nnb_predict.
+# fann_run (FANN, libfann-dev), numpy (three matmuls), nnbackprop's Python module, ONNX Runtime
+# on the model nnbackprop exports (one thread; pip install onnxruntime) and PyTorch eager (one
+# thread), as a table of medians with each one's ratio to nnb_predict.
 #   bench/predict_latency.sh [calls per method, default 20000]
 # Needs build/lib/libnnbackprop.so (scripts/build-lib.sh), libfann-dev, numpy; PyTorch is
 # optional: the first of $PYTHON, python3, /usr/bin/python3 that imports torch runs it
@@ -24,7 +25,7 @@ trap 'rm -f "$out"' EXIT
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 build/bench/predict_latency $((calls / rounds)) "$rounds" | tee -a "$out" | grep '^#' || true
-"$py" bench/predict_latency.py --only numpy,nnb-python --calls "$calls" | tee -a "$out" | grep -E '^(#|SKIP)' || true
+"$py" bench/predict_latency.py --only numpy,nnb-python,onnxruntime --calls "$calls" | tee -a "$out" | grep -E '^(#|SKIP)' || true
 
 torch_py=""
 for candidate in "$py" python3 /usr/bin/python3; do
