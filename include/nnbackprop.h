@@ -314,7 +314,8 @@ NNB_API nnb_status nnb_train(nnb_model *model, const float *x, size_t rows, size
                              size_t y_cols, const nnb_train_options *options, nnb_epoch_report *last);
 
 /* For programs that drive their own loop: set loss and optimizer once (keeps optimizer state,
- * so a second compile resets it), then call nnb_train_batch / nnb_train_epoch. */
+ * so a second compile resets it), then call nnb_train_batch / nnb_train_epoch. options.standardize
+ * and options.resume, which act on nnb_train's data, give NNB_ERR_INVALID_ARGUMENT here. */
 NNB_API nnb_status nnb_compile(nnb_model *model, const nnb_train_options *options);
 /* One optimizer step on this batch; *loss (may be NULL) gets the batch's mean loss. The batch is
  * used as given: compiled with augment_shift or augment_flip, it is NNB_ERR_INVALID_ARGUMENT

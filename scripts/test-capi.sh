@@ -76,5 +76,8 @@ PKG_CONFIG_PATH="$root/build/prefix/lib/pkgconfig" sh -c \
   'cc -std=c99 -Wall -Wextra -Werror examples/c/xor.c $(pkg-config --cflags --libs nnbackprop) -o build/tests/xor_pkgconfig'
 build/tests/xor_pkgconfig | tail -n 1
 
+step "install + CMake package config (scripts/test-cmake.sh)"
+scripts/test-cmake.sh
+
 step "Python (ctypes) tests"
 python3 -m pytest -q python/tests

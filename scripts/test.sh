@@ -46,6 +46,9 @@ expect "cd examples/swift && swift run" '/^test accuracy: / { seen = 1; ok = ($3
 step "C API, plugins, C examples and Python (scripts/test-capi.sh)"
 scripts/test-capi.sh
 
+step "Python wheel in a fresh venv, without Swift (scripts/test-wheel.sh)"
+scripts/test-wheel.sh
+
 step "C API abuse and concurrency tests under ThreadSanitizer and AddressSanitizer (scripts/test-sanitizers.sh)"
 scripts/test-sanitizers.sh
 

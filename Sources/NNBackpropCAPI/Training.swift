@@ -312,7 +312,15 @@ public func nnbTrain(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ rows
 public func nnbCompile(_ model: OpaquePointer?, _ options: UnsafePointer<nnb_train_options>?) -> nnb_status {
     capiCall("nnb_compile") {
         let h = try handle(model)
-        let training = try compile(try readOptions(options))
+        let o = try readOptions(options)
+        // These act on the data nnb_train is given; nnb_compile has none, so they would be ignored.
+        guard o.standardize == 0 else {
+            throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "options.standardize fits a scaler on the training data, which nnb_compile does not see: use nnb_train (its first epoch fits it), or scale the rows yourself")
+        }
+        guard o.resume == 0 else {
+            throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "options.resume continues a checkpoint in nnb_train; nnb_compile starts a new optimizer state")
+        }
+        let training = try compile(o)
         try h.mutate("nnb_compile") {
             h.compiled = training
             h.model.loss = training.loss

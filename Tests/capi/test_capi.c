@@ -2464,6 +2464,16 @@ static void test_buffers(void) {
     expect(nnb_model_load_from_buffer(NULL, buf, needed, 0), NNB_ERR_NULL_ARGUMENT, "out NULL");
     free(buf);
 
+    /* nnb_compile refuses the options that act on nnb_train's data rather than ignoring them. */
+    nnb_train_options c;
+    nnb_train_options_init(&c);
+    c.standardize = 1;
+    expect(nnb_compile(m, &c), NNB_ERR_INVALID_ARGUMENT, "compile with standardize");
+    check(last_error_mentions("standardize"), "the option is named: %s", nnb_last_error());
+    c.standardize = 0;
+    c.resume = 1;
+    expect(nnb_compile(m, &c), NNB_ERR_INVALID_ARGUMENT, "compile with resume");
+
     /* A checkpoint in memory: not before training, and it resumes. */
     nnb_model *fresh = new_model("2-4:tanh-1", 1);
     expect(nnb_model_save_to_buffer(fresh, NNB_SAVE_CHECKPOINT, NULL, 0, &needed), NNB_ERR_NOT_READY,
