@@ -55,4 +55,11 @@ final class FANNTests: XCTestCase {
         assertNNError(NNError.corruptFile, mentions: ["line 4", "after the last row"]) { _ = try Dataset.fann(text: "1 1 1\n0\n1\n7\n") }
         assertNNError(NNError.corruptFile, mentions: ["2^31"]) { _ = try Dataset.fann(text: "2000000000 2000000000 1\n") }
     }
+
+    func testAHugeLayerWithoutItsConnectionsIsRefusedBeforeAllocating() {
+        let neurons = String(repeating: "(0, 0, 0.0) ", count: 2 * 65537)
+        let text = "FANN_FLO_2.1\nnetwork_type=0\nlayer_sizes=65537 65537\nscale_included=0\n" +
+            "neurons (num_inputs, activation_function, activation_steepness)=\(neurons)\nconnections (connected_to_neuron, weight)=\n"
+        assertNNError(NNError.unsupported, mentions: ["0 connections, not 65537"]) { _ = try Sequential.importFANN(text: text) }
+    }
 }

@@ -67,4 +67,25 @@ final class ONNXExportTests: XCTestCase {
         assertNNError(NNError.corruptFile, mentions: ["past the end"]) { _ = try Sequential.importONNX(bytes: [0x3A, 0xFF, 0xFF, 0xFF, 0x0F]) }
         assertNNError(NNError.corruptFile, mentions: ["no graph"]) { _ = try Sequential.importONNX(bytes: []) }
     }
+
+    func testHostileTensorsAndNodesAreErrorsNotTraps() {
+        // An INT64 initializer holding Int64.min.
+        var w = ProtobufWriter()
+        w.message(7) { g in
+            g.message(5) { t in t.int(1, 1); t.int(2, 7); t.string(8, "s"); t.data(9, [0, 0, 0, 0, 0, 0, 0, 0x80]) }
+        }
+        assertNNError(NNError.unsupported, mentions: ["'s'", "2^24"]) { _ = try Sequential.importONNX(bytes: w.bytes) }
+        // A Gemm whose weight has no columns (and no bias): refused before a bias is made for it.
+        w = ProtobufWriter()
+        w.message(7) { g in
+            g.message(1) { n in n.string(1, "x"); n.string(1, "W"); n.string(2, "y"); n.string(4, "Gemm") }
+            g.message(5) { t in t.int(1, 2_147_483_647); t.int(1, 0); t.int(2, 1); t.string(8, "W"); t.data(9, []) }
+            g.message(11) { v in
+                v.string(1, "x")
+                v.message(2) { $0.message(1) { $0.int(1, 1); $0.message(2) { $0.message(1) { $0.string(2, "N") }; $0.message(1) { $0.int(1, 4) } } } }
+            }
+            g.message(12) { $0.string(1, "y") }
+        }
+        assertNNError(NNError.unsupported, mentions: ["Gemm", "no features"]) { _ = try Sequential.importONNX(bytes: w.bytes) }
+    }
 }

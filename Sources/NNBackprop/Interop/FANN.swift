@@ -42,8 +42,15 @@ extension Sequential {
             default:
                 throw .unsupported("FANN layer \(l) uses activation function \(first.activation) (\(FANNNet.activationName(first.activation))); FANN_LINEAR, FANN_SIGMOID and FANN_SIGMOID_SYMMETRIC are read")
             }
-            // W (outputs, inputs) and b from each neuron's connections to the previous layer.
-            var w = [Float](repeating: 0, count: outputs * inputs + outputs)
+            // W (outputs, inputs) and b from each neuron's connections to the previous layer; the
+            // file must hold every connection before the weights are allocated.
+            for (j, n) in neurons.enumerated() where n.connections.count != inputs + 1 {
+                throw .unsupported("FANN layer \(l), neuron \(j) has \(n.connections.count) connections, not \(inputs + 1): sparse networks (connection_rate < 1) are not read")
+            }
+            guard let count = Sizes.product([outputs, inputs + 1]), count <= Shape.maxElements else {
+                throw .corruptFile("FANN layer \(l): \(outputs) x \(inputs + 1) weights is more than a layer may hold")
+            }
+            var w = [Float](repeating: 0, count: count)
             let previous = net.neuronStart(ofLayer: l - 1)
             for (j, n) in neurons.enumerated() {
                 guard n.connections.count == inputs + 1 else {
@@ -55,7 +62,9 @@ extension Sequential {
                     guard i >= 0, i <= inputs, seen.insert(i).inserted else {
                         throw .unsupported("FANN layer \(l), neuron \(j) connects to neuron \(to), outside the previous layer: shortcut or sparse connections are not read")
                     }
-                    if i == inputs { w[outputs * inputs + j] = weight * factor } else { w[j * inputs + i] = weight * factor }
+                    let scaled = weight * factor
+                    guard scaled.isFinite else { throw .invalidData("FANN layer \(l), neuron \(j): weight \(weight) times the steepness factor \(factor) overflows float32") }
+                    if i == inputs { w[outputs * inputs + j] = scaled } else { w[j * inputs + i] = scaled }
                 }
             }
             layers.append(try Dense(inputs, outputs, activation: activation))

@@ -106,7 +106,7 @@ enum ONNXModelReader {
                 while let (f, v) = try a.next() {
                     switch f {
                     case 1: name = v.string ?? ""
-                    case 2, 3: scalar = v
+                    case 2, 3, 4: scalar = v
                     case 5: if let td = v.data { tensor = try readTensor(td).1 }
                     case 8: ints += try v.ints()
                     default: break
@@ -161,7 +161,7 @@ enum ONNXModelReader {
                     return Int(truncatingIfNeeded: Int64(bitPattern: v))
                 }
             }
-            guard ints.allSatisfy({ abs($0) < 1 << 24 }) else { throw .unsupported("tensor '\(name)' holds int64 values beyond 2^24") }
+            guard ints.allSatisfy({ $0.magnitude < 1 << 24 }) else { throw .unsupported("tensor '\(name)' holds int64 values beyond 2^24") }
             t.floats = ints.map { Float($0) }
         default: throw .unsupported("tensor '\(name)' has ONNX data type \(type); float32 (1) and int64 shapes (7) are read")
         }
@@ -245,10 +245,10 @@ struct ONNXImporter {
             if spec.type.isEmpty { current = next; continue } // Identity, or inference-time Dropout
             // Fuse an activation that follows a Dense or Conv2D (as nn.Linear, nn.ReLU are written).
             if spec.type == "Dense" || spec.type == "Conv2D", let follower = nodes.first, follower.inputs == [next],
-               let act = try activation(follower) {
+               let act = try activation(follower), let fusedOut = follower.outputs.first {
                 spec.attributes["activation"] = .string(act.name)
                 if act.alpha != nil { spec.attributes["alpha"] = .float(act.alpha!) }
-                next = follower.outputs[0]
+                next = fusedOut
                 nodes.removeFirst()
             }
             let layers: [any Layer]
@@ -282,6 +282,16 @@ struct ONNXImporter {
         return t
     }
 
+    /// Float-held whole numbers (a shape, pads) as Ints; anything else is refused.
+    private func whole(_ values: [Float], _ what: String) throws(NNError) -> [Int] {
+        var out: [Int] = []
+        for v in values {
+            guard v.magnitude < 16_777_216, let i = Int(exactly: v) else { throw .corruptFile("\(what) holds \(v), not a whole number below 2^24") }
+            out.append(i)
+        }
+        return out
+    }
+
     private func int(_ node: ONNXGraphProto.Node, _ name: String, _ d: Int) -> Int { node.attributes[name]?.int ?? d }
     private func float(_ node: ONNXGraphProto.Node, _ name: String, _ d: Float) -> Float { node.attributes[name]?.float ?? d }
 
@@ -312,7 +322,7 @@ struct ONNXImporter {
         switch node.op {
         case "Identity": return (LayerSpec(type: ""), out)
         case "Pad": // PyTorch writes a Pad of zeros before AveragePool: that is the identity
-            let pads = node.inputs.count > 1 ? try tensor(node, 1, "pads").floats.map { Int($0) } : node.intLists["pads"] ?? []
+            let pads = node.inputs.count > 1 ? try whole(tensor(node, 1, "pads").floats, "pads") : node.intLists["pads"] ?? []
             guard pads.allSatisfy({ $0 == 0 }) else { throw .unsupported("a Pad of \(pads) that is not fused into a convolution or pooling") }
             return (LayerSpec(type: ""), out)
         case "Dropout":
@@ -326,6 +336,7 @@ struct ONNXImporter {
             guard w.dims.count == 2 else { throw .unsupported("a weight of dims \(w.dims)") }
             if int(node, "transB", 0) == 0 { w = transposed(w) }
             let (outF, inF) = (w.dims[0], w.dims[1])
+            guard outF > 0, inF > 0 else { throw .unsupported("a weight of dims \(w.dims): no features") }
             let b = node.inputs.count > 2 ? try tensor(node, 2, "bias").floats : [Float](repeating: 0, count: outF)
             guard b.count == outF else { throw .shapeMismatch("a bias of \(b.count) values for \(outF) outputs") }
             put("weight", w.floats)
@@ -333,12 +344,12 @@ struct ONNXImporter {
             return (LayerSpec(type: "Dense", attributes: ["in_features": .int(inF), "out_features": .int(outF)]), out)
         case "MatMul":
             let w = try tensor(node, 1, "weight")
-            guard w.dims.count == 2 else { throw .unsupported("a weight of dims \(w.dims)") }
+            guard w.dims.count == 2, w.dims[0] > 0, w.dims[1] > 0 else { throw .unsupported("a weight of dims \(w.dims)") }
             var bias = [Float](repeating: 0, count: w.dims[1]), next = out
             if let add = rest.first, add.op == "Add", add.inputs.contains(out), let other = add.inputs.first(where: { $0 != out }),
-               let b = values[other], b.count == w.dims[1] {
+               let b = values[other], b.count == w.dims[1], let sum = add.outputs.first {
                 bias = b.floats
-                next = add.outputs[0]
+                next = sum
                 rest.removeFirst()
             }
             put("weight", transposed(w).floats)
@@ -360,6 +371,7 @@ struct ONNXImporter {
             if node.inputs.count > 2 { put("bias", try tensor(node, 2, "bias").floats) } else { attrs["bias"] = .int(0) }
             return (LayerSpec(type: "Conv2D", attributes: attrs), out)
         case "MaxPool", "AveragePool":
+            if let ap = node.attributes["auto_pad"]?.string, ap != "NOTSET" { throw .unsupported("auto_pad \(ap)") }
             guard int(node, "ceil_mode", 0) == 0 else { throw .unsupported("ceil_mode 1") }
             if let d = node.intLists["dilations"], d.contains(where: { $0 != 1 }) { throw .unsupported("pooling dilations \(d)") }
             guard let k = node.intLists["kernel_shape"], k.count == 2 else { throw .unsupported("a kernel_shape that is not 2-D") }
@@ -393,7 +405,7 @@ struct ONNXImporter {
             guard int(node, "axis", 1) == 1 else { throw .unsupported("axis \(int(node, "axis", 1)): only axis 1 (keep the batch) is read") }
             return (LayerSpec(type: "Flatten"), out)
         case "Reshape":
-            let target = try tensor(node, 1, "shape").floats.map { Int($0) }
+            let target = try whole(tensor(node, 1, "shape").floats, "shape")
             guard let first = target.first, first == 0 || first == -1, target.count >= 2 else {
                 throw .unsupported("target shape \(target) does not keep the batch dimension first")
             }
