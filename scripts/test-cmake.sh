@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 fail() { echo "FAIL: $*" >&2; exit 1; }
-command -v cmake >/dev/null || fail "cmake is not installed (Debian: apt-get install cmake)"
+command -v cmake >/dev/null || { echo "skip: cmake is not installed (Debian: apt-get install cmake; scripts/setup.sh installs it)"; exit 0; }
 
 prefix=$root/build/prefix-cmake
 version=$(scripts/install.sh --version)
