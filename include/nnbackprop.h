@@ -52,7 +52,7 @@ extern "C" {
 #endif
 
 #define NNB_VERSION_MAJOR 0
-#define NNB_VERSION_MINOR 4
+#define NNB_VERSION_MINOR 5
 #define NNB_VERSION_PATCH 0
 /* NNB_VERSION_MAJOR * 10000 + NNB_VERSION_MINOR * 100 + NNB_VERSION_PATCH */
 #define NNB_VERSION_NUMBER (NNB_VERSION_MAJOR * 10000 + NNB_VERSION_MINOR * 100 + NNB_VERSION_PATCH)
@@ -67,7 +67,7 @@ extern "C" {
  * header and library agree. */
 NNB_API int nnb_version(void);
 NNB_API int nnb_abi_version(void);
-/* "0.4.0" */
+/* "0.5.0" */
 NNB_API const char *nnb_version_string(void);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -116,6 +116,9 @@ NNB_API int nnb_get_num_threads(void);
 NNB_API const char *nnb_isa(void);
 /* 1 when the library was built with OpenMP. */
 NNB_API int nnb_openmp_enabled(void);
+/* 1 when training can run in `precision` ("fp32", or "bf16": AVX512_BF16 on the avx512 path)
+ * on this CPU and SIMD path; 0 when it cannot or the name is unknown (NULL included). Added in 0.5. */
+NNB_API int nnb_precision_supported(const char *precision);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Models                                                                                       */
@@ -290,6 +293,12 @@ typedef struct nnb_train_options {
                                   standardizer), in 0..64; default 0 (off) */
     int32_t augment_flip;      /* 1: mirror each sample left to right with probability 1/2;
                                   default 0 */
+    /* Added in 0.5 (an older, smaller struct ends above and keeps the default): */
+    const char *precision;     /* the arithmetic of the Dense and Conv2D products in training:
+                                  "fp32" (default, or NULL), or "bf16" (bf16 inputs, fp32
+                                  accumulation, fp32 master weights; needs AVX512_BF16, else
+                                  NNB_ERR_UNSUPPORTED: see nnb_precision_supported).
+                                  Evaluation and prediction stay fp32 */
 } nnb_train_options;
 
 /* Sets struct_size and every default above. An option changed from its default that the chosen

@@ -40,6 +40,16 @@ static int x86_has(nnk_isa isa) {
 }
 #endif
 
+int nnk_cpu_has_avx512_bf16(void) {
+#if NNK_X86_64
+    unsigned a, b, c, d;
+    if (!x86_has(NNK_ISA_AVX512) || !__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
+    return (a >> 5) & 1; /* CPUID.(EAX=7, ECX=1):EAX bit 5 */
+#else
+    return 0;
+#endif
+}
+
 int nnk_isa_supported(nnk_isa isa) {
     switch (isa) {
     case NNK_ISA_SCALAR: return 1;

@@ -51,7 +51,8 @@ static void init_avx2(nnk_kernel_table *t) {
     t->norm_dot = nnk_norm_dot_avx2;
 }
 
-/* AVX-512F: the same entries as AVX2, in 16-lane kernels. */
+/* AVX-512F: the same entries as AVX2, in 16-lane kernels, and the bf16 GEMM where the CPU has
+ * AVX512_BF16. */
 static void init_avx512(nnk_kernel_table *t) {
     *t = table_ref;
     t->isa = NNK_ISA_AVX512;
@@ -66,6 +67,7 @@ static void init_avx512(nnk_kernel_table *t) {
     t->scale = nnk_scale_avx512;
     t->norm_moments = nnk_norm_moments_avx512;
     t->norm_dot = nnk_norm_dot_avx512;
+    if (nnk_cpu_has_avx512_bf16()) t->gemm_bf16 = &nnk_gemm_arch_avx512_bf16;
 }
 #endif
 
@@ -90,7 +92,7 @@ static void init_neon(nnk_kernel_table *t) {
 }
 #endif
 
-/* Filling a table only stores pointers, so it is safe whether or not the CPU has the ISA;
+/* Filling a table only stores pointers (and asks CPUID), so it is safe whether or not the CPU has the ISA;
  * nnk_kernel_table_for's callers make sure a table is only used where it is supported. */
 void nnk_kernel_tables_init(void) {
 #if NNK_X86_64

@@ -22,6 +22,8 @@ typedef struct nnk_kernel_table {
 
     /* GEMM: the micro-tile, cache blocking and micro-kernels the blocked loop runs with. */
     const struct nnk_gemm_arch *gemm;
+    /* The bf16 GEMM (NNK_PRECISION_BF16), or NULL where this ISA and CPU have none. */
+    const struct nnk_gemm_arch *gemm_bf16;
 
     /* Activations on one span (activations/act_simd.h): y (n) = f(x (n)), and
      * dx (n) = dy (n) * f'(x (n)) with x and y the forward's input and output. */
@@ -65,5 +67,8 @@ void nnk_kernel_tables_init(void);
 /* The table for `isa`, one this build has kernels for and the CPU supports (the caller checks
  * nnk_isa_supported first). */
 const nnk_kernel_table *nnk_kernel_table_for(nnk_isa isa);
+
+/* 1 when the CPU and OS run AVX-512 and the CPU has AVX512_BF16 (vdpbf16ps); cpu.c. */
+int nnk_cpu_has_avx512_bf16(void);
 
 #endif /* NNK_DISPATCH_TABLE_H */

@@ -60,10 +60,39 @@ static size_t per_thread_work(const nnk_gemm_arch *g, size_t M, size_t N, size_t
     return round_up(mc * kc, 16) + round_up(kc * nc, 16);
 }
 
+/* Floats of the same two blocks packed as bf16 pairs (depth in slots of two). */
+static size_t per_thread_work_bf16(const nnk_gemm_arch *g, size_t M, size_t N, size_t K) {
+    const size_t slots = (NNK_MIN(g->kc, K) + 1) / 2;
+    const size_t mc = NNK_MIN(g->mc, round_up(M, g->mr));
+    const size_t nc = NNK_MIN(g->nc, round_up(N, g->nr));
+    return round_up(mc * slots, 16) + round_up(slots * nc, 16);
+}
+
+/* bf16 where it is asked for and the path has a kernel, except for the products the fp32 path
+ * runs unpacked with at most dot_max_m rows (X * W^T at batch <= 64): there the weights would
+ * have to be packed, which costs more than the bf16 kernel saves (nnb-kernels bench on Zen 5:
+ * b32 784->256 forward 0.66x of fp32; at b128 1.03x and b256 1.43x, so those stay bf16). */
+nnk_precision nnk_gemm_precision(nnk_precision prec, nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K) {
+    const nnk_kernel_table *t = nnk_active_table();
+    if (prec != NNK_PRECISION_BF16 || t->gemm_bf16 == NULL) return prec == NNK_PRECISION_BF16 ? prec : NNK_PRECISION_FP32;
+    const size_t few = t->gemm->dot_max_m ? t->gemm->dot_max_m : 4;
+    return M <= few && use_dot_rows(t->gemm, ta, tb, M, N, K) ? NNK_PRECISION_FP32 : NNK_PRECISION_BF16;
+}
+
 size_t nnk_sgemm_work_size(size_t M, size_t N, size_t K, int threads) {
-    const nnk_gemm_arch *g = nnk_active_table()->gemm;
+    const nnk_kernel_table *t = nnk_active_table();
     if (M == 0 || N == 0 || K == 0) return 0;
-    return per_thread_work(g, M, N, K) * (size_t)(threads < 1 ? 1 : threads);
+    size_t per = per_thread_work(t->gemm, M, N, K);
+    if (t->gemm_bf16) per = NNK_MAX(per, per_thread_work_bf16(t->gemm_bf16, M, N, K));
+    return per * (size_t)(threads < 1 ? 1 : threads);
+}
+
+int nnk_precision_supported(nnk_precision prec) {
+    switch (prec) {
+    case NNK_PRECISION_FP32: return 1;
+    case NNK_PRECISION_BF16: return nnk_active_table()->gemm_bf16 != NULL;
+    default: return 0;
+    }
 }
 
 /* Bias, pre-activation copy and activation on the (m, n) tile of C at (i0, j0). */
@@ -88,28 +117,32 @@ typedef struct gemm_args {
     const nnk_epilogue *ep;
 } gemm_args;
 
-/* Rows [m0, m1) x columns [n0, n1) of C by the blocked loop; work: per_thread_work floats. */
-static void gemm_block(const nnk_gemm_arch *g, const gemm_args *a, size_t m0, size_t m1, size_t n0,
+/* Rows [m0, m1) x columns [n0, n1) of C by the blocked loop; work: per_thread_work floats
+ * (per_thread_work_bf16 when `bf16`: the panels then hold depth pairs, `slots` per row). */
+static void gemm_block(const nnk_gemm_arch *g, int bf16, const gemm_args *a, size_t m0, size_t m1, size_t n0,
                        size_t n1, float *work) {
     const size_t mr = g->mr, nr = g->nr;
+    const size_t slots_max = bf16 ? (NNK_MIN(g->kc, a->K) + 1) / 2 : NNK_MIN(g->kc, a->K);
     float *pa = work;
-    float *pb = work + round_up(NNK_MIN(g->mc, round_up(a->M, mr)) * NNK_MIN(g->kc, a->K), 16);
+    float *pb = work + round_up(NNK_MIN(g->mc, round_up(a->M, mr)) * slots_max, 16);
+    const nnk_pack_a_fn pack_a = g->pack_a ? g->pack_a : nnk_pack_a;
+    const nnk_pack_b_fn pack_b = g->pack_b ? g->pack_b : nnk_pack_b;
     for (size_t jc = n0; jc < n1; jc += g->nc) {
         const size_t ncb = NNK_MIN(g->nc, n1 - jc);
         for (size_t pc = 0; pc < a->K; pc += g->kc) {
-            const size_t kcb = NNK_MIN(g->kc, a->K - pc);
+            const size_t kcb = NNK_MIN(g->kc, a->K - pc), slots = bf16 ? (kcb + 1) / 2 : kcb;
             const float beta = pc == 0 ? a->beta : 1.0f;
             const int last = pc + kcb == a->K;
-            nnk_pack_b(pb, a->tb, a->B, a->ldb, pc, kcb, jc, ncb, nr);
+            pack_b(pb, a->tb, a->B, a->ldb, pc, kcb, jc, ncb, nr);
             for (size_t ic = m0; ic < m1; ic += g->mc) {
                 const size_t mcb = NNK_MIN(g->mc, m1 - ic);
-                nnk_pack_a(pa, a->ta, a->A, a->lda, ic, mcb, pc, kcb, mr);
+                pack_a(pa, a->ta, a->A, a->lda, ic, mcb, pc, kcb, mr);
                 for (size_t jr = 0; jr < ncb; jr += nr) {
                     const size_t nb = NNK_MIN(nr, ncb - jr);
                     for (size_t ir = 0; ir < mcb; ir += mr) {
                         const size_t mb = NNK_MIN(mr, mcb - ir);
                         float *c = a->C + (ic + ir) * a->ldc + jc + jr;
-                        g->ukernel(kcb, pa + ir * kcb, pb + jr * kcb, c, a->ldc, a->alpha, beta, mb, nb);
+                        g->ukernel(slots, pa + ir * slots, pb + jr * slots, c, a->ldc, a->alpha, beta, mb, nb);
                         if (last && a->ep) apply_epilogue(a->ep, a->C, a->ldc, ic + ir, jc + jr, mb, nb);
                     }
                 }
@@ -160,14 +193,15 @@ static void gemm_dot_rows(const nnk_gemm_arch *g, const gemm_args *a, int max_th
     NNK_PARALLEL_FOR(nt, strips, s, dot_strips(g, a, s, s + 1));
 }
 
-void nnk_sgemm_capped(int max_threads, nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K, float alpha,
-                      const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc,
-                      const nnk_epilogue *ep, float *work, size_t work_len) {
+void nnk_gemm_capped(nnk_precision prec, int max_threads, nnk_trans ta, nnk_trans tb, size_t M, size_t N,
+                     size_t K, float alpha, const float *A, size_t lda, const float *B, size_t ldb, float beta,
+                     float *C, size_t ldc, const nnk_epilogue *ep, float *work, size_t work_len) {
     assert(ldc >= N);
     assert(ta == NNK_NO_TRANS ? lda >= K : lda >= M);
     assert(tb == NNK_NO_TRANS ? ldb >= N : ldb >= K);
     if (M == 0 || N == 0) return;
-    const sgemm_override *o = __atomic_load_n(&sgemm_override_, __ATOMIC_ACQUIRE);
+    const int bf16 = nnk_gemm_precision(prec, ta, tb, M, N, K) == NNK_PRECISION_BF16;
+    const sgemm_override *o = bf16 ? NULL : __atomic_load_n(&sgemm_override_, __ATOMIC_ACQUIRE);
     if (o != NULL) {
         o->fn(o->ctx, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         if (ep) apply_epilogue(ep, C, ldc, 0, 0, M, N);
@@ -179,23 +213,23 @@ void nnk_sgemm_capped(int max_threads, nnk_trans ta, nnk_trans tb, size_t M, siz
         if (ep) apply_epilogue(ep, C, ldc, 0, 0, M, N);
         return;
     }
-    const nnk_gemm_arch *g = nnk_active_table()->gemm;
-    if (use_dot_rows(g, ta, tb, M, N, K)) {
+    const nnk_gemm_arch *g = bf16 ? nnk_active_table()->gemm_bf16 : nnk_active_table()->gemm;
+    if (!bf16 && use_dot_rows(g, ta, tb, M, N, K)) {
         gemm_dot_rows(g, &a, max_threads);
         return;
     }
-    const size_t per = per_thread_work(g, M, N, K);
+    const size_t per = g == NULL ? 0 : bf16 ? per_thread_work_bf16(g, M, N, K) : per_thread_work(g, M, N, K);
     int nt = nnk_threads_for(2.0 * (double)M * (double)N * (double)K, GEMM_MIN_FLOPS_PER_THREAD);
     if (nt > max_threads) nt = max_threads;
-    if ((size_t)nt > work_len / per) nt = (int)(work_len / per);
+    if (per == 0 || (size_t)nt > work_len / per) nt = per == 0 ? 0 : (int)(work_len / per);
     if (nt == 0 || work == NULL) {
-        /* No room to pack: the reference loop, still correct. */
-        nnk_sgemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        /* No room to pack, or no kernel for the precision: the reference loop, still correct. */
+        (bf16 ? nnk_sbgemm_ref : nnk_sgemm_ref)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         if (ep) apply_epilogue(ep, C, ldc, 0, 0, M, N);
         return;
     }
     if (nt == 1) {
-        gemm_block(g, &a, 0, M, 0, N, work);
+        gemm_block(g, bf16, &a, 0, M, 0, N, work);
         return;
     }
     const size_t mt = (M + g->mr - 1) / g->mr, ntl = (N + g->nr - 1) / g->nr;
@@ -215,15 +249,35 @@ void nnk_sgemm_capped(int max_threads, nnk_trans ta, nnk_trans tb, size_t M, siz
             const size_t r = (size_t)(t / tn), s = (size_t)(t % tn);
             const size_t m0 = NNK_MIN(M, mt * r / (size_t)tm * g->mr), m1 = NNK_MIN(M, mt * (r + 1) / (size_t)tm * g->mr);
             const size_t n0 = NNK_MIN(N, ntl * s / (size_t)tn * g->nr), n1 = NNK_MIN(N, ntl * (s + 1) / (size_t)tn * g->nr);
-            if (m0 < m1 && n0 < n1) gemm_block(g, &a, m0, m1, n0, n1, work + (size_t)t * per);
+            if (m0 < m1 && n0 < n1) gemm_block(g, bf16, &a, m0, m1, n0, n1, work + (size_t)t * per);
         }
     }
+}
+
+void nnk_sgemm_capped(int max_threads, nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K, float alpha,
+                      const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc,
+                      const nnk_epilogue *ep, float *work, size_t work_len) {
+    nnk_gemm_capped(NNK_PRECISION_FP32, max_threads, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep,
+                    work, work_len);
+}
+
+void nnk_gemm_ex(nnk_precision prec, nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K, float alpha,
+                 const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc,
+                 const nnk_epilogue *ep, float *work, size_t work_len) {
+    nnk_gemm_capped(prec, nnk_get_num_threads(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, work,
+                    work_len);
 }
 
 void nnk_sgemm_ex(nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K, float alpha,
                   const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
                   size_t ldc, const nnk_epilogue *ep, float *work, size_t work_len) {
-    nnk_sgemm_capped(nnk_get_num_threads(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, work, work_len);
+    nnk_gemm_ex(NNK_PRECISION_FP32, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, work, work_len);
+}
+
+void nnk_gemm(nnk_precision prec, nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K, float alpha,
+              const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc,
+              float *work, size_t work_len) {
+    nnk_gemm_ex(prec, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, work, work_len);
 }
 
 void nnk_sgemm(nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K, float alpha, const float *A,

@@ -19,6 +19,12 @@ typedef void (*nnk_ukernel_fn)(size_t kc, const float *a, const float *b, float 
 typedef void (*nnk_dot_rows_fn)(size_t m, size_t n, size_t k, float alpha, const float *A, size_t lda,
                                 const float *B, size_t ldb, float beta, float *C, size_t ldc);
 
+/* Packs op(A) / op(B) blocks into the ukernel's micro-panels (nnk_pack_a / nnk_pack_b below). */
+typedef void (*nnk_pack_a_fn)(float *dst, nnk_trans ta, const float *A, size_t lda, size_t i0, size_t mc,
+                              size_t p0, size_t kc, size_t mr);
+typedef void (*nnk_pack_b_fn)(float *dst, nnk_trans tb, const float *B, size_t ldb, size_t p0, size_t kc,
+                              size_t j0, size_t nc, size_t nr);
+
 typedef struct nnk_gemm_arch {
     size_t mr, nr;  /* micro-tile */
     size_t kc, mc, nc; /* cache blocks: kc along K, mc rows of A packed, nc columns of B packed */
@@ -26,6 +32,8 @@ typedef struct nnk_gemm_arch {
     nnk_dot_rows_fn dot_rows;
     size_t dot_max_m; /* X * W^T with M up to this (and K >= 64) takes the unpacked dot path;
                          0 means 4 (the dot path is then only for predict-sized M) */
+    nnk_pack_a_fn pack_a; /* NULL: nnk_pack_a (a bf16 arch names its own) */
+    nnk_pack_b_fn pack_b; /* NULL: nnk_pack_b */
 } nnk_gemm_arch;
 
 /* Each ISA's blocking and kernels; the kernel tables (dispatch/table.h) point at them. */
@@ -33,6 +41,8 @@ extern const nnk_gemm_arch nnk_gemm_arch_scalar;
 #if NNK_X86_64
 extern const nnk_gemm_arch nnk_gemm_arch_avx2;
 extern const nnk_gemm_arch nnk_gemm_arch_avx512;
+/* bf16 (gemm_avx512_bf16.c): kc counts depths; its ukernel's kc argument counts depth pairs. */
+extern const nnk_gemm_arch nnk_gemm_arch_avx512_bf16;
 #endif
 #if NNK_ARM64
 extern const nnk_gemm_arch nnk_gemm_arch_neon;
@@ -45,6 +55,18 @@ void nnk_pack_a(float *dst, nnk_trans ta, const float *A, size_t lda, size_t i0,
 void nnk_pack_b(float *dst, nnk_trans tb, const float *B, size_t ldb, size_t p0, size_t kc,
                 size_t j0, size_t nc, size_t nr);
 
+#if NNK_X86_64
+/* The bf16 packers (gemm_pack_avx512_bf16.c; only where the CPU has AVX512_BF16): the fp32
+ * panels' layout with depth in pairs. For depth pair q, row (or column) i holds one 32-bit slot
+ * (lo = depth 2q, hi = depth 2q + 1), so panel[q * mr + i] is what the micro-kernel broadcasts
+ * (A) or loads as a vector (B); an odd depth's partner is zero. A slot is the size of a float,
+ * so the panels live in the same float work buffers and are addressed in floats. */
+void nnk_pack_a_bf16_avx512(float *dst, nnk_trans ta, const float *A, size_t lda, size_t i0, size_t mc,
+                            size_t p0, size_t kc, size_t mr);
+void nnk_pack_b_bf16_avx512(float *dst, nnk_trans tb, const float *B, size_t ldb, size_t p0, size_t kc,
+                            size_t j0, size_t nc, size_t nr);
+#endif
+
 /* What nnk_dense_forward asks the GEMM to finish on each tile after its last K block. */
 typedef struct nnk_epilogue {
     const float *bias; /* (N) or NULL */
@@ -53,6 +75,9 @@ typedef struct nnk_epilogue {
     float alpha;
 } nnk_epilogue;
 
+void nnk_gemm_ex(nnk_precision prec, nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K, float alpha,
+                 const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc,
+                 const nnk_epilogue *ep, float *work, size_t work_len);
 void nnk_sgemm_ex(nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K, float alpha,
                   const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
                   size_t ldc, const nnk_epilogue *ep, float *work, size_t work_len);
@@ -61,6 +86,9 @@ void nnk_sgemm_ex(nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K, floa
  * that runs several products at once on its own threads (conv2d: one sample per thread) passes 1,
  * which keeps each product on the calling thread without entering OpenMP: a nested region would
  * run serialised anyway, and the blocked loop's thread grid assumes it gets every thread it asks for. */
+void nnk_gemm_capped(nnk_precision prec, int max_threads, nnk_trans ta, nnk_trans tb, size_t M, size_t N,
+                     size_t K, float alpha, const float *A, size_t lda, const float *B, size_t ldb, float beta,
+                     float *C, size_t ldc, const nnk_epilogue *ep, float *work, size_t work_len);
 void nnk_sgemm_capped(int max_threads, nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K, float alpha,
                       const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc,
                       const nnk_epilogue *ep, float *work, size_t work_len);

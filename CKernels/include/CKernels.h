@@ -100,6 +100,39 @@ void nnk_sgemm_ref(nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K,
                    float alpha, const float *A, size_t lda, const float *B, size_t ldb,
                    float beta, float *C, size_t ldc);
 
+/* The arithmetic of a product: fp32, or bf16 inputs with fp32 accumulation (AVX512_BF16's
+ * vdpbf16ps: each input rounded to nearest-even bf16, the products summed in float, subnormal
+ * inputs and results flushed to zero). C, alpha, beta, bias and epilogues stay fp32. */
+typedef enum nnk_precision { NNK_PRECISION_FP32 = 0, NNK_PRECISION_BF16 = 1 } nnk_precision;
+
+/* 1 when the active ISA has a kernel for `prec` (bf16: AVX512_BF16 on the avx512 path); products
+ * asked for in a precision without one run its reference twin (correct, slow). */
+int nnk_precision_supported(nnk_precision prec);
+
+/* The arithmetic nnk_gemm gives this product when asked for `prec`: fp32 for fp32; for bf16,
+ * bf16 where the active path has the kernel, except X * W^T with at most 64 rows (the shapes the
+ * fp32 path multiplies unpacked, faster than packing W to bf16 would be), which stay fp32; on a path
+ * without the kernel bf16 (its reference twin). Depends on the shape and path only. */
+nnk_precision nnk_gemm_precision(nnk_precision prec, nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K);
+
+/* nnk_sgemm in precision nnk_gemm_precision(prec, ...) (work sized by nnk_sgemm_work_size,
+ * which covers both). The GEMM override (nnk_set_sgemm_override) replaces fp32 products only. */
+void nnk_gemm(nnk_precision prec, nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K,
+              float alpha, const float *A, size_t lda, const float *B, size_t ldb,
+              float beta, float *C, size_t ldc, float *work, size_t work_len);
+
+/* The bf16 reference twin: every input rounded by nnk_bf16_round, the exact products summed in
+ * double, single-threaded. */
+void nnk_sbgemm_ref(nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K,
+                    float alpha, const float *A, size_t lda, const float *B, size_t ldb,
+                    float beta, float *C, size_t ldc);
+
+/* fp32 <-> bf16 bits (round to nearest, ties to even; NaN stays a quiet NaN), and x rounded to
+ * the nearest bf16 value. */
+uint16_t nnk_bf16_from_float(float x);
+float nnk_bf16_to_float(uint16_t h);
+float nnk_bf16_round(float x);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Activations                                                                                  */
 /* ------------------------------------------------------------------------------------------ */
@@ -156,8 +189,8 @@ void nnk_log_softmax_backward(float *dx, const float *dy, const float *y, size_t
  * is in cache. X is (M, K) ldx, W is (N, K) ldw (PyTorch nn.Linear layout), b is (N) or NULL,
  * Y is (M, N) ldy. Z, when not NULL, receives the pre-activation X * W^T + b (M, N) ldy, for
  * activations whose backward needs it. work/work_len as for nnk_sgemm (nnk_sgemm_work_size(M, N, K,
- * threads) floats). */
-void nnk_dense_forward(float *Y, float *Z, size_t ldy, const float *X, size_t ldx,
+ * threads) floats). `prec` is the product's arithmetic (nnk_gemm); the rest is fp32. */
+void nnk_dense_forward(nnk_precision prec, float *Y, float *Z, size_t ldy, const float *X, size_t ldx,
                        const float *W, size_t ldw, const float *b, size_t M, size_t N, size_t K,
                        nnk_act act, float alpha, float *work, size_t work_len);
 
@@ -167,9 +200,9 @@ void nnk_dense_forward(float *Y, float *Z, size_t ldy, const float *X, size_t ld
  *   db (N)         <- column sums of dZ + (accumulate ? db : 0)      (db may be NULL)
  *   dX (M, K) ldx  <- dZ * W                                         (dX may be NULL)
  * dW and dX share the leading dimensions of W and X. work/work_len as for nnk_sgemm, sized by
- * nnk_dense_backward_work_size(M, N, K, threads). */
+ * nnk_dense_backward_work_size(M, N, K, threads). Both products in precision `prec`. */
 size_t nnk_dense_backward_work_size(size_t M, size_t N, size_t K, int threads);
-void nnk_dense_backward(float *dX, float *dW, float *db, float *dY, size_t ldy,
+void nnk_dense_backward(nnk_precision prec, float *dX, float *dW, float *db, float *dY, size_t ldy,
                         const float *X, size_t ldx, const float *W, size_t ldw,
                         const float *Z, const float *Y, size_t M, size_t N, size_t K,
                         nnk_act act, float alpha, int accumulate, float *work, size_t work_len);
@@ -310,16 +343,18 @@ size_t nnk_conv2d_backward_work_size(const nnk_conv2d_shape *s, int threads);
 /* y (batch, out_channels, out_h, out_w) = act(conv(x, w) + b), with x (batch, in_channels, in_h,
  * in_w), w (out_channels, in_channels / groups, kernel_h, kernel_w), b (out_channels) or NULL.
  * z, when not NULL, receives the pre-activation (same shape as y), for activations whose
- * backward needs it (nnk_act_needs_input). All tensors contiguous. */
-void nnk_conv2d_forward(float *y, float *z, const float *x, const float *w, const float *b,
+ * backward needs it (nnk_act_needs_input). All tensors contiguous. The products run in
+ * precision `prec` (nnk_gemm); the reference fallback (too little work) computes in fp32. */
+void nnk_conv2d_forward(nnk_precision prec, float *y, float *z, const float *x, const float *w, const float *b,
                         const nnk_conv2d_shape *s, nnk_act act, float alpha, float *work, size_t work_len);
 
 /* Backward. dy (shape of y) is overwritten by dz = dy (.) act'(z) (z may be NULL when
  * !nnk_act_needs_input(act); y is the forward's output). Then
  *   dw <- dz (*) x  + (accumulate ? dw : 0)          (the weight gradient; dw may be NULL)
  *   db <- sums of dz over batch and space + (accumulate ? db : 0)   (db may be NULL)
- *   dx <- the input gradient (full transposed convolution)           (dx may be NULL) */
-void nnk_conv2d_backward(float *dx, float *dw, float *db, float *dy, const float *x, const float *w,
+ *   dx <- the input gradient (full transposed convolution)           (dx may be NULL)
+ * The products run in precision `prec`, as for the forward. */
+void nnk_conv2d_backward(nnk_precision prec, float *dx, float *dw, float *db, float *dy, const float *x, const float *w,
                          const float *z, const float *y, const nnk_conv2d_shape *s, nnk_act act,
                          float alpha, int accumulate, float *work, size_t work_len);
 

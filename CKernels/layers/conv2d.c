@@ -257,6 +257,7 @@ typedef struct conv_call {
     nnk_act act;
     float alpha;
     int accumulate;
+    nnk_precision prec;
 } conv_call;
 
 /* Forward unit u = (block, group): for the block's samples n, y[n, g] (Og, P) = act(W_g * col + b)
@@ -273,7 +274,7 @@ static void forward_unit(const conv_call *a, size_t u, float *work, size_t work_
         for (size_t i = 0; i < ns; i++) im2col(work + i * p->p, cols, xg + i * xs, s, p);
         col = work;
     }
-    nnk_sgemm_capped(threads, NNK_NO_TRANS, NNK_NO_TRANS, p->og, cols, p->k, 1.0f, a->w + g * p->og * p->k, p->k,
+    nnk_gemm_capped(a->prec, threads, NNK_NO_TRANS, NNK_NO_TRANS, p->og, cols, p->k, 1.0f, a->w + g * p->og * p->k, p->k,
                      col, cols, 0.0f, out, cols, NULL, work + p->col + p->stage, work_len - p->col - p->stage);
     for (size_t i = 0; i < ns; i++) {
         float *yg = a->y + ((n0 + i) * s->out_channels + g * p->og) * p->p;
@@ -318,17 +319,17 @@ static void backward_unit(const conv_call *a, size_t u, float *work, size_t work
             }
             float *dst = (c == 0 ? a->dw : a->partials + (c - 1) * p->w_len) + g * p->og * p->k;
             const float beta = blk > b0 || (c == 0 && a->accumulate) ? 1.0f : 0.0f;
-            nnk_sgemm_capped(threads, NNK_NO_TRANS, NNK_TRANS, p->og, p->k, cols, 1.0f, dz, cols, col, cols, beta, dst,
+            nnk_gemm_capped(a->prec, threads, NNK_NO_TRANS, NNK_TRANS, p->og, p->k, cols, 1.0f, dz, cols, col, cols, beta, dst,
                              p->k, NULL, gw, gl);
         }
         if (a->dx) {
             float *dxg = a->dx + (xg - a->x);
             if (p->direct) {
-                nnk_sgemm_capped(threads, NNK_TRANS, NNK_NO_TRANS, p->cg, cols, p->og, 1.0f, wg, p->k, dz, cols, 0.0f,
+                nnk_gemm_capped(a->prec, threads, NNK_TRANS, NNK_NO_TRANS, p->cg, cols, p->og, 1.0f, wg, p->k, dz, cols, 0.0f,
                                  dxg, cols, NULL, gw, gl);
                 continue;
             }
-            nnk_sgemm_capped(threads, NNK_TRANS, NNK_NO_TRANS, p->k, cols, p->og, 1.0f, wg, p->k, dz, cols, 0.0f, buf,
+            nnk_gemm_capped(a->prec, threads, NNK_TRANS, NNK_NO_TRANS, p->k, cols, p->og, 1.0f, wg, p->k, dz, cols, 0.0f, buf,
                              cols, NULL, gw, gl);
             for (size_t i = 0; i < ns; i++) {
                 memset(dxg + i * xs, 0, p->cg * s->in_h * s->in_w * sizeof(float));
@@ -373,7 +374,7 @@ static int run_units(const conv_call *a, int backward, size_t units, double unit
     return 0;
 }
 
-void nnk_conv2d_forward(float *y, float *z, const float *x, const float *w, const float *b,
+void nnk_conv2d_forward(nnk_precision prec, float *y, float *z, const float *x, const float *w, const float *b,
                         const nnk_conv2d_shape *s, nnk_act act, float alpha, float *work, size_t work_len) {
     conv_plan p;
     size_t need;
@@ -384,7 +385,7 @@ void nnk_conv2d_forward(float *y, float *z, const float *x, const float *w, cons
         nnk_conv2d_forward_ref(y, z, x, w, b, s, act, alpha);
         return;
     }
-    const conv_call a = {s, &p, y, z, NULL, NULL, NULL, NULL, x, w, b, act, alpha, 0};
+    const conv_call a = {s, &p, y, z, NULL, NULL, NULL, NULL, x, w, b, act, alpha, 0, prec};
     /* A unit's activation runs on its thread unless it is large enough for nnk_act_forward to
      * open a parallel region of its own; then it runs once over all of y after the units. */
     const int act_in_unit = p.og * p.p < NNK_ELEMWISE_PARALLEL_MIN;
@@ -435,8 +436,8 @@ static void add_partials(float *dw, const float *partials, size_t count, size_t 
     });
 }
 
-void nnk_conv2d_backward(float *dx, float *dw, float *db, float *dy, const float *x, const float *w,
-                         const float *z, const float *y, const nnk_conv2d_shape *s, nnk_act act,
+void nnk_conv2d_backward(nnk_precision prec, float *dx, float *dw, float *db, float *dy, const float *x,
+                         const float *w, const float *z, const float *y, const nnk_conv2d_shape *s, nnk_act act,
                          float alpha, int accumulate, float *work, size_t work_len) {
     conv_plan p;
     size_t need;
@@ -451,7 +452,7 @@ void nnk_conv2d_backward(float *dx, float *dw, float *db, float *dy, const float
     if (act != NNK_ACT_IDENTITY) nnk_act_backward(act, alpha, dy, dy, z, y, p.y_len);
     if (db) conv_bias_grad(db, dy, s, &p, accumulate);
     if (dw == NULL && dx == NULL) return;
-    const conv_call a = {s, &p, NULL, NULL, dx, dw, dy, work, x, w, NULL, act, alpha, accumulate};
+    const conv_call a = {s, &p, NULL, NULL, dx, dw, dy, work, x, w, NULL, act, alpha, accumulate, prec};
     const double flops = 2.0 * (double)p.og * (double)p.cols * (double)p.k; /* per product */
     run_units(&a, 1, bwd_units(s, &p), flops, work + p.partials, work_len - p.partials,
               p.col + p.stage + bwd_gemm_work(&p, 1), 1);

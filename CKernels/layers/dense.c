@@ -3,11 +3,11 @@
 #include "../gemm/gemm_internal.h"
 
 /* Y (M, N) = act(X (M, K) * W^T (W is (N, K)) + b (N)); Z (M, N) gets the pre-activation. */
-void nnk_dense_forward(float *Y, float *Z, size_t ldy, const float *X, size_t ldx, const float *W, size_t ldw,
-                       const float *b, size_t M, size_t N, size_t K, nnk_act act, float alpha, float *work,
-                       size_t work_len) {
+void nnk_dense_forward(nnk_precision prec, float *Y, float *Z, size_t ldy, const float *X, size_t ldx,
+                       const float *W, size_t ldw, const float *b, size_t M, size_t N, size_t K, nnk_act act,
+                       float alpha, float *work, size_t work_len) {
     const nnk_epilogue ep = {b, Z, act, alpha};
-    nnk_sgemm_ex(NNK_NO_TRANS, NNK_TRANS, M, N, K, 1.0f, X, ldx, W, ldw, 0.0f, Y, ldy, &ep, work, work_len);
+    nnk_gemm_ex(prec, NNK_NO_TRANS, NNK_TRANS, M, N, K, 1.0f, X, ldx, W, ldw, 0.0f, Y, ldy, &ep, work, work_len);
 }
 
 size_t nnk_dense_backward_work_size(size_t M, size_t N, size_t K, int threads) {
@@ -26,9 +26,9 @@ void nnk_bias_grad(float *db, const float *dZ, size_t ldz, size_t M, size_t N, i
 }
 
 /* dY (M, N) becomes dZ; dW (N, K) (+)= dZ^T X; db (N) (+)= colsum dZ; dX (M, K) = dZ W. */
-void nnk_dense_backward(float *dX, float *dW, float *db, float *dY, size_t ldy, const float *X, size_t ldx,
-                        const float *W, size_t ldw, const float *Z, const float *Y, size_t M, size_t N, size_t K,
-                        nnk_act act, float alpha, int accumulate, float *work, size_t work_len) {
+void nnk_dense_backward(nnk_precision prec, float *dX, float *dW, float *db, float *dY, size_t ldy, const float *X,
+                        size_t ldx, const float *W, size_t ldw, const float *Z, const float *Y, size_t M, size_t N,
+                        size_t K, nnk_act act, float alpha, int accumulate, float *work, size_t work_len) {
     assert(Z != NULL || !nnk_act_needs_input(act));
     if (act != NNK_ACT_IDENTITY) {
         if (ldy == N) {
@@ -39,8 +39,8 @@ void nnk_dense_backward(float *dX, float *dW, float *db, float *dY, size_t ldy, 
         }
     }
     if (dW)
-        nnk_sgemm(NNK_TRANS, NNK_NO_TRANS, N, K, M, 1.0f, dY, ldy, X, ldx, accumulate ? 1.0f : 0.0f, dW, ldw,
+        nnk_gemm(prec, NNK_TRANS, NNK_NO_TRANS, N, K, M, 1.0f, dY, ldy, X, ldx, accumulate ? 1.0f : 0.0f, dW, ldw,
                   work, work_len);
     if (db) nnk_bias_grad(db, dY, ldy, M, N, accumulate);
-    if (dX) nnk_sgemm(NNK_NO_TRANS, NNK_NO_TRANS, M, K, N, 1.0f, dY, ldy, W, ldw, 0.0f, dX, ldx, work, work_len);
+    if (dX) nnk_gemm(prec, NNK_NO_TRANS, NNK_NO_TRANS, M, K, N, 1.0f, dY, ldy, W, ldw, 0.0f, dX, ldx, work, work_len);
 }

@@ -32,3 +32,9 @@ public func nnbISA() -> UnsafePointer<CChar> { nnk_isa_name(nnk_isa_active()) }
 
 @c(nnb_openmp_enabled)
 public func nnbOpenMPEnabled() -> Int32 { nnk_openmp_enabled() }
+
+@c(nnb_precision_supported)
+public func nnbPrecisionSupported(_ name: UnsafePointer<CChar>?) -> Int32 {
+    guard let name, let precision = try? Precision(name: String(cString: name)) else { return 0 }
+    return precision.isSupported ? 1 : 0
+}

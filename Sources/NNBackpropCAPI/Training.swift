@@ -14,6 +14,8 @@ struct CompiledTraining {
     var clipNorm: Float?
     /// options.augment_shift and augment_flip (nil: off).
     var augmentation: ImageAugmentation?
+    /// options.precision.
+    var precision: Precision
     /// The optimizer's rate before any schedule, which the schedule scales per epoch.
     var baseRate: Float
     /// options.epochs: the run's planned length (the cosine schedule spans it).
@@ -88,6 +90,7 @@ private func readOptions(_ options: UnsafePointer<nnb_train_options>?) throws ->
     try check(o.gamma >= 0 && o.gamma.isFinite, "gamma must be positive (0 = the schedule's default), got \(o.gamma)")
     try check(o.resume == 0 || o.resume == 1, "resume must be 0 or 1, got \(o.resume)")
     try check(o.augment_flip == 0 || o.augment_flip == 1, "augment_flip must be 0 or 1, got \(o.augment_flip)")
+    try makePrecision(o).checkSupported()
     try checkApplicable(o)
     return o
 }
@@ -164,14 +167,20 @@ private func makeSchedule(_ o: nnb_train_options) throws -> LearningRateSchedule
                                           warmupEpochs: Int(o.warmup_epochs))
 }
 
+/// options.precision: NULL or "fp32", or "bf16".
+private func makePrecision(_ o: nnb_train_options) throws(NNError) -> Precision {
+    guard let name = o.precision else { return .fp32 }
+    return try Precision(name: String(cString: name))
+}
+
 private func compile(_ o: nnb_train_options) throws -> CompiledTraining {
     let optimizer = try makeOptimizer(o)
     let augmentation = try ImageAugmentation(maxShift: Int(o.augment_shift), horizontalFlip: o.augment_flip != 0)
     return CompiledTraining(loss: try makeLoss(o), optimizer: optimizer, batchSize: Int(o.batch_size),
                             shuffle: o.shuffle != 0, seed: o.seed, schedule: try makeSchedule(o),
                             clipNorm: o.clip_norm > 0 ? o.clip_norm : nil,
-                            augmentation: augmentation.isIdentity ? nil : augmentation, baseRate: optimizer.learningRate,
-                            plannedEpochs: o.epochs)
+                            augmentation: augmentation.isIdentity ? nil : augmentation, precision: try makePrecision(o),
+                            baseRate: optimizer.learningRate, plannedEpochs: o.epochs)
 }
 
 /// Relays each epoch to the C callback; a nonzero return stops training.
@@ -296,7 +305,7 @@ public func nnbTrain(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ rows
                                     patience: Int(o.early_stopping_patience), restoreBest: o.restore_best != 0)
                     : nil,
                 callbacks: [tracker] + (relay.map { [$0] } ?? []), initialEpoch: initialEpoch,
-                augmentation: training.augmentation)
+                augmentation: training.augmentation, precision: training.precision)
             training.epochsRun = initialEpoch + history.epochs.count
             h.compiled = training
             if !history.epochs.isEmpty {
@@ -359,7 +368,8 @@ public func nnbTrainBatch(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _
             case .values: kind = 2
             }
             if c.trainer == nil || c.trainerKind != kind {
-                c.trainer = try Trainer(model: h.model, loss: c.loss, optimizer: c.optimizer, clipNorm: c.clipNorm, targets: t)
+                c.trainer = try Trainer(model: h.model, loss: c.loss, optimizer: c.optimizer, clipNorm: c.clipNorm,
+                                        precision: c.precision, targets: t)
                 c.trainerKind = kind
                 h.compiled = c
             }
@@ -394,7 +404,7 @@ public func nnbTrainEpoch(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _
             let history = try h.model.fit(data, epochs: c.epochsRun + 1, batchSize: c.batchSize, loss: c.loss,
                                           optimizer: c.optimizer, metrics: metrics(for: c.loss), shuffle: c.shuffle,
                                           seed: c.seed, schedule: c.schedule, clipNorm: c.clipNorm, initialEpoch: c.epochsRun,
-                                          dataOrder: c.order, augmentation: c.augmentation)
+                                          dataOrder: c.order, augmentation: c.augmentation, precision: c.precision)
             c.epochsRun += 1
             h.compiled = c
             deliver(report(epoch: c.epochsRun - 1, epochs: c.plannedEpochs, logs: history.epochs.last ?? [:], started: started), to: out)

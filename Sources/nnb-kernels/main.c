@@ -44,8 +44,8 @@ static float *alloc_floats(size_t n) {
     return p;
 }
 
-/* Median seconds of one product over `samples` samples of enough calls to last ~20 ms. */
-static double time_gemm(const bench_shape *s, int samples) {
+/* Median seconds of one product in `prec` over `samples` samples of enough calls to last ~20 ms. */
+static double time_gemm(const bench_shape *s, nnk_precision prec, int samples) {
     const size_t arows = s->ta == NNK_NO_TRANS ? s->M : s->K, acols = s->ta == NNK_NO_TRANS ? s->K : s->M;
     const size_t brows = s->tb == NNK_NO_TRANS ? s->K : s->N, bcols = s->tb == NNK_NO_TRANS ? s->N : s->K;
     float *A = alloc_floats(arows * acols), *B = alloc_floats(brows * bcols), *C = alloc_floats(s->M * s->N);
@@ -61,11 +61,11 @@ static double time_gemm(const bench_shape *s, int samples) {
     int reps = (int)(0.02 * 100e9 / (flops + 1));
     if (reps < 1) reps = 1;
     double *t = malloc(sizeof(double) * (size_t)samples);
-    nnk_sgemm(s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, acols, B, bcols, 0.0f, C, s->N, W, wl); /* warm up */
+    nnk_gemm(prec, s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, acols, B, bcols, 0.0f, C, s->N, W, wl); /* warm up */
     for (int k = 0; k < samples; k++) {
         const double t0 = now_s();
         for (int r = 0; r < reps; r++)
-            nnk_sgemm(s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, acols, B, bcols, 0.0f, C, s->N, W, wl);
+            nnk_gemm(prec, s->ta, s->tb, s->M, s->N, s->K, 1.0f, A, acols, B, bcols, 0.0f, C, s->N, W, wl);
         t[k] = (now_s() - t0) / reps;
     }
     qsort(t, (size_t)samples, sizeof(double), cmp_double);
@@ -151,16 +151,27 @@ static int bench(int quick) {
            "peer numpy (float32 @, OpenBLAS, %d thread%s)\n",
            nnk_isa_name(nnk_isa_active()), nnk_openmp_enabled() ? "on" : "off", threads, threads == 1 ? "" : "s",
            samples, threads, threads == 1 ? "" : "s");
+    const double peak = nnk_fma_peak_gflops(threads, 0.5);
+    const int bf16 = nnk_precision_supported(NNK_PRECISION_BF16);
+    printf("measured FP32 FMA peak %.1f GFLOP/s on %d thread%s; bf16 (vdpbf16ps, fp32 accumulation): %s\n", peak, threads,
+           threads == 1 ? "" : "s", bf16 ? "measured beside fp32" : "not on this path");
     char script[] = "/tmp/nnb-numpy-peer-XXXXXX";
     const int have_script = write_numpy_script(script) == 0;
-    printf("%-30s %12s %12s %8s\n", "product (M x N x K)", "nnb GFLOP/s", "numpy", "ratio");
+    printf("%-30s %12s %6s %12s %8s", "product (M x N x K)", "nnb GFLOP/s", "peak", "numpy", "ratio");
+    if (bf16) printf(" %12s %9s", "bf16 GFLOP/s", "bf16/fp32");
+    printf("\n");
     double ratios[MAX_SHAPES];
     size_t nr = 0;
     for (size_t i = 0; i < n; i++) {
         const double flops = 2.0 * (double)shapes[i].M * (double)shapes[i].N * (double)shapes[i].K;
-        const double ours = flops / time_gemm(&shapes[i], samples) / 1e9;
+        const double ours = flops / time_gemm(&shapes[i], NNK_PRECISION_FP32, samples) / 1e9;
         const double theirs = have_script ? flops / time_numpy(script, &shapes[i], samples, threads) / 1e9 : NAN;
-        printf("%-30s %12.1f %12.1f %7.2fx\n", shapes[i].label, ours, theirs, ours / theirs);
+        printf("%-30s %12.1f %5.0f%% %12.1f %7.2fx", shapes[i].label, ours, 100 * ours / peak, theirs, ours / theirs);
+        if (bf16) {
+            const double half = flops / time_gemm(&shapes[i], NNK_PRECISION_BF16, samples) / 1e9;
+            printf(" %12.1f %8.2fx", half, half / ours);
+        }
+        printf("\n");
         if (theirs > 0) ratios[nr++] = ours / theirs;
         fflush(stdout);
     }
@@ -206,13 +217,13 @@ typedef struct conv_ctx {
 
 static void conv_fwd(void *p) {
     conv_ctx *c = p;
-    nnk_conv2d_forward(c->y, NULL, c->x, c->w, c->b, c->s, NNK_ACT_RELU, 0, c->work, c->wl);
+    nnk_conv2d_forward(NNK_PRECISION_FP32, c->y, NULL, c->x, c->w, c->b, c->s, NNK_ACT_RELU, 0, c->work, c->wl);
 }
 
 static void conv_bwd(void *p) {
     conv_ctx *c = p;
     memcpy(c->dy, c->y, c->y_len * sizeof(float)); /* a fresh dy each call (the backward overwrites it) */
-    nnk_conv2d_backward(c->dx, c->dw, c->db, c->dy, c->x, c->w, NULL, c->y, c->s, NNK_ACT_RELU, 0, 0, c->work, c->wl);
+    nnk_conv2d_backward(NNK_PRECISION_FP32, c->dx, c->dw, c->db, c->dy, c->x, c->w, NULL, c->y, c->s, NNK_ACT_RELU, 0, 0, c->work, c->wl);
 }
 
 static void conv_ref(void *p) {

@@ -195,8 +195,8 @@ static void check_case(nnk_check *c, const char *isa, size_t ci, nnk_act act, in
              s->stride_w, s->pad_h, s->pad_w, s->dilation_h, s->dilation_w, s->groups, an);
 
     /* Forward: the kernel, its twin, the definition; z == NULL leaves y as it was. */
-    nnk_conv2d_forward(y, zz, x, w, b, s, act, alpha, work, wl);
-    nnk_conv2d_forward(y2, NULL, x, w, b, s, act, alpha, work, wl);
+    nnk_conv2d_forward(NNK_PRECISION_FP32, y, zz, x, w, b, s, act, alpha, work, wl);
+    nnk_conv2d_forward(NNK_PRECISION_FP32, y2, NULL, x, w, b, s, act, alpha, work, wl);
     nnk_conv2d_forward_ref(yr, zr, x, w, b, s, act, alpha);
     double *xd = to_double(x, z.x), *wd = to_double(w, z.w), *bd = b ? to_double(b, s->out_channels) : NULL;
     conv_d(zd, xd, wd, bd, s);
@@ -217,7 +217,7 @@ static void check_case(nnk_check *c, const char *isa, size_t ci, nnk_act act, in
     /* Backward, overwriting: dz against the twin's; dw, dx, db against the twin and double. */
     check_fill(rng, dx, z.x, -9, 9), check_fill(rng, dw, z.w, -9, 9), check_fill(rng, db, s->out_channels, -9, 9);
     memcpy(dz, r, z.y * sizeof(float)), memcpy(dzr, r, z.y * sizeof(float));
-    nnk_conv2d_backward(dx, dw, b ? db : NULL, dz, x, w, zarg, y, s, act, alpha, 0, work, wl);
+    nnk_conv2d_backward(NNK_PRECISION_FP32, dx, dw, b ? db : NULL, dz, x, w, zarg, y, s, act, alpha, 0, work, wl);
     nnk_conv2d_backward_ref(dxr, dwr, b ? dbr : NULL, dzr, x, w, nnk_act_needs_input(act) ? zr : NULL, yr, s, act,
                             alpha, 0);
     check_record(c, max_err_f(dz, dzr, z.y) <= 1e-6, "%s: dz off the twin by %g", tag, max_err_f(dz, dzr, z.y));
@@ -256,7 +256,7 @@ static void check_case(nnk_check *c, const char *isa, size_t ci, nnk_act act, in
     /* accumulate = 1 adds to dw and db and leaves dx as without it; NULL outputs change nothing. */
     memcpy(dw2, dw0, z.w * sizeof(float)), memcpy(db2, db0, s->out_channels * sizeof(float));
     memcpy(dz, r, z.y * sizeof(float));
-    nnk_conv2d_backward(dx2, dw2, db2, dz, x, w, zarg, y, s, act, alpha, 1, work, wl);
+    nnk_conv2d_backward(NNK_PRECISION_FP32, dx2, dw2, db2, dz, x, w, zarg, y, s, act, alpha, 1, work, wl);
     for (size_t i = 0; i < z.w; i++) dwd[i] += dw0[i];
     for (size_t i = 0; i < s->out_channels; i++) dbd[i] += db0[i];
     check_record(c, max_err_d(dw2, dwd, z.w) <= tol_w + 1e-6, "%s: accumulated dw off by %g", tag, max_err_d(dw2, dwd, z.w));
@@ -271,10 +271,10 @@ static void check_case(nnk_check *c, const char *isa, size_t ci, nnk_act act, in
     check_record(c, max_err_d(db2, dbd, s->out_channels) <= tol_w + 1e-6, "%s: twin's accumulated db off by %g", tag,
                  max_err_d(db2, dbd, s->out_channels));
     memcpy(dz, r, z.y * sizeof(float));
-    nnk_conv2d_backward(NULL, dw2, NULL, dz, x, w, zarg, y, s, act, alpha, 0, work, wl);
+    nnk_conv2d_backward(NNK_PRECISION_FP32, NULL, dw2, NULL, dz, x, w, zarg, y, s, act, alpha, 0, work, wl);
     check_record(c, memcmp(dw2, dw, z.w * sizeof(float)) == 0, "%s: dw changes when dx and db are NULL", tag);
     memcpy(dz, r, z.y * sizeof(float));
-    nnk_conv2d_backward(dx2, NULL, NULL, dz, x, w, zarg, y, s, act, alpha, 0, work, wl);
+    nnk_conv2d_backward(NNK_PRECISION_FP32, dx2, NULL, NULL, dz, x, w, zarg, y, s, act, alpha, 0, work, wl);
     check_record(c, memcmp(dx2, dx, z.x * sizeof(float)) == 0, "%s: dx changes when dw and db are NULL", tag);
 
     check_free(x), check_free(w), check_free(b), check_free(y), check_free(zz), check_free(yr), check_free(zr);
@@ -292,9 +292,9 @@ typedef struct conv_run {
 static void run_once(conv_run *o, const nnk_conv2d_shape *s, const float *x, const float *w, const float *b,
                      const float *r, nnk_act act, float *work, size_t wl) {
     const conv_sizes z = sizes_of(s);
-    nnk_conv2d_forward(o->y, o->z, x, w, b, s, act, 0.1f, work, wl);
+    nnk_conv2d_forward(NNK_PRECISION_FP32, o->y, o->z, x, w, b, s, act, 0.1f, work, wl);
     memcpy(o->dz, r, z.y * sizeof(float));
-    nnk_conv2d_backward(o->dx, o->dw, o->db, o->dz, x, w, o->z, o->y, s, act, 0.1f, 0, work, wl);
+    nnk_conv2d_backward(NNK_PRECISION_FP32, o->dx, o->dw, o->db, o->dz, x, w, o->z, o->y, s, act, 0.1f, 0, work, wl);
 }
 
 static int same_run(const conv_run *a, const conv_run *b, const nnk_conv2d_shape *s) {
@@ -380,12 +380,12 @@ static void check_by_hand(nnk_check *c) {
     nnk_conv2d_shape s = {1, 1, 3, 3, 1, 2, 2, 1, 1, 0, 0, 1, 1, 1};
     size_t wl = nnk_conv2d_forward_work_size(&s, nnk_get_num_threads());
     check_record(c, wl <= 4096, "conv by hand: work %zu > 4096", wl);
-    nnk_conv2d_forward(y, NULL, x, w, b, &s, NNK_ACT_IDENTITY, 0, work, MINZ(wl, 4096));
+    nnk_conv2d_forward(NNK_PRECISION_FP32, y, NULL, x, w, b, &s, NNK_ACT_IDENTITY, 0, work, MINZ(wl, 4096));
     check_record(c, y[0] == -3.5f && y[1] == -3.5f && y[2] == -3.5f && y[3] == -3.5f,
                  "conv by hand: want -3.5 x4, got [%g %g %g %g]", y[0], y[1], y[2], y[3]);
     s.pad_h = s.pad_w = 1, s.stride_h = s.stride_w = 2;
     wl = nnk_conv2d_forward_work_size(&s, nnk_get_num_threads());
-    nnk_conv2d_forward(y, NULL, x, w, b, &s, NNK_ACT_IDENTITY, 0, work, MINZ(wl, 4096));
+    nnk_conv2d_forward(NNK_PRECISION_FP32, y, NULL, x, w, b, &s, NNK_ACT_IDENTITY, 0, work, MINZ(wl, 4096));
     check_record(c, y[0] == -0.5f && y[1] == -2.5f && y[2] == -6.5f && y[3] == -3.5f,
                  "conv by hand, pad 1 stride 2: want [-0.5 -2.5 -6.5 -3.5], got [%g %g %g %g]", y[0], y[1], y[2], y[3]);
 }

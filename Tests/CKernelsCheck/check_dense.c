@@ -33,7 +33,7 @@ static void check_one(nnk_check *c, const char *isa, nnk_act act, dense_shape s,
     float *work = check_alloc(wl);
 
     /* Forward: Z = X W^T + b in double; Y = act(Z) by the activation's reference twin. */
-    nnk_dense_forward(Y, Z, ldy, X, ldx, W, ldw, b, M, N, K, act, alpha, work, wl);
+    nnk_dense_forward(NNK_PRECISION_FP32, Y, Z, ldy, X, ldx, W, ldw, b, M, N, K, act, alpha, work, wl);
     for (size_t i = 0; i < M; i++)
         for (size_t j = 0; j < N; j++) {
             double t = b[j];
@@ -56,7 +56,7 @@ static void check_one(nnk_check *c, const char *isa, nnk_act act, dense_shape s,
     for (size_t i = 0; i < M; i++) memcpy(yr + i * N, Y + i * ldy, N * sizeof(float));
     for (size_t i = 0; i < M; i++) memcpy(zr + i * N, Z + i * ldy, N * sizeof(float));
     nnk_act_backward_ref(act, alpha, dzr, dzr, zr, yr, M * N);
-    nnk_dense_backward(dX, dW, db, dZ, ldy, X, ldx, W, ldw, nnk_act_needs_input(act) ? Z : NULL, Y, M, N, K, act,
+    nnk_dense_backward(NNK_PRECISION_FP32, dX, dW, db, dZ, ldy, X, ldx, W, ldw, nnk_act_needs_input(act) ? Z : NULL, Y, M, N, K, act,
                        alpha, 1, work, wl);
     for (size_t i = 0; i < M * N; i++) want[i] = dzr[i];
     check_record(c, max_abs_diff(dZ, want, M, N, ldy) <= 1e-6, "dense[%s] %s: dZ off by %g", isa, nnk_act_name(act),

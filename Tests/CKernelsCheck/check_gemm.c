@@ -206,7 +206,7 @@ void nnk_check_overrides(nnk_check *c) {
     check_record(c, override_calls == 1 && memcmp(C, R, M * N * sizeof(float)) == 0,
                  "override: nnk_sgemm must call the installed GEMM (calls %d) and return its result", override_calls);
     /* The fused dense forward still adds the bias and applies the activation after it. */
-    nnk_dense_forward(C, Z, N, A, K, B, K, bias, M, N, K, NNK_ACT_RELU, 0.0f, w, wl);
+    nnk_dense_forward(NNK_PRECISION_FP32, C, Z, N, A, K, B, K, bias, M, N, K, NNK_ACT_RELU, 0.0f, w, wl);
     int ok = override_calls == 2;
     for (size_t i = 0; i < M * N && ok; i++) {
         const float z = R[i] + bias[i % N];

@@ -32,7 +32,7 @@ int nnk_check_run(const char *only) {
         {"dispatch", nnk_check_dispatch},       {"gemm", nnk_check_gemm},     {"dense", nnk_check_dense},
         {"activations", nnk_check_activations}, {"losses", nnk_check_losses}, {"optim", nnk_check_optim},
         {"pool", nnk_check_pool},               {"norm", nnk_check_norm},     {"conv", nnk_check_conv},
-        {"overrides", nnk_check_overrides},
+        {"overrides", nnk_check_overrides},     {"bf16", nnk_check_bf16},
     };
     int passed = 0, failed = 0;
     printf("CKernels check: ISA %s, OpenMP %s, %d threads (every supported path is exercised)\n",

@@ -23,6 +23,7 @@ final class CKernelsTests: XCTestCase {
     func testNormalization() { run(nnk_check_norm, "norm") }
     func testKernelOverrides() { run(nnk_check_overrides, "overrides") }
     func testConvolution() { run(nnk_check_conv, "conv") }
+    func testBF16() { run(nnk_check_bf16, "bf16") }
 
     /// The Swift side sees the same dispatch the C side does.
     func testInfoThroughModuleMap() {

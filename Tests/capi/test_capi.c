@@ -1570,6 +1570,62 @@ static void test_determinism(void) {
     free(y);
 }
 
+/* options.precision: NULL and "fp32" are the same bits; "bf16" trains where the CPU has
+ * AVX512_BF16 (a different model, as good on this easy task) and is NNB_ERR_UNSUPPORTED where
+ * it has not, with the weights untouched; an unknown name is refused; nnb_precision_supported
+ * agrees with nnb_train. */
+static void test_precision(void) {
+    check(nnb_precision_supported("fp32") == 1 && nnb_precision_supported("FP32") == 1, "fp32 is always supported");
+    check(nnb_precision_supported("fp16") == 0 && nnb_precision_supported(NULL) == 0, "unknown or NULL: 0");
+    float *x, *y;
+    make_blobs(256, 8, 4, 0.6f, 41, &x, &y);
+    const char *names[] = {NULL, "fp32", "bf16"};
+    float *p[3] = {NULL, NULL, NULL};
+    float *start = NULL;
+    for (int i = 0; i < 3; i++) {
+        nnb_model *m = new_model("8-96:relu-96:relu-4", 7);
+        if (!m) break;
+        if (i == 0) start = predict_alloc(m, x, 256, 8);
+        nnb_train_options o;
+        nnb_train_options_init(&o);
+        o.epochs = 5;
+        o.batch_size = 128;
+        o.precision = names[i];
+        const nnb_status s = nnb_train(m, x, 256, 8, y, 1, &o, NULL);
+        if (i == 2 && !nnb_precision_supported("bf16")) {
+            check(s == NNB_ERR_UNSUPPORTED && strstr(nnb_last_error(), "AVX512_BF16") != NULL,
+                  "bf16 without AVX512_BF16: NNB_ERR_UNSUPPORTED naming it (got %d: %s)", s, nnb_last_error());
+            float *after = predict_alloc(m, x, 256, 8);
+            check(after && start && memcmp(after, start, sizeof(float) * 1024) == 0, "a refused bf16 run leaves the weights");
+            free(after);
+        } else {
+            check(s == NNB_OK, "train with precision %s: %d %s", names[i] ? names[i] : "NULL", s, nnb_last_error());
+            p[i] = predict_alloc(m, x, 256, 8);
+        }
+        nnb_model_free(m);
+    }
+    if (p[0] && p[1]) check(memcmp(p[0], p[1], sizeof(float) * 1024) == 0, "precision NULL and \"fp32\" give the same bits");
+    if (p[0] && p[2]) {
+        double worst = 0;
+        for (int i = 0; i < 1024; i++) worst = fmax(worst, fabs((double)p[0][i] - p[2][i]));
+        check(worst > 0 && worst < 0.5, "bf16 training differs from fp32, a little (largest output difference %g)", worst);
+    }
+    nnb_model *m = new_model("8-4", 1);
+    if (m) {
+        nnb_train_options o;
+        nnb_train_options_init(&o);
+        o.precision = "half";
+        expect(nnb_train(m, x, 256, 8, y, 1, &o, NULL), NNB_ERR_INVALID_ARGUMENT, "precision \"half\"");
+        check(strstr(nnb_last_error(), "fp32 or bf16") != NULL, "the message names the choices: %s", nnb_last_error());
+        expect(nnb_compile(m, &o), NNB_ERR_INVALID_ARGUMENT, "nnb_compile with precision \"half\"");
+        nnb_model_free(m);
+    }
+    for (int i = 0; i < 3; i++) free(p[i]);
+    free(start);
+    free(x);
+    free(y);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Threads                                                                                    */
 /* ---------------------------------------------------------------------------------------- */
@@ -2770,6 +2826,7 @@ int main(int argc, char **argv) {
         {"predict", test_predict_and_evaluate},
         {"files", test_save_load},
         {"determinism", test_determinism},
+        {"precision", test_precision},
         {"threads_predict", test_concurrent_predict},
         {"threads_busy", test_busy},
         {"free_null", test_free_null},

@@ -96,6 +96,13 @@ def openmp_enabled():
     return bool(_C.nnb_openmp_enabled())
 
 
+def precision_supported(precision):
+    """Whether training can run in `precision` ("fp32", or "bf16": AVX512_BF16) on this CPU."""
+    if not isinstance(precision, str):
+        raise TypeError(f"precision must be a str ('fp32' or 'bf16'), got {type(precision).__name__}")
+    return bool(_C.nnb_precision_supported(precision.encode()))
+
+
 def status_string(status):
     """The library's description of a status code."""
     raw = _C.nnb_status_string(int(status))
@@ -132,6 +139,7 @@ __all__ = [
     "num_threads",
     "isa",
     "openmp_enabled",
+    "precision_supported",
     "status_string",
     "library_path",
     "NNBackpropError",

@@ -17,7 +17,7 @@ import sys
 import warnings
 
 # Mirrors of the header's macros.
-VERSION_MAJOR, VERSION_MINOR, VERSION_PATCH = 0, 4, 0
+VERSION_MAJOR, VERSION_MINOR, VERSION_PATCH = 0, 5, 0
 VERSION_NUMBER = VERSION_MAJOR * 10000 + VERSION_MINOR * 100 + VERSION_PATCH
 ABI_VERSION = 1
 
@@ -139,6 +139,7 @@ class TrainOptions(ctypes.Structure):
         ("resume", ctypes.c_int32),
         ("augment_shift", ctypes.c_int32),
         ("augment_flip", ctypes.c_int32),
+        ("precision", ctypes.c_char_p),
     ]
 
 
@@ -197,6 +198,7 @@ PROTOTYPES = {
     "nnb_get_num_threads": (ctypes.c_int, []),
     "nnb_isa": (ctypes.c_char_p, []),
     "nnb_openmp_enabled": (ctypes.c_int, []),
+    "nnb_precision_supported": (ctypes.c_int, [ctypes.c_char_p]),
     "nnb_layer_spec_init_sized": (None, [ctypes.POINTER(LayerSpec), ctypes.c_size_t]),
     "nnb_model_create": (
         status_t,

@@ -167,6 +167,7 @@ _OPTION_FIELDS = {
     "alpha": float,
     "augment_shift": int,
     "augment_flip": int,
+    "precision": str,
 }
 
 
@@ -529,7 +530,8 @@ class Model:
         weight_decay, beta1, beta2, eps, label_smoothing, huber_delta, schedule, step_size,
         gamma, warmup_epochs, clip_norm, shuffle, seed, early_stopping_patience, restore_best,
         standardize (fit a per-feature standardizer on the training rows; the model keeps it),
-        alpha (rmsprop's smoothing constant), augment_shift and augment_flip (for image
+        alpha (rmsprop's smoothing constant), precision ("fp32" or "bf16": the arithmetic of
+        the Dense and Conv2D products in training, see precision_supported), augment_shift and augment_flip (for image
         models: move each training sample by up to that many pixels, mirror it left to right
         with probability 1/2; seeded, never the validation rows). An option the chosen optimizer, loss or schedule
         does not use raises InvalidArgumentError rather than being ignored.

@@ -227,12 +227,17 @@ public final class Conv2D: Layer {
                          nnk_conv2d_backward_work_size(&s1, threads), nnk_conv2d_backward_work_size(&sb, threads)))
     }
 
+    /// The products' arithmetic in training mode (`setTrainingPrecision`).
+    private var trainingPrecision = Precision.fp32
+
+    public func setTrainingPrecision(_ precision: Precision) { trainingPrecision = precision }
+
     public func forward(_ x: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
         prepare(batchSize: batch)
         lastInput = x
         var s = shape(batch: batch)
         let p = own.params.pointer
-        nnk_conv2d_forward(output.pointer, activation.needsInput ? preActivation.pointer : nil, x, p,
+        nnk_conv2d_forward((training ? trainingPrecision : .fp32).kernel, output.pointer, activation.needsInput ? preActivation.pointer : nil, x, p,
                            hasBias ? p + weightCount : nil, &s, activation.kernel, activation.alpha, work.pointer, work.count)
         return output.pointer!
     }
@@ -243,7 +248,7 @@ public final class Conv2D: Layer {
         let g = own.grads, p = own.params.pointer
         let accumulate: Int32 = g.beginAccumulating() ? 1 : 0
         let dx = needsInputGradient ? gradInput.pointer : nil
-        nnk_conv2d_backward(dx, g.pointer, hasBias ? g.pointer + weightCount : nil, gradOutput, lastInput, p,
+        nnk_conv2d_backward(trainingPrecision.kernel, dx, g.pointer, hasBias ? g.pointer + weightCount : nil, gradOutput, lastInput, p,
                             activation.needsInput ? UnsafePointer(preActivation.pointer) : nil, UnsafePointer(output.pointer),
                             &s, activation.kernel, activation.alpha, accumulate, work.pointer, work.count)
         return dx
@@ -258,7 +263,7 @@ public final class Conv2D: Layer {
                       scratch: UnsafeMutableBufferPointer<Float>?) {
         var s = shape(batch: rows)
         let p = own.params.pointer
-        nnk_conv2d_forward(y, nil, x, p, hasBias ? p + weightCount : nil, &s, activation.kernel, activation.alpha,
+        nnk_conv2d_forward(NNK_PRECISION_FP32, y, nil, x, p, hasBias ? p + weightCount : nil, &s, activation.kernel, activation.alpha,
                            scratch?.baseAddress, scratch?.count ?? 0)
     }
 }

@@ -243,12 +243,17 @@ public final class Dense: Layer {
         work.reserve(need)
     }
 
+    /// The products' arithmetic in training mode (`setTrainingPrecision`).
+    private var trainingPrecision = Precision.fp32
+
+    public func setTrainingPrecision(_ precision: Precision) { trainingPrecision = precision }
+
     public func forward(_ input: UnsafePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
         prepare(batchSize: batch)
         lastInput = input
         let p = params.pointer
         let z = activation.needsInput ? preActivation.pointer : nil
-        nnk_dense_forward(output.pointer, z, outputSize, input, inputFeatures, p, inputFeatures,
+        nnk_dense_forward((training ? trainingPrecision : .fp32).kernel, output.pointer, z, outputSize, input, inputFeatures, p, inputFeatures,
                           p + outputSize * inputFeatures, rows(batch), outputSize, inputFeatures,
                           activation.kernel, activation.alpha, work.pointer, work.count)
         return output.pointer!
@@ -260,7 +265,7 @@ public final class Dense: Layer {
         let z = activation.needsInput ? UnsafePointer(preActivation.pointer) : nil
         let g = grads
         let accumulate: Int32 = g.beginAccumulating() ? 1 : 0
-        nnk_dense_backward(dx, g.pointer, g.pointer + outputSize * inputFeatures, gradOutput, outputSize,
+        nnk_dense_backward(trainingPrecision.kernel, dx, g.pointer, g.pointer + outputSize * inputFeatures, gradOutput, outputSize,
                            lastInput, inputFeatures, params.pointer, inputFeatures, z, output.pointer,
                            rows(batch), outputSize, inputFeatures, activation.kernel, activation.alpha, accumulate,
                            work.pointer, work.count)
@@ -275,7 +280,7 @@ public final class Dense: Layer {
     public func infer(_ input: UnsafePointer<Float>, rows batch: Int, into output: UnsafeMutablePointer<Float>,
                       scratch: UnsafeMutableBufferPointer<Float>?) {
         let p = params.pointer
-        nnk_dense_forward(output, nil, outputSize, input, inputFeatures, p, inputFeatures, p + outputSize * inputFeatures,
+        nnk_dense_forward(NNK_PRECISION_FP32, output, nil, outputSize, input, inputFeatures, p, inputFeatures, p + outputSize * inputFeatures,
                           rows(batch), outputSize, inputFeatures, activation.kernel, activation.alpha, scratch?.baseAddress,
                           scratch?.count ?? 0)
     }

@@ -69,6 +69,9 @@ public protocol Layer: AnyObject {
     func validate(batch: Int, training: Bool) throws(NNError)
     /// Sizes the training buffers for batches of up to `batchSize` samples (grows only).
     func prepare(batchSize: Int)
+    /// The arithmetic of the layer's products in training-mode forward and backward passes
+    /// (the trainer sets it before each step); layers without products ignore it.
+    func setTrainingPrecision(_ precision: Precision)
     /// The output of `batch` samples of `input` into the layer's own buffer. `input` must stay
     /// valid until `backward`. `training` is the mode: dropout drops and batch statistics are
     /// used only in training; the model passes the same mode to every layer.
@@ -112,6 +115,7 @@ extension Layer {
     }
     public func inferenceScratchCount(rows: Int) -> Int { 0 }
     public func validate(batch: Int, training: Bool) throws(NNError) {}
+    public func setTrainingPrecision(_ precision: Precision) {}
     public var moduleCount: Int { 1 }
 
     /// `typename(key=value, ...)` with the attributes the input shape does not imply.

@@ -372,6 +372,10 @@ public final class Sequential: Layer {
         for layer in layers { layer.prepare(batchSize: batchSize) }
     }
 
+    public func setTrainingPrecision(_ precision: Precision) {
+        for layer in layers { layer.setTrainingPrecision(precision) }
+    }
+
     /// The staging buffer for `batch` input samples; valid until the next prepare.
     func inputPointer(batch: Int) -> UnsafeMutablePointer<Float> {
         prepare(batchSize: batch)

@@ -24,15 +24,20 @@ extension Sequential {
     /// `augmentation` moves and mirrors the image samples of each training batch (never the
     /// validation rows), drawing from a generator seeded by `seed`, the epoch and the batch.
     ///
+    /// `precision` is the arithmetic of the layers' products in training (`.bf16`: bf16 inputs,
+    /// fp32 accumulation, fp32 master weights); evaluation and prediction stay fp32.
+    ///
     /// Throws `shapeMismatch` when the data does not fit the model (or `augmentation` the sample shape), `invalidData` for targets
-    /// the loss cannot use, `invalidArgument` for bad sizes or fractions, and `diverged`.
+    /// the loss cannot use, `invalidArgument` for bad sizes or fractions, `unsupported` for a
+    /// precision this CPU lacks, and `diverged`.
     @discardableResult
     public func fit(_ data: Dataset, epochs: Int, batchSize: Int = 32, loss: Loss, optimizer: any Optimizer,
                     validation: Dataset? = nil, validationSplit: Double = 0, metrics: [Metric] = [],
                     shuffle: Bool = true, seed: UInt64 = 0, schedule: LearningRateSchedule = .constant,
                     clipNorm: Float? = nil, earlyStopping: EarlyStopping? = nil,
                     callbacks: [any TrainingCallback] = [], initialEpoch: Int = 0,
-                    dataOrder: DataOrder? = nil, augmentation: ImageAugmentation? = nil) throws(NNError) -> History {
+                    dataOrder: DataOrder? = nil, augmentation: ImageAugmentation? = nil,
+                    precision: Precision = .fp32) throws(NNError) -> History {
         guard epochs >= 0 else { throw .invalidArgument("epochs must be non-negative, got \(epochs)") }
         guard initialEpoch >= 0 && initialEpoch <= epochs else {
             throw .invalidArgument("initialEpoch must be in [0, epochs] (\(epochs)), got \(initialEpoch)")
@@ -42,6 +47,7 @@ extension Sequential {
             throw .invalidArgument("validationSplit must be in [0, 1), got \(validationSplit)")
         }
         if let clipNorm, !(clipNorm > 0) { throw .invalidArgument("clipNorm must be positive, got \(clipNorm)") }
+        try precision.checkSupported()
         try schedule.validate()
         try checkCompatible(data, loss: loss)
         try checkMetrics(metrics, data.targets)
@@ -71,7 +77,8 @@ extension Sequential {
         var rng = carried?.rng ?? SeededGenerator(seed: seed)
         var order = carried?.order ?? Array(0..<train.count)
         let batch = min(batchSize, train.count)
-        let trainer = Trainer(model: self, loss: loss, optimizer: optimizer, clipNorm: clipNorm, data: train)
+        let trainer = Trainer(model: self, loss: loss, optimizer: optimizer, clipNorm: clipNorm, precision: precision,
+                              data: train)
         trainer.prepare(batchSize: batch)
         if let augmentation { trainer.prepare(augmentation: augmentation) }
         let baseRate = optimizer.learningRate

@@ -9,20 +9,25 @@ public final class Trainer {
     public let optimizer: any Optimizer
     /// The global gradient norm is clipped to this before each update (nil: no clipping).
     public let clipNorm: Float?
+    /// The arithmetic of the layers' products in each step (`Precision`).
+    public let precision: Precision
     var batcher: Batcher
 
     /// A trainer for `model` with targets of `targets`' kind (class labels, probabilities or
-    /// values); throws `invalidArgument` for a clip norm that is not positive.
+    /// values); throws `invalidArgument` for a clip norm that is not positive and
+    /// `unsupported` for a precision this CPU cannot run.
     public init(model: Sequential, loss: Loss, optimizer: any Optimizer, clipNorm: Float? = nil,
-                targets: Dataset.Targets) throws(NNError) {
+                precision: Precision = .fp32, targets: Dataset.Targets) throws(NNError) {
         if let clipNorm, !(clipNorm > 0 && clipNorm.isFinite) {
             throw .invalidArgument("clipNorm must be positive, got \(clipNorm)")
         }
+        try precision.checkSupported()
         try loss.validate(targets: targets, outputSize: model.outputSize)
         self.model = model
         self.loss = loss
         self.optimizer = optimizer
         self.clipNorm = clipNorm
+        self.precision = precision
         batcher = Batcher(model: model, loss: loss, targets: targets)
         model.loss = loss
     }
@@ -30,11 +35,13 @@ public final class Trainer {
     /// Rows of the batch `stage` last made room for (0: none staged).
     private var staged = 0
 
-    init(model: Sequential, loss: Loss, optimizer: any Optimizer, clipNorm: Float?, data: Dataset) {
+    /// fit's trainer; the caller has checked the precision.
+    init(model: Sequential, loss: Loss, optimizer: any Optimizer, clipNorm: Float?, precision: Precision, data: Dataset) {
         self.model = model
         self.loss = loss
         self.optimizer = optimizer
         self.clipNorm = clipNorm
+        self.precision = precision
         batcher = Batcher(model: model, data: data, loss: loss)
         model.loss = loss
     }
@@ -65,6 +72,7 @@ public final class Trainer {
             }
         }
         try model.validate(batch: rows, training: true)
+        model.setTrainingPrecision(precision)
         let value = batcher.run(rows: rows, training: true, backward: true)
         guard value.isFinite else {
             throw .diverged("the loss is \(value) (learning rate \(optimizer.learningRate) with \(optimizer.name): try a smaller rate, clipNorm, or standardized inputs); the weights were not updated")
@@ -94,6 +102,7 @@ public final class Trainer {
             augmentation.apply(model.inputPointer(batch: indices.count), rows: indices.count, shape: model.sampleShape,
                                generator: &generator, plane: plane.pointer)
         }
+        model.setTrainingPrecision(precision)
         let value = batcher.run(rows: indices.count, training: true, backward: true)
         if value.isFinite { update() }
         return value

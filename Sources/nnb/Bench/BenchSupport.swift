@@ -74,15 +74,17 @@ func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
 }
 
 /// Seconds of each of `repeats` one-epoch `fit`s of `model` on `data` (softmax cross-entropy,
-/// a new shuffle each), after an untimed warm-up of 20 batches.
-func epochSeconds(_ model: Sequential, _ data: Dataset, batch: Int, optimizer: any Optimizer, repeats: Int) throws -> [Double] {
+/// a new shuffle each) with `precision` products, after an untimed warm-up of 20 batches.
+func epochSeconds(_ model: Sequential, _ data: Dataset, batch: Int, optimizer: any Optimizer, repeats: Int,
+                  precision: Precision = .fp32) throws -> [Double] {
     let warm = min(data.count, 20 * batch)
     try model.fit(warm == data.count ? data : try data.subset(0..<warm), epochs: 1, batchSize: batch,
-                  loss: .softmaxCrossEntropy(), optimizer: optimizer, seed: 0)
+                  loss: .softmaxCrossEntropy(), optimizer: optimizer, seed: 0, precision: precision)
     var times: [Double] = []
     for r in 0..<repeats {
         let start = Terminal.now()
-        try model.fit(data, epochs: 1, batchSize: batch, loss: .softmaxCrossEntropy(), optimizer: optimizer, seed: UInt64(r + 1))
+        try model.fit(data, epochs: 1, batchSize: batch, loss: .softmaxCrossEntropy(), optimizer: optimizer, seed: UInt64(r + 1),
+                      precision: precision)
         times.append(Terminal.now() - start)
     }
     return times

@@ -24,6 +24,8 @@ struct CNNBench {
     let repeats: Int
     let batchSizes: [Int]
     let noPeers: Bool
+    /// Also train with bf16 products and print those figures.
+    let bf16: Bool
 
     func run() throws {
         applyThreads(threads)
@@ -46,8 +48,9 @@ struct CNNBench {
         print("threads: \(threads) (OpenMP \(Runtime.openMPEnabled ? "on" : "off")), ISA \(Runtime.isa); measured FP32 FMA peak \(String(format: "%.1f", peak)) GFLOP/s on \(threads) thread\(threads == 1 ? "" : "s")")
         print("peers: \(describePeer(torch, "torch", skipped: noPeers)); \(describePeer(jax, "jax", skipped: noPeers))")
         print("")
-        print([pad("config", 18, left: true), pad("nnb samples/s", 14), pad("torch samples/s", 16), pad("ratio", 7),
-               pad("jax samples/s", 14), pad("ratio", 7)].joined(separator: " "))
+        print(([pad("config", 18, left: true), pad("nnb samples/s", 14), pad("torch samples/s", 16), pad("ratio", 7),
+                pad("jax samples/s", 14), pad("ratio", 7)]
+               + (bf16 ? [pad("bf16 samples/s", 15), pad("vs fp32", 8), pad("vs best", 8)] : [])).joined(separator: " "))
 
         var failures: [String] = []
         var peerRSS: [String: Int] = [:], peerLatency: [String: Double] = [:]
@@ -85,8 +88,15 @@ struct CNNBench {
                 }
                 let th = peer(torch), jx = peer(jax)
                 func ratio(_ theirs: Double?) -> String { theirs.map { String(format: "%.2fx", ours / $0) } ?? "-" }
-                print([pad("\(m.name) batch \(batch)", 18, left: true), pad(rate(ours), 14), pad(th.map(rate) ?? "-", 16),
-                       pad(ratio(th), 7), pad(jx.map(rate) ?? "-", 14), pad(ratio(jx), 7)].joined(separator: " "))
+                var row = [pad("\(m.name) batch \(batch)", 18, left: true), pad(rate(ours), 14), pad(th.map(rate) ?? "-", 16),
+                           pad(ratio(th), 7), pad(jx.map(rate) ?? "-", 14), pad(ratio(jx), 7)]
+                if bf16 {
+                    let half = Double(n) / median(try nnbEpochSeconds(m.description, data, batch: batch, precision: .bf16).1)
+                    let best = [th, jx].compactMap { $0 }.max()
+                    row += [pad(rate(half), 15), pad(String(format: "%.2fx", half / ours), 8),
+                            pad(best.map { String(format: "%.2fx", half / $0) } ?? "-", 8)]
+                }
+                print(row.joined(separator: " "))
                 fflush(nil)
             }
         }
@@ -130,10 +140,12 @@ struct CNNBench {
     }
 
     /// The trained model and the seconds of each of `repeats` epochs (after a 20-batch warm-up).
-    private func nnbEpochSeconds(_ description: String, _ data: Dataset, batch: Int) throws -> (Sequential, [Double]) {
+    private func nnbEpochSeconds(_ description: String, _ data: Dataset, batch: Int,
+                                 precision: Precision = .fp32) throws -> (Sequential, [Double]) {
         let parsed = try ModelDescription.parse(description)
         let model = try Sequential(layers: parsed.layers, inputShape: parsed.shape, seed: 1)
-        return (model, try epochSeconds(model, data, batch: batch, optimizer: Adam(learningRate: 1e-3), repeats: repeats))
+        return (model, try epochSeconds(model, data, batch: batch, optimizer: Adam(learningRate: 1e-3), repeats: repeats,
+                                        precision: precision))
     }
 
     /// Prints each convolution's forward and backward GFLOP/s at `batch`, timed on the layer

@@ -1,6 +1,7 @@
 /// The peers of `nnb bench`, as one Python script: `numpy` is a plain numpy MLP (forward and
-/// backward written out with `@`, so OpenBLAS does the products) and `torch` is the same
-/// network in PyTorch. Both train the 784-256-128-10 ReLU network with softmax cross-entropy
+/// backward written out with `@`, so OpenBLAS does the products), `torch` is the same
+/// network in PyTorch, `jax` the same again under jax.jit (the whole step, gradient and update,
+/// one compiled function). All train the 784-256-128-10 ReLU network with softmax cross-entropy
 /// on the first N Fashion-MNIST training images (read from the IDX files, or random data for
 /// "random"), with PyTorch's initialization and update rules (SGD: p -= lr g; Adam as
 /// torch.optim.Adam), shuffling each epoch as nnb does.
@@ -122,8 +123,65 @@ def torch_trainer():
     return epoch
 
 
-epoch = numpy_trainer() if mode == "numpy" else torch_trainer()
+def jax_trainer():
+    import jax
+    import jax.numpy as jnp
+    key = jax.random.PRNGKey(1)
+    params = []
+    for i in range(3):
+        key, k1, k2 = jax.random.split(key, 3)
+        bound = 1 / np.sqrt(SIZES[i])
+        params.append((jax.random.uniform(k1, (SIZES[i + 1], SIZES[i]), minval=-bound, maxval=bound),
+                       jax.random.uniform(k2, (SIZES[i + 1],), minval=-bound, maxval=bound)))
+
+    def loss_fn(params, xb, yb):
+        h = xb
+        for i, (w, b) in enumerate(params):
+            h = h @ w.T + b
+            if i < 2:
+                h = jnp.maximum(h, 0)
+        logp = jax.nn.log_softmax(h)
+        return -jnp.take_along_axis(logp, yb[:, None], axis=1).mean()
+
+    @jax.jit
+    def sgd_step(params, xb, yb):
+        g = jax.grad(loss_fn)(params, xb, yb)
+        return jax.tree_util.tree_map(lambda p, d: p - LR * d, params, g)
+
+    @jax.jit
+    def adam_step(params, m, v, t, xb, yb):
+        g = jax.grad(loss_fn)(params, xb, yb)
+        t = t + 1
+        m = jax.tree_util.tree_map(lambda a, d: 0.9 * a + 0.1 * d, m, g)
+        v = jax.tree_util.tree_map(lambda a, d: 0.999 * a + 0.001 * d * d, v, g)
+        c1, c2 = 1 - 0.9 ** t, 1 - 0.999 ** t
+        params = jax.tree_util.tree_map(lambda p, a, b: p - LR * (a / c1) / (jnp.sqrt(b / c2) + 1e-8), params, m, v)
+        return params, m, v, t
+
+    state = {"p": params, "m": jax.tree_util.tree_map(jnp.zeros_like, params),
+             "v": jax.tree_util.tree_map(jnp.zeros_like, params), "t": jnp.float32(0)}
+    X, Y = jnp.asarray(x), jnp.asarray(y.astype(np.int32))
+    rng = np.random.default_rng(2)
+
+    def epoch(limit):
+        order = rng.permutation(n)
+        for s in range(0, limit, batch):
+            idx = order[s:min(s + batch, limit)]
+            if optimizer == "sgd":
+                state["p"] = sgd_step(state["p"], X[idx], Y[idx])
+            else:
+                state["p"], state["m"], state["v"], state["t"] = adam_step(
+                    state["p"], state["m"], state["v"], state["t"], X[idx], Y[idx])
+        jax.block_until_ready(state["p"])
+
+    return epoch
+
+
+epoch = {"numpy": numpy_trainer, "torch": torch_trainer, "jax": jax_trainer}[mode]()
+# Warm-up: 20 batches, and the epoch's last, smaller batch (JAX compiles a step per shape).
 epoch(min(n, 20 * batch))
+if n % batch:
+    epoch(n % batch)
 for _ in range(repeats):
     start = time.perf_counter()
     epoch(n)

@@ -1,19 +1,22 @@
 import ArgumentParser
 import Foundation
+import CKernels
 import NNBackprop
 
 /// `nnb bench`: training throughput of the 784-256-128-10 ReLU network on Fashion-MNIST,
 /// beside a numpy MLP and PyTorch run by the same command on the same data and thread count.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure training throughput (samples/s) beside numpy and PyTorch peers.",
+        abstract: "Measure training throughput (samples/s) beside numpy, PyTorch and JAX peers.",
         discussion: """
             Trains the 784-256-128-10 ReLU network with softmax cross-entropy for one epoch over \
             the first --samples Fashion-MNIST training images (random data when the data set is \
             not installed), for each optimizer and batch size, and prints the median samples per \
             second of --repeats epochs. Each configuration then runs a plain numpy MLP (python3 \
-            with numpy) and PyTorch (the first of python3, /usr/bin/python3 that imports torch; \
-            NNB_PYTHON names another interpreter) with the same thread count. OpenBLAS's \
+            with numpy), PyTorch (the first of python3, /usr/bin/python3 that imports torch; \
+            NNB_PYTHON names another interpreter) and JAX (jax.jit of the whole step; the first \
+            interpreter that imports jax) with the same thread count, and each figure as a share \
+            of the compute limit: the measured FMA peak over the FLOPs of a training sample. OpenBLAS's \
             OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are cleared for the peers and PyTorch runs with \
             OMP_WAIT_POLICY=passive.
 
@@ -46,6 +49,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Run nnb alone, without the Python peers.")
     var noPeers = false
 
+    @Flag(help: "Also train with bf16 products (AVX512_BF16) and print that figure and its ratio to nnb's fp32 one.")
+    var bf16 = false
+
     func validate() throws {
         guard samples >= 1 else { throw ValidationError("--samples must be at least 1, got \(samples)") }
         try validateThreads(threads)
@@ -53,6 +59,9 @@ struct Bench: ParsableCommand {
         _ = try parsedBatchSizes()
         _ = try parsedOptimizers()
         if cnn && optimizers != nil { throw ValidationError("--cnn trains with adam only; leave out --optimizers") }
+        if bf16 && !Precision.bf16.isSupported {
+            throw ValidationError("--bf16: this CPU's SIMD path (\(Runtime.isa)) has no AVX512_BF16")
+        }
     }
 
     private func parsedBatchSizes() throws(ValidationError) -> [Int] {
@@ -71,7 +80,8 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         if cnn {
-            try CNNBench(samples: samples, threads: threads, repeats: repeats, batchSizes: try parsedBatchSizes(), noPeers: noPeers).run()
+            try CNNBench(samples: samples, threads: threads, repeats: repeats, batchSizes: try parsedBatchSizes(), noPeers: noPeers,
+                         bf16: bf16).run()
             return
         }
         applyThreads(threads)
@@ -82,28 +92,37 @@ struct Bench: ParsableCommand {
 
         // Peers.
         var script: PeerScriptFile?
-        var numpy: Peer?, torch: Peer?
+        var peers: [(name: String, peer: Peer?)] = []
         if !noPeers {
-            numpy = Peer.find(.numpy, candidates: peerInterpreters(system: false))
-            torch = Peer.find(.torch, candidates: peerInterpreters(system: true))
-            if numpy != nil || torch != nil { script = try PeerScriptFile(peerScript, name: "peer") }
+            peers = [("numpy", Peer.find(.numpy, candidates: peerInterpreters(system: false))),
+                     ("torch", Peer.find(.torch, candidates: peerInterpreters(system: true))),
+                     ("jax", Peer.find(.jax, candidates: peerInterpreters(system: false)))]
+            if peers.contains(where: { $0.peer != nil }) { script = try PeerScriptFile(peerScript, name: "peer") }
+        } else {
+            peers = [("numpy", nil), ("torch", nil), ("jax", nil)]
         }
         defer { script?.remove() }
 
+        let peak = nnk_fma_peak_gflops(Int32(threads), 0.5)
+        let limit = peak * 1e9 / Self.trainingFlopsPerSample
         print("nnb bench: training throughput of the 784-256-128-10 ReLU MLP, softmax cross-entropy")
         print("data: one epoch of \(grouped(n)) \(dataName) samples (shuffled), median of \(repeats) epochs after a 20-batch warm-up")
         print("threads: \(threads) (OpenMP \(Runtime.openMPEnabled ? "on" : "off")), ISA \(Runtime.isa); sgd lr 0.01, adam lr 0.001")
-        print("peers: \(describePeer(numpy, "numpy", skipped: noPeers)); \(describePeer(torch, "torch", skipped: noPeers))")
+        let mflops = String(format: "%.3f", Self.trainingFlopsPerSample / 1e6), peakText = String(format: "%.1f", peak)
+        print("compute limit: measured FP32 FMA peak \(peakText) GFLOP/s on \(threads) thread\(threads == 1 ? "" : "s") / \(mflops) MFLOP a training sample = \(rate(limit)) samples/s")
+        print("peers: " + peers.map { describePeer($0.peer, $0.name, skipped: noPeers) }.joined(separator: "; "))
         print("")
-        let header = [pad("config", 16, left: true), pad("nnb samples/s", 14), pad("numpy samples/s", 16), pad("ratio", 7),
-                      pad("torch samples/s", 16), pad("ratio", 7)]
+        var header = [pad("config", 16, left: true), pad("nnb samples/s", 14), pad("limit", 6)]
+        for p in peers { header += [pad("\(p.name) samples/s", 16), pad("ratio", 7)] }
+        header.append(pad("vs best", 8))
+        if bf16 { header += [pad("bf16 samples/s", 15), pad("vs fp32", 8), pad("vs best", 8)] }
         print(header.joined(separator: " "))
 
         var failures: [String] = []
         for opt in optimizerList {
             for batch in batchList {
                 let ours = Double(n) / median(try nnbEpochSeconds(data, batch: batch, optimizer: opt))
-                func peer(_ p: Peer?) -> Double? {
+                func measure(_ p: Peer?) -> Double? {
                     guard let p, let script else { return nil }
                     switch p.epochSeconds(script: script.path, images: images, labels: labels, samples: n, batch: batch,
                                           threads: threads, repeats: repeats, optimizer: opt) {
@@ -111,10 +130,18 @@ struct Bench: ParsableCommand {
                     case .failure(let f): failures.append(f.message); return nil
                     }
                 }
-                let np = peer(numpy), th = peer(torch)
-                func ratio(_ theirs: Double?) -> String { theirs.map { String(format: "%.2fx", ours / $0) } ?? "-" }
-                let row = [pad("\(opt) batch \(batch)", 16, left: true), pad(rate(ours), 14),
-                           pad(np.map(rate) ?? "-", 16), pad(ratio(np), 7), pad(th.map(rate) ?? "-", 16), pad(ratio(th), 7)]
+                let theirs = peers.map { measure($0.peer) }
+                func ratio(_ t: Double?) -> String { t.map { String(format: "%.2fx", ours / $0) } ?? "-" }
+                var row = [pad("\(opt) batch \(batch)", 16, left: true), pad(rate(ours), 14),
+                           pad(String(format: "%.0f%%", 100 * ours / limit), 6)]
+                for t in theirs { row += [pad(t.map(rate) ?? "-", 16), pad(ratio(t), 7)] }
+                let best = theirs.compactMap { $0 }.max()
+                row.append(pad(ratio(best), 8))
+                if bf16 {
+                    let half = Double(n) / median(try nnbEpochSeconds(data, batch: batch, optimizer: opt, precision: .bf16))
+                    row += [pad(rate(half), 15), pad(String(format: "%.2fx", half / ours), 8),
+                            pad(best.map { String(format: "%.2fx", half / $0) } ?? "-", 8)]
+                }
                 print(row.joined(separator: " "))
                 fflush(nil)
             }
@@ -123,14 +150,19 @@ struct Bench: ParsableCommand {
         for f in failures { print("note: \(f)") }
     }
 
+    /// FLOPs of one training sample of the 784-256-128-10 network: the forward products
+    /// (2 * 235,776 multiply-adds), the weight gradients (the same again) and the input
+    /// gradients of the second and third layers (the first layer's is not needed).
+    static let trainingFlopsPerSample: Double = 2 * Double(235_776 + 235_776 + 256 * 128 + 128 * 10)
+
     /// Seconds of each of `repeats` epochs of nnb training (after a 20-batch warm-up).
-    private func nnbEpochSeconds(_ data: Dataset, batch: Int, optimizer: String) throws -> [Double] {
+    private func nnbEpochSeconds(_ data: Dataset, batch: Int, optimizer: String, precision: Precision = .fp32) throws -> [Double] {
         let model = try Sequential(seed: 1) {
             try Dense(784, 256, activation: .relu)
             try Dense(256, 128, activation: .relu)
             try Dense(128, 10)
         }
         let opt: any Optimizer = optimizer == "sgd" ? SGD(learningRate: 0.01) : Adam(learningRate: 1e-3)
-        return try epochSeconds(model, data, batch: batch, optimizer: opt, repeats: repeats)
+        return try epochSeconds(model, data, batch: batch, optimizer: opt, repeats: repeats, precision: precision)
     }
 }

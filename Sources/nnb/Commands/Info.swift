@@ -17,6 +17,7 @@ struct Info: ParsableCommand {
         print("supported: \(Runtime.supportedISAs.joined(separator: " "))")
         print("OpenMP: \(Runtime.openMPEnabled ? "on" : "off")")
         print("threads: \(Runtime.threads)")
+        print("bf16 training: \(Precision.bf16.isSupported ? "yes (AVX512_BF16)" : "no (this SIMD path has no AVX512_BF16)")")
         if let note = Runtime.isaNote { print("note: \(note)") }
         guard let model else { return }
         let net: Sequential

@@ -86,6 +86,9 @@ struct Train: ParsableCommand {
     @Option(parsing: .unconditional, help: "Threads for the kernels. Default: OMP_NUM_THREADS, else every core.")
     var threads: Int?
 
+    @Option(help: "The arithmetic of the Dense and Conv2D products in training: fp32, or bf16 (bf16 inputs, fp32 accumulation and master weights; AVX512_BF16, else a note and fp32). Evaluation stays fp32.")
+    var precision: String = "fp32"
+
     @Option(help: ArgumentHelp("Save the trained model to this file (safetensors).", valueName: "file"))
     var output: String?
 
@@ -108,6 +111,7 @@ struct Train: ParsableCommand {
         try loadPlugins(plugins)
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        do { _ = try Precision(name: precision) } catch { throw ValidationError("--precision: \(error.message)") }
         if let lr = learningRate, !(lr > 0 && lr.isFinite) {
             throw ValidationError("--lr must be a positive number, got \(lr)")
         }
@@ -196,6 +200,13 @@ struct Train: ParsableCommand {
             throw ValidationError("--augment-shift/--augment-flip: \(error.message)")
         }
 
+        var arithmetic = try Precision(name: precision)
+        if !arithmetic.isSupported {
+            // The command falls back, and says so; the library refuses (Precision.checkSupported).
+            Terminal.error("note: --precision \(arithmetic): this CPU's SIMD path (\(Runtime.isa)) has no AVX512_BF16; training in fp32")
+            arithmetic = .fp32
+        }
+
         let arch = "\(architectureSummary(model)) \(activation)"
         if !quiet {
             var shape = "\(grouped(train.count)) training rows, \(test.map { "\(grouped($0.count)) test rows, " } ?? "")\(train.featureCount) features"
@@ -207,6 +218,7 @@ struct Train: ParsableCommand {
             if warmupEpochs > 0 { extras += ", \(warmupEpochs) warm-up epoch\(warmupEpochs == 1 ? "" : "s")" }
             if augmentShift > 0 { extras += ", shifts up to \(augmentShift) px" }
             if augmentFlip { extras += ", flips" }
+            if arithmetic != .fp32 { extras += ", \(arithmetic) products" }
             print("run:   \(optimizer.rawValue)\(rate)\(extras), batch \(batch), \(epochCount) epoch\(epochCount == 1 ? "" : "s"), seed \(seed), \(threadCount()) (\(Runtime.isa))")
         }
 
@@ -234,7 +246,8 @@ struct Train: ParsableCommand {
         let started = Terminal.now()
         let history = try model.fit(train, epochs: epochCount, batchSize: batch, loss: lossFunction, optimizer: opt,
                                     validation: monitor, validationSplit: validationSplit, metrics: metrics, seed: seed, schedule: rateSchedule,
-                                    callbacks: [reporter], initialEpoch: initialEpoch, augmentation: augmentation)
+                                    callbacks: [reporter], initialEpoch: initialEpoch, augmentation: augmentation,
+                                    precision: arithmetic)
         let seconds = Terminal.now() - started
 
         // Summary.
