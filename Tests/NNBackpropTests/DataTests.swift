@@ -450,6 +450,45 @@ final class IDXLoaderTests: XCTestCase {
         XCTAssertEqual(byCount.features[11], 110)
     }
 
+    /// 8-bit IDX images stay bytes (a quarter of the memory): every view of them (features,
+    /// the batch gather, subsets, splits, equality) gives the floats the float store would
+    /// hold, bit for bit; a transform turns them into floats.
+    func testEightBitIDXImagesStayBytes() throws {
+        let dir = try DataTestSupport.makeTempDirectory()
+        defer { DataTestSupport.remove(dir) }
+        try writeSmallIDX(in: dir)
+        let data = try Dataset.mnistFamily(split: .train, directory: dir)
+        XCTAssertEqual(data.bytesPerFeature, 1)
+        let images = try IDXArray(contentsOf: dir + "/train-images-idx3-ubyte")
+        let floats = images.floats(scale: 1.0 / 255.0)
+        XCTAssertEqual(data.features.map(\.bitPattern), floats.map(\.bitPattern))
+        let twin = try Dataset(features: floats, featureCount: 4, targets: data.targets, classNames: data.classNames)
+            .reshaped(to: data.sampleShape)
+        XCTAssertEqual(twin.bytesPerFeature, 4)
+        XCTAssertEqual(data, twin, "a byte store equals the float store of its values")
+        XCTAssertNotEqual(data, try Dataset(features: floats.map { $0 + 1 }, featureCount: 4, targets: data.targets,
+                                            classNames: data.classNames).reshaped(to: data.sampleShape))
+
+        var batch = [Float](repeating: .nan, count: 12), labels = [Int32](repeating: -1, count: 3)
+        data.gatherBatch(indices: [2, 0, 2][...], features: &batch, labels: &labels)
+        XCTAssertEqual(batch, Array(floats[8..<12]) + Array(floats[0..<4]) + Array(floats[8..<12]))
+        XCTAssertEqual(labels, [1, 2, 1])
+
+        let sub = try data.subset([1, 2])
+        XCTAssertEqual(sub.bytesPerFeature, 1)
+        XCTAssertEqual(sub.features, Array(floats[4..<12]))
+        XCTAssertEqual(sub.sampleShape, data.sampleShape)
+        let (train, test) = try data.split(testFraction: 1.0 / 3.0, seed: 5)
+        XCTAssertEqual(train.bytesPerFeature + test.bytesPerFeature, 2)
+        XCTAssertEqual(Set(train.features + test.features), Set(floats))
+        XCTAssertEqual(data.oneHotEncoded().bytesPerFeature, 1)
+
+        var scaled = data
+        try Standardizer(fitting: data).transform(&scaled)
+        XCTAssertEqual(scaled.bytesPerFeature, 4, "a transform writes floats")
+        XCTAssertNotEqual(scaled.features, data.features)
+    }
+
     func testConcatenatedGzipMembersAndPlainFilesAreRead() throws {
         let dir = try DataTestSupport.makeTempDirectory()
         defer { DataTestSupport.remove(dir) }

@@ -1,6 +1,8 @@
 /// A supervised data set: a feature matrix and one target per row.
 ///
-/// Features are a flat row-major `[Float]` of shape (count, featureCount). Targets are class
+/// Features are a flat row-major `[Float]` of shape (count, featureCount), kept as bytes with
+/// a scale when they come from an 8-bit source (IDX images: a quarter of the memory; see
+/// `bytesPerFeature`), converted a batch at a time by the training loop. Targets are class
 /// indices, probability rows (one-hot or soft), or real values; see `Targets`. A `Dataset` is
 /// always valid: its initializer rejects empty data, mismatched sizes, NaN or infinite values
 /// and class indices out of range, so code that receives one need not check again.
@@ -52,8 +54,18 @@ public struct Dataset: Sendable, Equatable {
         }
     }
 
-    /// Features, flat row-major (count, featureCount).
-    public internal(set) var features: [Float]
+    /// Where the features live (floats, or bytes with a scale).
+    var store: FeatureStore
+
+    /// Features, flat row-major (count, featureCount), as floats (made from the bytes of an
+    /// 8-bit store on each read; the training loop converts a batch at a time instead).
+    public internal(set) var features: [Float] {
+        get { store.floats }
+        set { store = .floats(newValue) }
+    }
+
+    /// Bytes of memory per feature value: 4 (floats), or 1 for 8-bit sources kept as bytes.
+    public var bytesPerFeature: Int { store.bytesPerValue }
     /// Columns per row.
     public let featureCount: Int
     /// The shape of one sample (`[featureCount]` unless the source had one, as IDX images'
@@ -68,7 +80,7 @@ public struct Dataset: Sendable, Equatable {
     public internal(set) var classNames: [String]?
 
     /// Rows.
-    public var count: Int { features.count / featureCount }
+    public var count: Int { store.count / featureCount }
 
     /// A data set from a flat row-major feature matrix (count, featureCount) and its targets.
     ///
@@ -99,12 +111,40 @@ public struct Dataset: Sendable, Equatable {
         guard featureCount <= Shape.maxElements else {
             throw .invalidArgument("featureCount \(featureCount) is more than 2^31")
         }
-        self.features = features
+        store = .floats(features)
         self.featureCount = featureCount
         sampleShape = Shape.vector(featureCount)
         self.targets = targets
         self.featureNames = featureNames
         self.classNames = classNames
+    }
+
+    /// A data set of 8-bit features kept as bytes: value i is `Float(bytes[offset + i]) * scale`
+    /// (scale finite), flat row-major (count, featureCount) from `offset` to the end of `bytes`.
+    /// Validation as in `init(features:featureCount:targets:)`.
+    init(bytes: [UInt8], offset: Int, scale: Float, featureCount: Int, targets: Targets,
+         featureNames: [String]? = nil, classNames: [String]? = nil) throws(NNError) {
+        precondition(offset >= 0 && offset <= bytes.count && scale.isFinite)
+        // Every byte times a finite scale is finite: the float validation has nothing to find
+        // but the shape, which the float initializer checks on an empty stand-in of the same size.
+        let n = bytes.count - offset
+        guard featureCount > 0 else { throw .invalidArgument("featureCount must be positive, got \(featureCount)") }
+        guard n % featureCount == 0 else {
+            throw .shapeMismatch("features has \(n) values, not a multiple of featureCount \(featureCount)")
+        }
+        guard n > 0 else { throw .invalidData("the data set is empty: features has no rows") }
+        try Dataset.validate(targets, rows: n / featureCount)
+        if let featureNames, featureNames.count != featureCount {
+            throw .shapeMismatch("featureNames has \(featureNames.count) names for \(featureCount) features")
+        }
+        if let classNames, classNames.count != targets.width {
+            throw .shapeMismatch("classNames has \(classNames.count) names for \(targets.width) classes")
+        }
+        guard featureCount <= Shape.maxElements else {
+            throw .invalidArgument("featureCount \(featureCount) is more than 2^31")
+        }
+        self.init(validatedStore: .bytes(bytes, offset: offset, count: n, scale: scale), featureCount: featureCount,
+                  targets: targets, featureNames: featureNames, classNames: classNames)
     }
 
     /// The same rows with each sample seen as `shape` (the same number of floats, in the same
@@ -137,7 +177,13 @@ public struct Dataset: Sendable, Equatable {
     /// For code in this module that builds a data set from parts it already validated.
     init(validatedFeatures features: [Float], featureCount: Int, targets: Targets,
          featureNames: [String]?, classNames: [String]?, sampleShape: Shape? = nil) {
-        self.features = features
+        self.init(validatedStore: .floats(features), featureCount: featureCount, targets: targets, featureNames: featureNames,
+                  classNames: classNames, sampleShape: sampleShape)
+    }
+
+    init(validatedStore store: FeatureStore, featureCount: Int, targets: Targets,
+         featureNames: [String]?, classNames: [String]?, sampleShape: Shape? = nil) {
+        self.store = store
         self.featureCount = featureCount
         self.sampleShape = sampleShape ?? Shape.vector(featureCount)
         self.targets = targets
@@ -225,7 +271,7 @@ public struct Dataset: Sendable, Equatable {
         case .values(let v, let width):
             t = .values(Dataset.gatherRows(v, width: width, indices), width: width)
         }
-        return Dataset(validatedFeatures: Dataset.gatherRows(features, width: featureCount, indices),
+        return Dataset(validatedStore: store.gathered(indices, width: featureCount),
                        featureCount: featureCount, targets: t, featureNames: featureNames, classNames: classNames,
                        sampleShape: sampleShape)
     }
@@ -262,14 +308,11 @@ public struct Dataset: Sendable, Equatable {
                             targets targetOut: UnsafeMutablePointer<Float>? = nil) {
         let f = featureCount
         let n = count
-        features.withUnsafeBufferPointer { src in
-            guard let base = src.baseAddress else { return }
-            var row = 0
-            for i in indices {
-                precondition(i >= 0 && i < n, "gatherBatch: row index \(i) is outside 0..<\(n)")
-                (out + row * f).update(from: base + i * f, count: f)
-                row += 1
-            }
+        var row = 0
+        for i in indices {
+            precondition(i >= 0 && i < n, "gatherBatch: row index \(i) is outside 0..<\(n)")
+            store.copyRows(i, 1, width: f, into: out + row * f)
+            row += 1
         }
         switch targets {
         case .classes(let classes, let classCount):
@@ -327,7 +370,7 @@ public struct Dataset: Sendable, Equatable {
         guard case .classes(let labels, let classCount) = targets else { return self }
         var p = [Float](repeating: 0, count: labels.count * classCount)
         for (r, label) in labels.enumerated() { p[r * classCount + Int(label)] = 1 }
-        return Dataset(validatedFeatures: features, featureCount: featureCount,
+        return Dataset(validatedStore: store, featureCount: featureCount,
                        targets: .probabilities(p, width: classCount),
                        featureNames: featureNames, classNames: classNames, sampleShape: sampleShape)
     }

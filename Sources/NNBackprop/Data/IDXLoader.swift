@@ -32,8 +32,12 @@ public struct IDXArray: Sendable, Equatable {
     public let elementType: ElementType
     /// The dimensions, outermost first (e.g. [60000, 28, 28]).
     public let shape: [Int]
-    /// The element bytes, big-endian as in the file.
-    let payload: [UInt8]
+    /// The file's bytes; the elements (big-endian as in the file) start at `payloadOffset`,
+    /// after the header (kept in place, so a 47 MB image file is not copied).
+    let bytes: [UInt8]
+    let payloadOffset: Int
+    /// The element bytes.
+    var payload: ArraySlice<UInt8> { bytes[payloadOffset...] }
 
     /// Elements: the product of `shape` (checked when the file was read).
     public let count: Int
@@ -77,7 +81,8 @@ public struct IDXArray: Sendable, Equatable {
         elementType = type
         self.shape = shape
         count = elements
-        payload = Array(bytes[headerSize...])
+        self.bytes = bytes
+        payloadOffset = headerSize
     }
 
     /// The elements as floats, each multiplied by `scale` (1/255 turns pixels into [0, 1]).
@@ -170,8 +175,12 @@ extension Dataset {
         let classes = try y.integers()
         let k = classCount ?? Int(classes.max() ?? 0) + 1
         do {
-            let data = try Dataset(features: x.floats(scale: scale), featureCount: width,
-                                   targets: .classes(classes, classCount: k), classNames: classNames)
+            // 8-bit images stay bytes (a quarter of the memory), each read as Float(byte) * scale.
+            let data = x.elementType == .uint8 && scale.isFinite
+                ? try Dataset(bytes: x.bytes, offset: x.payloadOffset, scale: scale, featureCount: width,
+                              targets: .classes(classes, classCount: k), classNames: classNames)
+                : try Dataset(features: x.floats(scale: scale), featureCount: width,
+                              targets: .classes(classes, classCount: k), classNames: classNames)
             // Images (n, h, w) keep their shape as one channel, (1, h, w), as PyTorch sees them.
             let tail = Array(x.shape.dropFirst())
             return tail.isEmpty ? data : try data.reshaped(to: Shape(tail.count == 2 ? [1] + tail : tail)) // (n): one value each

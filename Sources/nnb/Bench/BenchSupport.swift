@@ -89,3 +89,32 @@ func epochSeconds(_ model: Sequential, _ data: Dataset, batch: Int, optimizer: a
     }
     return times
 }
+
+/// The peak resident set (KiB) of `nnb train` training `layers` on Fashion-MNIST for one epoch,
+/// run as a child process of this one (the same executable), from wait4's resource usage.
+func childPeakRSS(layers: String, batch: Int, threads: Int) -> Result<Int, PeerFailure> {
+    let path = "/proc/self/exe" // this executable, however it was started (argv[0] may be a bare name)
+    let args = [path, "train", "--data", "fashion-mnist", "--layers", layers, "--epochs", "1",
+                "--batch-size", String(batch), "--threads", String(threads), "--quiet"]
+    var cArgs = args.map { strdup($0) }
+    cArgs.append(nil)
+    defer { for a in cArgs { free(a) } }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    guard posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0) == 0 else {
+        return .failure(PeerFailure(message: "could not redirect the child's output"))
+    }
+    var pid = pid_t()
+    let rc = posix_spawn(&pid, path, &actions, nil, cArgs, environ)
+    guard rc == 0 else { return .failure(PeerFailure(message: "could not start \(path): \(String(cString: strerror(rc)))")) }
+    var status: Int32 = 0
+    var usage = rusage()
+    var waited = wait4(pid, &status, 0, &usage)
+    while waited == -1 && errno == EINTR { waited = wait4(pid, &status, 0, &usage) }
+    guard waited == pid else { return .failure(PeerFailure(message: "wait4 failed: \(String(cString: strerror(errno)))")) }
+    // WIFEXITED / WEXITSTATUS, which Swift does not import.
+    guard status & 0x7F == 0 else { return .failure(PeerFailure(message: "nnb train was killed by signal \(status & 0x7F)")) }
+    guard (status >> 8) & 0xFF == 0 else { return .failure(PeerFailure(message: "nnb train exited with status \((status >> 8) & 0xFF)")) }
+    return .success(Int(usage.ru_maxrss))
+}

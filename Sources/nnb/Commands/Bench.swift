@@ -146,8 +146,21 @@ struct Bench: ParsableCommand {
                 fflush(nil)
             }
         }
-        print("\nratio = nnb samples/s / peer samples/s (above 1: nnb is faster)")
+        print("\nratio = nnb samples/s / peer samples/s (above 1: nnb is faster); limit = share of the compute limit")
+        if bf16 { print("bf16: the same training with bf16 products (fp32 accumulation and master weights); vs fp32 = bf16 / nnb fp32") }
         for f in failures { print("note: \(f)") }
+
+        let rssBatch = batchList.contains(128) ? 128 : batchList[0]
+        let storage = data.bytesPerFeature == 1 ? "features kept as bytes" : "features as floats"
+        print("\npeak resident memory of `nnb train` of this MLP for one epoch at batch \(rssBatch), data set included (\(storage)):")
+        if n == 60000, dataName == "Fashion-MNIST" {
+            switch childPeakRSS(layers: "256,128", batch: rssBatch, threads: threads) {
+            case .success(let kib): print("  nnb train \(kib / 1024) MiB")
+            case .failure(let f): print("  not measured: \(f.message)")
+            }
+        } else {
+            print("  not measured: needs the 60,000 Fashion-MNIST training images (--samples 60000, dataset-fashion-mnist)")
+        }
     }
 
     /// FLOPs of one training sample of the 784-256-128-10 network: the forward products
