@@ -1,10 +1,11 @@
 """One-sample predict latency of a 784-256-128-10 ReLU network in numpy, PyTorch eager and
 nnbackprop's Python module (ctypes over the C API).
 
-    python3 bench/predict_latency.py [--only numpy,nnb-python,onnxruntime,torch] [--calls 20000]
+    python3 bench/predict_latency.py [--only numpy,nnb-python,onnxruntime,torch,numpy-batch] [--calls 20000]
 
 Prints one line per method: "RESULT <name> <median us> <p10 us> <p90 us> <calls>", the format
-of bench/predict_latency.c; bench/predict_latency.sh runs both and prints the table. A method
+of bench/predict_latency.c ("BATCH <name> <median us> <calls>" for numpy-batch, one (1000, 784)
+batch a call); bench/predict_latency.sh runs both and prints the tables. A method
 whose package is missing prints "SKIP <name> <why>".
 """
 
@@ -60,6 +61,28 @@ def bench_numpy(inputs, calls):
         return h @ w3t + b3
 
     timed(f"numpy {np.__version__} (3 matmuls)", predict, inputs, calls)
+
+
+def batch_numpy(batch=1000, calls=200):
+    """numpy's time for one (1000, 784) batch through the same three matmuls."""
+    (w1, b1), (w2, b2), (w3, b3) = weights(np.random.default_rng(0))
+    w1t, w2t, w3t = w1.T, w2.T, w3.T
+    x = np.random.default_rng(2).random((batch, 784), dtype=np.float32)
+
+    def predict():
+        h = np.maximum(x @ w1t + b1, 0)
+        h = np.maximum(h @ w2t + b2, 0)
+        return h @ w3t + b3
+
+    for _ in range(10):
+        predict()
+    samples = []
+    for _ in range(calls):
+        t0 = time.perf_counter_ns()
+        predict()
+        samples.append(time.perf_counter_ns() - t0)
+    samples.sort()
+    print(f"BATCH numpy {np.__version__} (3 matmuls) {samples[len(samples) // 2] / 1e3:.3f} {calls}", flush=True)
 
 
 def bench_nnb_python(inputs, calls):
@@ -119,7 +142,7 @@ def bench_torch(inputs, calls):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="numpy,nnb-python,onnxruntime,torch")
+    parser.add_argument("--only", default="numpy,nnb-python,onnxruntime,torch,numpy-batch")
     parser.add_argument("--calls", type=int, default=20000)
     args = parser.parse_args()
     rng = np.random.default_rng(1)
@@ -130,6 +153,8 @@ def main():
                      ("torch", bench_torch)):
         if name in chosen:
             fn(inputs, args.calls)
+    if "numpy-batch" in chosen:
+        batch_numpy()
 
 
 if __name__ == "__main__":

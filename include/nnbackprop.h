@@ -447,6 +447,21 @@ NNB_API nnb_status nnb_model_class_count(const nnb_model *model, size_t *count);
 NNB_API nnb_status nnb_model_get_class_name(const nnb_model *model, size_t index, char *buf, size_t capacity,
                                             size_t *needed);
 
+/* Post-training int8 quantization (added in 0.5). nnb_model_quantize_int8 quantizes every
+ * top-level dense layer: weights to int8 with one scale per output, each layer's input to
+ * uint8 with a scale and zero point from the range it takes on the first calibration_rows rows
+ * of x (rows, cols) (0: up to 1000), seen through the scaler and the layers before it. Then
+ * nnb_predict, nnb_evaluate and saved files run those layers in int8 (AVX512-VNNI where the CPU
+ * has it; the same results everywhere) with fp32 bias and activation; other layers stay fp32.
+ * The fp32 weights are kept: nnb_model_remove_quantization goes back to them. Training calls
+ * refuse a quantized model (NNB_ERR_UNSUPPORTED). A model without a dense layer:
+ * NNB_ERR_UNSUPPORTED; x as for nnb_predict. Not while another thread trains the model
+ * (NNB_ERR_BUSY). nnb_model_is_quantized: 1 or 0 (0 for NULL). */
+NNB_API nnb_status nnb_model_quantize_int8(nnb_model *model, const float *x, size_t rows, size_t cols,
+                                           size_t calibration_rows);
+NNB_API nnb_status nnb_model_remove_quantization(nnb_model *model);
+NNB_API int nnb_model_is_quantized(const nnb_model *model);
+
 #ifdef __cplusplus
 }
 #endif

@@ -50,6 +50,17 @@ int nnk_cpu_has_avx512_bf16(void) {
 #endif
 }
 
+int nnk_cpu_has_avx512_vnni(void) {
+#if NNK_X86_64
+    unsigned a, b, c, d;
+    if (!x86_has(NNK_ISA_AVX512) || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    /* CPUID.(EAX=7, ECX=0): ECX bit 11 VNNI; EBX bit 30 BW and bit 31 VL, which the row kernels use. */
+    return (c >> 11) & 1 && (b >> 30) & 1 && (b >> 31) & 1;
+#else
+    return 0;
+#endif
+}
+
 int nnk_isa_supported(nnk_isa isa) {
     switch (isa) {
     case NNK_ISA_SCALAR: return 1;

@@ -9,6 +9,7 @@
 #include "../gemm/gemm_internal.h"
 #include "../layers/norm_kernels.h"
 #include "../optim/optim_kernels.h"
+#include "../quant/quant_internal.h"
 
 /* The scalar reference kernels: the source of truth the tests hold every ISA to, and the
  * NNK_ISA_SCALAR path. */
@@ -27,6 +28,9 @@ static const nnk_kernel_table table_ref = {
     .scale = nnk_scale_ref,
     .norm_moments = nnk_norm_moments_ref,
     .norm_dot = nnk_norm_dot_ref,
+    .qtile = nnk_qtile_ref,
+    .quantize_u8 = nnk_quantize_u8_ref,
+    .dequantize = nnk_dequantize_ref,
 };
 
 const nnk_kernel_table *nnk_kernel_table_active_ = &table_ref;
@@ -51,8 +55,8 @@ static void init_avx2(nnk_kernel_table *t) {
     t->norm_dot = nnk_norm_dot_avx2;
 }
 
-/* AVX-512F: the same entries as AVX2, in 16-lane kernels, and the bf16 GEMM where the CPU has
- * AVX512_BF16. */
+/* AVX-512F: the same entries as AVX2, in 16-lane kernels; the bf16 GEMM where the CPU has
+ * AVX512_BF16 and the int8 kernels where it has AVX512_VNNI (and BW). */
 static void init_avx512(nnk_kernel_table *t) {
     *t = table_ref;
     t->isa = NNK_ISA_AVX512;
@@ -68,6 +72,11 @@ static void init_avx512(nnk_kernel_table *t) {
     t->norm_moments = nnk_norm_moments_avx512;
     t->norm_dot = nnk_norm_dot_avx512;
     if (nnk_cpu_has_avx512_bf16()) t->gemm_bf16 = &nnk_gemm_arch_avx512_bf16;
+    if (nnk_cpu_has_avx512_vnni()) {
+        t->qtile = nnk_qtile_avx512_vnni;
+        t->quantize_u8 = nnk_quantize_u8_avx512;
+        t->dequantize = nnk_dequantize_avx512;
+    }
 }
 #endif
 

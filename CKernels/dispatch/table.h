@@ -48,6 +48,14 @@ typedef struct nnk_kernel_table {
     double (*sum_squares_chunk)(const float *x, size_t n);
     void (*scale)(float *x, size_t n, float s);
 
+    /* int8 inference (quant/quant_internal.h): the int32 tile of the int8 GEMM, and the row
+     * kernels that quantize activations and dequantize sums. */
+    void (*qtile)(size_t groups, const uint8_t *a, size_t lda, const int8_t *b, int32_t *c, size_t ldc, size_t m,
+                  size_t n);
+    void (*quantize_u8)(uint8_t *q, const float *x, size_t n, float inv_scale, float zero_point);
+    void (*dequantize)(float *y, const int32_t *acc, size_t n, int32_t zero_point, const int32_t *colsum,
+                       const float *scale, const float *bias);
+
     /* Batch / layer norm reductions on one span (layers/norm_kernels.h): acc += (sum x, sum x^2)
      * of x (n); acc += (sum g, sum g (x - mean)) with g = dy * gamma (gamma may be NULL). */
     void (*norm_moments)(const float *x, size_t n, double acc[2]);
@@ -68,7 +76,9 @@ void nnk_kernel_tables_init(void);
  * nnk_isa_supported first). */
 const nnk_kernel_table *nnk_kernel_table_for(nnk_isa isa);
 
-/* 1 when the CPU and OS run AVX-512 and the CPU has AVX512_BF16 (vdpbf16ps); cpu.c. */
+/* 1 when the CPU and OS run AVX-512 and the CPU has AVX512_BF16 (vdpbf16ps) / AVX512_VNNI
+ * (vpdpbusd); cpu.c. */
 int nnk_cpu_has_avx512_bf16(void);
+int nnk_cpu_has_avx512_vnni(void);
 
 #endif /* NNK_DISPATCH_TABLE_H */

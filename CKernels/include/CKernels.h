@@ -219,6 +219,49 @@ void nnk_dense_backward(nnk_precision prec, float *dX, float *dW, float *db, flo
 void nnk_bias_grad(float *db, const float *dZ, size_t ldz, size_t M, size_t N, int accumulate);
 
 /* ------------------------------------------------------------------------------------------ */
+/* int8 inference                                                                               */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Post-training int8 dense layers: activations quantized to uint8 with a per-tensor scale and
+ * zero point (x ~ in_scale * (q - zero_point)), weights to int8 with one scale per output
+ * channel (w ~ w_scale[j] * w_q), products summed exactly in int32 (AVX512-VNNI vpdpbusd where
+ * the CPU has it, else a portable loop with the same sums), dequantized in fp32:
+ *   y[i, j] = act(fma((float)(acc[i, j] - zero_point * colsum[j]), scale[j], bias[j]))
+ * with colsum[j] = sum_k w_q[j, k] and scale[j] = in_scale * w_scale[j]. Integer sums are exact,
+ * so every path gives the same bits. */
+
+/* 1 when the active path has the VNNI kernel (else the portable loop runs). */
+int nnk_int8_accelerated(void);
+
+/* Bytes of packed weights for N output channels of depth K, and the packing of W (N, K) ldw. */
+size_t nnk_qweights_packed_size(size_t N, size_t K);
+void nnk_qweights_pack(int8_t *dst, const int8_t *W, size_t ldw, size_t N, size_t K);
+
+/* q (n) = clamp(round(fma(x, inv_scale, zero_point)), 0, 255): to nearest even, clamped in float
+ * first (NaN gives 0, huge values 0 or 255). */
+void nnk_quantize_u8(uint8_t *q, const float *x, size_t n, float inv_scale, float zero_point);
+
+/* C (M, N) ldc = A (M, K) ldA * W^T in int32, A uint8 with lda >= K rounded up to 4 (bytes past
+ * K are multiplied by zero weights), W packed by nnk_qweights_pack. The reference twin takes W
+ * unpacked (N, K) ldw and lda >= K. */
+void nnk_qgemm(int32_t *C, size_t ldc, const uint8_t *A, size_t lda, const int8_t *Wpacked, size_t M, size_t N,
+               size_t K);
+void nnk_qgemm_ref(int32_t *C, size_t ldc, const uint8_t *A, size_t lda, const int8_t *W, size_t ldw, size_t M,
+                   size_t N, size_t K);
+
+/* Y (M, N) ldy = the int8 dense layer above on X (M, K) ldx (fp32), W packed; bias may be NULL.
+ * work: nnk_qdense_work_size(M, N, K) bytes (any alignment). One-row calls run on the calling
+ * thread; larger products split over threads with the same bits. */
+size_t nnk_qdense_work_size(size_t M, size_t N, size_t K);
+void nnk_qdense_forward(float *Y, size_t ldy, const float *X, size_t ldx, size_t M, size_t N, size_t K,
+                        const int8_t *Wpacked, const int32_t *colsum, const float *scale, const float *bias,
+                        float in_scale, int32_t zero_point, nnk_act act, float alpha, void *work, size_t work_len);
+/* The reference twin, with W unpacked (N, K) and caller scratch aq (M * K bytes), acc (M * N). */
+void nnk_qdense_forward_ref(float *Y, size_t ldy, const float *X, size_t ldx, size_t M, size_t N, size_t K,
+                            const int8_t *W, const int32_t *colsum, const float *scale, const float *bias,
+                            float in_scale, int32_t zero_point, nnk_act act, float alpha, uint8_t *aq, int32_t *acc);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Pooling (layers/pool2d.c)                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 /* 2-D pooling over x (batch, channels, in_h, in_w), NCHW, as PyTorch's MaxPool2d / AvgPool2d with

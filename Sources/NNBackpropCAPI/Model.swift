@@ -300,7 +300,7 @@ func features(_ x: UnsafePointer<Float>?, rows: Int, cols: Int, model: Sequentia
     let (total, overflow) = rows.multipliedReportingOverflow(by: cols)
     guard !overflow else { throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "rows * cols overflows (\(rows) x \(cols))") }
     let buffer = UnsafeBufferPointer(start: x, count: total)
-    for i in 0..<total where !buffer[i].isFinite {
+    if let i = Dataset.firstNonFinite(in: buffer) {
         throw CAPIFailure(NNB_ERR_INVALID_DATA, "x[row \(i / cols), column \(i % cols)] is \(buffer[i]); inputs must be finite")
     }
     return buffer

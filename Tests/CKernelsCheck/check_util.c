@@ -33,6 +33,7 @@ int nnk_check_run(const char *only) {
         {"activations", nnk_check_activations}, {"losses", nnk_check_losses}, {"optim", nnk_check_optim},
         {"pool", nnk_check_pool},               {"norm", nnk_check_norm},     {"conv", nnk_check_conv},
         {"overrides", nnk_check_overrides},     {"bf16", nnk_check_bf16},
+        {"int8", nnk_check_int8},
     };
     int passed = 0, failed = 0;
     printf("CKernels check: ISA %s, OpenMP %s, %d threads (every supported path is exercised)\n",

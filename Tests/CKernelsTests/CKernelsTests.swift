@@ -24,6 +24,7 @@ final class CKernelsTests: XCTestCase {
     func testKernelOverrides() { run(nnk_check_overrides, "overrides") }
     func testConvolution() { run(nnk_check_conv, "conv") }
     func testBF16() { run(nnk_check_bf16, "bf16") }
+    func testInt8() { run(nnk_check_int8, "int8") }
 
     /// The Swift side sees the same dispatch the C side does.
     func testInfoThroughModuleMap() {

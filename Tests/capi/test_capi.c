@@ -1626,6 +1626,64 @@ static void test_precision(void) {
     free(y);
 }
 
+/* nnb_model_quantize_int8: predictions close to fp32 with the same classes, kept in files,
+ * refused for training and for bad input, undone by nnb_model_remove_quantization. */
+static void test_int8(void) {
+    float *x, *y;
+    make_blobs(400, 8, 4, 0.6f, 19, &x, &y);
+    nnb_model *m = new_model("8-64:relu-32:relu-4", 3);
+    if (!m) return;
+    nnb_train_options o;
+    nnb_train_options_init(&o);
+    o.epochs = 8;
+    check(nnb_train(m, x, 400, 8, y, 1, &o, NULL) == NNB_OK, "train: %s", nnb_last_error());
+    float *fp32 = predict_alloc(m, x, 400, 8);
+    check(nnb_model_is_quantized(m) == 0 && nnb_model_is_quantized(NULL) == 0, "not quantized yet; NULL: 0");
+    expect(nnb_model_quantize_int8(NULL, x, 400, 8, 0), NNB_ERR_NULL_ARGUMENT, "quantize NULL model");
+    expect(nnb_model_quantize_int8(m, NULL, 400, 8, 0), NNB_ERR_NULL_ARGUMENT, "quantize NULL x");
+    expect(nnb_model_quantize_int8(m, x, 400, 7, 0), NNB_ERR_SHAPE_MISMATCH, "quantize 7 columns");
+    float saved = x[5];
+    x[5] = NAN;
+    expect(nnb_model_quantize_int8(m, x, 400, 8, 0), NNB_ERR_INVALID_DATA, "quantize NaN input");
+    x[5] = saved;
+    check(nnb_model_is_quantized(m) == 0, "refused calls leave it fp32");
+    check(nnb_model_quantize_int8(m, x, 400, 8, 200) == NNB_OK, "quantize: %s", nnb_last_error());
+    check(nnb_model_is_quantized(m) == 1, "quantized");
+    float *q = predict_alloc(m, x, 400, 8);
+    if (q && fp32) {
+        double worst = 0, big = 0;
+        int agree = 0;
+        for (int i = 0; i < 400; i++) {
+            int a = 0, b = 0;
+            for (int j = 0; j < 4; j++) {
+                worst = fmax(worst, fabs((double)q[i * 4 + j] - fp32[i * 4 + j]));
+                big = fmax(big, fabs((double)fp32[i * 4 + j]));
+                if (q[i * 4 + j] > q[i * 4 + a]) a = j;
+                if (fp32[i * 4 + j] > fp32[i * 4 + b]) b = j;
+            }
+            agree += a == b;
+        }
+        check(worst > 0 && worst < 0.05 * big, "int8 outputs close to fp32 (largest difference %g of %g)", worst, big);
+        check(agree >= 392, "classes agree on %d of 400 rows", agree);
+    }
+    char path[600];
+    snprintf(path, sizeof path, "%s/int8.safetensors", g_tmpdir);
+    check(nnb_model_save(m, path) == NNB_OK, "save quantized: %s", nnb_last_error());
+    nnb_model *back = NULL;
+    check(nnb_model_load(&back, path) == NNB_OK && nnb_model_is_quantized(back) == 1, "load keeps int8: %s", nnb_last_error());
+    float *qb = back ? predict_alloc(back, x, 400, 8) : NULL;
+    check(qb && q && memcmp(qb, q, sizeof(float) * 1600) == 0, "the loaded model predicts the same bits");
+    expect(nnb_train(m, x, 400, 8, y, 1, &o, NULL), NNB_ERR_UNSUPPORTED, "training a quantized model");
+    check(nnb_model_remove_quantization(m) == NNB_OK && nnb_model_is_quantized(m) == 0, "remove quantization");
+    float *again = predict_alloc(m, x, 400, 8);
+    check(again && fp32 && memcmp(again, fp32, sizeof(float) * 1600) == 0, "back to the fp32 bits");
+    free(fp32), free(q), free(qb), free(again);
+    nnb_model_free(back);
+    nnb_model_free(m);
+    free(x);
+    free(y);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Threads                                                                                    */
 /* ---------------------------------------------------------------------------------------- */
@@ -2827,6 +2885,7 @@ int main(int argc, char **argv) {
         {"files", test_save_load},
         {"determinism", test_determinism},
         {"precision", test_precision},
+        {"int8", test_int8},
         {"threads_predict", test_concurrent_predict},
         {"threads_busy", test_busy},
         {"free_null", test_free_null},

@@ -672,6 +672,28 @@ class Model:
         raise_pending()
         return {"loss": value.value, "accuracy": accuracy.value}
 
+    # -- int8 inference ---------------------------------------------------------------------
+
+    def quantize_int8(self, x, rows=1000):
+        """Post-training int8 quantization: every top-level Dense layer runs in int8 from now on
+        (weights per output channel, each layer's input calibrated on the first `rows` rows of
+        x, as the model sees them), with fp32 bias and activation; predict, evaluate and save
+        use it. The fp32 weights are kept (remove_quantization). fit raises UnsupportedError
+        on a quantized model."""
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+            raise TypeError(f"rows must be a positive int, got {rows!r}")
+        x, _ = _features(x, self._input_shape)
+        check(_C.nnb_model_quantize_int8(self._h, _ptr(x), x.shape[0], x.shape[1], rows))
+
+    def remove_quantization(self):
+        """Back to fp32 inference (the fp32 weights were kept)."""
+        check(_C.nnb_model_remove_quantization(self._h))
+
+    @property
+    def is_quantized(self):
+        """Whether inference runs int8 layers (quantize_int8, or a quantized file)."""
+        return bool(_C.nnb_model_is_quantized(self._h))
+
     # -- files ------------------------------------------------------------------------------
 
     def export_onnx(self, path):

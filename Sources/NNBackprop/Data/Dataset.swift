@@ -195,25 +195,29 @@ public struct Dataset: Sendable, Equatable {
 
     /// Index of the first NaN or infinity in `values`, or nil.
     static func firstNonFinite(_ values: [Float]) -> Int? {
-        values.withUnsafeBufferPointer { floats -> Int? in
-            // Checked on the bits, in blocks: an exponent field of all ones (NaN or infinity)
-            // sets bit 31 of (exponent + one exponent step). The OR-reduction vectorises; only
-            // a block that fails is searched element by element.
-            floats.withMemoryRebound(to: UInt32.self) { bits -> Int? in
-                let n = bits.count
-                let block = 4096
-                var start = 0
-                while start < n {
-                    let end = min(start + block, n)
-                    var acc: UInt32 = 0
-                    for i in start..<end { acc |= ((bits[i] & 0x7F80_0000) &+ 0x0080_0000) & 0x8000_0000 }
-                    if acc != 0 {
-                        for i in start..<end where !floats[i].isFinite { return i }
-                    }
-                    start = end
+        values.withUnsafeBufferPointer { firstNonFinite(in: $0) }
+    }
+
+    /// Index of the first NaN or infinity in `floats`, or nil (vectorised: for input checks
+    /// on every call, as the C API's).
+    public static func firstNonFinite(in floats: UnsafeBufferPointer<Float>) -> Int? {
+        // Checked on the bits, in blocks: an exponent field of all ones (NaN or infinity)
+        // sets bit 31 of (exponent + one exponent step). The OR-reduction vectorises; only
+        // a block that fails is searched element by element.
+        floats.withMemoryRebound(to: UInt32.self) { bits -> Int? in
+            let n = bits.count
+            let block = 4096
+            var start = 0
+            while start < n {
+                let end = min(start + block, n)
+                var acc: UInt32 = 0
+                for i in start..<end { acc |= ((bits[i] & 0x7F80_0000) &+ 0x0080_0000) & 0x8000_0000 }
+                if acc != 0 {
+                    for i in start..<end where !floats[i].isFinite { return i }
                 }
-                return nil
+                start = end
             }
+            return nil
         }
     }
 

@@ -71,6 +71,9 @@ public final class Dense: Layer {
     private var gradInput = GrowableBuffer()
     private var work = GrowableBuffer()
     private var lastInput: UnsafePointer<Float>?
+    /// int8 inference state (`Sequential.quantizeInt8`): when set, inference-mode forward and
+    /// `infer` run the int8 layer; training refuses the model.
+    public internal(set) var int8: Int8Dense?
 
     /// A dense layer from `input` to `output` features, parameters drawn by `initializer`
     /// from `SeededGenerator(seed:)` (a `Sequential` redraws them from its own seed). Throws
@@ -253,6 +256,13 @@ public final class Dense: Layer {
         lastInput = input
         let p = params.pointer
         let z = activation.needsInput ? preActivation.pointer : nil
+        if !training, let q = int8 {
+            let bytes = q.workBytes(rows: rows(batch))
+            work.reserve((bytes + 3) / 4)
+            q.forward(input, rows: rows(batch), into: output.pointer!, bias: p + outputSize * inputFeatures,
+                      activation: activation, work: UnsafeMutableRawPointer(work.pointer!), workBytes: bytes)
+            return output.pointer!
+        }
         nnk_dense_forward((training ? trainingPrecision : .fp32).kernel, output.pointer, z, outputSize, input, inputFeatures, p, inputFeatures,
                           p + outputSize * inputFeatures, rows(batch), outputSize, inputFeatures,
                           activation.kernel, activation.alpha, work.pointer, work.count)
@@ -274,12 +284,22 @@ public final class Dense: Layer {
 
     public func inferenceScratchCount(rows batch: Int) -> Int {
         let m = rows(batch)
+        if let q = int8 { return (q.workBytes(rows: m) + 3) / 4 }
         return m <= 4 ? 0 : nnk_sgemm_work_size(m, outputSize, inputFeatures, nnk_get_num_threads()) // X W^T with up to 4 rows never packs
     }
 
     public func infer(_ input: UnsafePointer<Float>, rows batch: Int, into output: UnsafeMutablePointer<Float>,
                       scratch: UnsafeMutableBufferPointer<Float>?) {
         let p = params.pointer
+        if let q = int8 {
+            let bytes = q.workBytes(rows: rows(batch))
+            func run(_ work: UnsafeMutableRawPointer) {
+                q.forward(input, rows: rows(batch), into: output, bias: p + outputSize * inputFeatures, activation: activation,
+                          work: work, workBytes: bytes)
+            }
+            if let scratch, scratch.count * 4 >= bytes { return run(UnsafeMutableRawPointer(scratch.baseAddress!)) }
+            return withUnsafeTemporaryAllocation(byteCount: bytes, alignment: 64) { run($0.baseAddress!) }
+        }
         nnk_dense_forward(NNK_PRECISION_FP32, output, nil, outputSize, input, inputFeatures, p, inputFeatures, p + outputSize * inputFeatures,
                           rows(batch), outputSize, inputFeatures, activation.kernel, activation.alpha, scratch?.baseAddress,
                           scratch?.count ?? 0)

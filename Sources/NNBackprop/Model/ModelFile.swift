@@ -100,6 +100,7 @@ extension Sequential {
         if !pluginNames.isEmpty { meta["plugins"] = pluginNames.joined(separator: ",") }
         var st = SafeTensors()
         for e in stateDict() { try st.set(e.name, SafeTensors.Tensor(e.values, shape: e.shape)) } // parameters, then buffers
+        try saveQuantization(into: &st, metadata: &meta)
         if let scaler {
             meta["preprocessing"] = scaler.kind
             meta["preprocessing_state"] = Sequential.scalerStateJSON(scaler)
@@ -241,6 +242,7 @@ extension Sequential {
             scaler = s
         }
         try restoreTrainingMetadata(st.metadata)
+        try restoreQuantization(from: st)
         if let optimizer {
             guard let saved = st.metadata["optimizer"] else { throw .unknownName("the model file holds no optimizer state") }
             guard (try? OptimizerName(parsing: saved))?.rawValue == optimizer.name else {

@@ -48,6 +48,7 @@ extension Sequential {
         }
         if let clipNorm, !(clipNorm > 0) { throw .invalidArgument("clipNorm must be positive, got \(clipNorm)") }
         try precision.checkSupported()
+        try Precision.checkTrainable(self)
         try schedule.validate()
         try checkCompatible(data, loss: loss)
         try checkMetrics(metrics, data.targets)

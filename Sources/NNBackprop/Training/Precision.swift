@@ -32,6 +32,13 @@ public enum Precision: String, Sendable, CaseIterable, CustomStringConvertible {
         self = p
     }
 
+    /// Throws `unsupported` for a model quantized for int8 inference, which does not train.
+    static func checkTrainable(_ model: Sequential) throws(NNError) {
+        guard !model.isQuantized else {
+            throw .unsupported("the model is quantized for int8 inference and does not train; remove the quantization (removeQuantization, nnb_model_remove_quantization, remove_quantization), train, then quantize again")
+        }
+    }
+
     /// Throws `unsupported` with what is missing when this CPU cannot train in this precision.
     public func checkSupported() throws(NNError) {
         guard !isSupported else { return }

@@ -22,6 +22,7 @@ public final class Trainer {
             throw .invalidArgument("clipNorm must be positive, got \(clipNorm)")
         }
         try precision.checkSupported()
+        try Precision.checkTrainable(model)
         try loss.validate(targets: targets, outputSize: model.outputSize)
         self.model = model
         self.loss = loss

@@ -29,6 +29,7 @@ void nnk_check_norm(nnk_check *c); /* batch and layer normalization */
 void nnk_check_overrides(nnk_check *c); /* kernel replacement (plugin API) */
 void nnk_check_conv(nnk_check *c);      /* 2-D convolution */
 void nnk_check_bf16(nnk_check *c);      /* bf16 products: rounding, GEMM, dense and conv steps */
+void nnk_check_int8(nnk_check *c);      /* int8 inference: quantizer, int8 GEMM, dense layer */
 
 /* Runs every group (or only the one named `only`, when not NULL) and prints one line per group
  * and a closing "N passed, N failed" line to stdout; returns the number of failures. */
