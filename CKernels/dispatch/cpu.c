@@ -43,7 +43,9 @@ static int x86_has(nnk_isa isa) {
 int nnk_cpu_has_avx512_bf16(void) {
 #if NNK_X86_64
     unsigned a, b, c, d;
-    if (!x86_has(NNK_ISA_AVX512) || !__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
+    if (!x86_has(NNK_ISA_AVX512) || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    const int bw = (b >> 30) & 1; /* the packers' vpermw needs AVX512BW: CPUID.(7, 0):EBX bit 30 */
+    if (!bw || !__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
     return (a >> 5) & 1; /* CPUID.(EAX=7, ECX=1):EAX bit 5 */
 #else
     return 0;

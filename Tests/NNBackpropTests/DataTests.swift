@@ -483,6 +483,10 @@ final class IDXLoaderTests: XCTestCase {
         XCTAssertEqual(Set(train.features + test.features), Set(floats))
         XCTAssertEqual(data.oneHotEncoded().bytesPerFeature, 1)
 
+        assertNNError(NNError.invalidData, mentions: ["finite"]) {
+            _ = try Dataset.idx(images: dir + "/train-images-idx3-ubyte", labels: dir + "/train-labels-idx1-ubyte", scale: 1e37)
+        }
+
         var scaled = data
         try Standardizer(fitting: data).transform(&scaled)
         XCTAssertEqual(scaled.bytesPerFeature, 4, "a transform writes floats")

@@ -128,6 +128,36 @@ final class Int8Tests: XCTestCase {
         assertNNError(NNError.unsupported, mentions: ["int4"]) { try Sequential(safeTensors: unknown) }
     }
 
+    /// Quantizing after a trainer was made, or nested in another model, must not let training
+    /// (or gradients) run on the int8 model; a nested quantized model is not silently dropped
+    /// from a saved file.
+    func testNoTrainingAroundQuantization() throws {
+        let (model, data) = try trained()
+        let trainer = try Trainer(model: model, loss: .softmaxCrossEntropy(), optimizer: SGD(learningRate: 0.1), targets: data.targets)
+        try model.quantizeInt8(calibration: data)
+        let staged = try trainer.stage(rows: 4)
+        data.gatherBatch(indices: [0, 1, 2, 3][...], features: staged.features, labels: staged.labels)
+        assertNNError(NNError.unsupported, mentions: ["int8"]) { try trainer.step(rows: 4) }
+        assertNNError(NNError.unsupported, mentions: ["int8"]) { _ = try model.computeGradients(data, loss: .softmaxCrossEntropy()) }
+
+        let outer = try Sequential(layers: [model, try Dense(4, 2)], inputShape: Shape([6]), seed: 1)
+        XCTAssertTrue(outer.isQuantized)
+        let twoClasses = try Dataset(features: data.features, featureCount: 6,
+                                     targets: .classes(data.targets.classIndices!.map { $0 % 2 }, classCount: 2))
+        assertNNError(NNError.unsupported, mentions: ["int8"]) {
+            try outer.fit(twoClasses, epochs: 1, loss: .softmaxCrossEntropy(), optimizer: SGD(learningRate: 0.1))
+        }
+        assertNNError(NNError.unsupported, mentions: ["nested"]) { _ = try outer.serialized() }
+    }
+
+    func testTooManyInputsForExactSums() throws {
+        let wide = try Sequential(seed: 1) { try Dense(Int8Dense.maxInputs + 1, 2) }
+        let x = try Dataset(features: [Float](repeating: 0.5, count: Int8Dense.maxInputs + 1), featureCount: Int8Dense.maxInputs + 1,
+                            targets: .values([0], width: 1))
+        assertNNError(NNError.unsupported, mentions: ["exact"]) { try wide.quantizeInt8(calibration: x) }
+        XCTAssertFalse(wide.isQuantized)
+    }
+
     func testCalibrationRefusals() throws {
         let (model, data) = try trained()
         let wrong = try Dataset(features: [Float](repeating: 0, count: 14), featureCount: 7,

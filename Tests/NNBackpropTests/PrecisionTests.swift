@@ -75,6 +75,19 @@ final class PrecisionTests: XCTestCase {
         XCTAssertEqual(eval["loss"], try twin.evaluate(data, loss: .softmaxCrossEntropy(), metrics: [.accuracy])["loss"])
     }
 
+    /// What a bf16 trainer set does not carry over into later gradient computations.
+    func testGradientsAfterBF16TrainingAreFP32() throws {
+        guard Precision.bf16.isSupported else { throw XCTSkip("this CPU has no AVX512_BF16") }
+        let data = try Dataset.spirals(count: 256, seed: 3)
+        let a = try mlp(seed: 2)
+        try a.fit(data, epochs: 1, batchSize: 128, loss: .softmaxCrossEntropy(), optimizer: SGD(learningRate: 0.1), precision: .bf16)
+        let b = try mlp(seed: 2)
+        for i in a.parameters.indices { b.parameters[i] = a.parameters[i] }
+        _ = try a.computeGradients(data, loss: .softmaxCrossEntropy(), training: true)
+        _ = try b.computeGradients(data, loss: .softmaxCrossEntropy(), training: true)
+        XCTAssertEqual(Array(a.gradients), Array(b.gradients))
+    }
+
     /// bf16 runs are reproducible and, like fp32, the same for any thread count.
     func testBF16IsDeterministicAcrossThreadCounts() throws {
         guard Precision.bf16.isSupported else { throw XCTSkip("this CPU has no AVX512_BF16") }

@@ -1674,6 +1674,15 @@ static void test_int8(void) {
     float *qb = back ? predict_alloc(back, x, 400, 8) : NULL;
     check(qb && q && memcmp(qb, q, sizeof(float) * 1600) == 0, "the loaded model predicts the same bits");
     expect(nnb_train(m, x, 400, 8, y, 1, &o, NULL), NNB_ERR_UNSUPPORTED, "training a quantized model");
+    /* A compiled model quantized between two batches: the second batch is refused too. */
+    nnb_model *c = new_model("8-16:relu-4", 4);
+    if (c) {
+        check(nnb_compile(c, &o) == NNB_OK, "compile: %s", nnb_last_error());
+        check(nnb_train_batch(c, x, 32, 8, y, 1, NULL) == NNB_OK, "train_batch: %s", nnb_last_error());
+        check(nnb_model_quantize_int8(c, x, 400, 8, 0) == NNB_OK, "quantize the compiled model: %s", nnb_last_error());
+        expect(nnb_train_batch(c, x, 32, 8, y, 1, NULL), NNB_ERR_UNSUPPORTED, "train_batch after quantizing");
+        nnb_model_free(c);
+    }
     check(nnb_model_remove_quantization(m) == NNB_OK && nnb_model_is_quantized(m) == 0, "remove quantization");
     float *again = predict_alloc(m, x, 400, 8);
     check(again && fp32 && memcmp(again, fp32, sizeof(float) * 1600) == 0, "back to the fp32 bits");

@@ -191,6 +191,8 @@ def _options(epochs, batch_size, loss, optimizer, lr, validation_split, options)
         if kind is None:
             raise TypeError(f"unknown training option {key!r}; known: {', '.join(sorted(_OPTION_FIELDS))}")
         if kind is str:
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"training option {key!r} takes a str, got {type(value).__name__}")
             setattr(o, key, value.encode() if value is not None else None)
         else:
             setattr(o, key, kind(value))
@@ -680,8 +682,10 @@ class Model:
         x, as the model sees them), with fp32 bias and activation; predict, evaluate and save
         use it. The fp32 weights are kept (remove_quantization). fit raises UnsupportedError
         on a quantized model."""
-        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
-            raise TypeError(f"rows must be a positive int, got {rows!r}")
+        if isinstance(rows, bool) or not isinstance(rows, int):
+            raise TypeError(f"rows must be an int, got {type(rows).__name__}")
+        if rows < 1:
+            raise ValueError(f"rows must be at least 1, got {rows}")
         x, _ = _features(x, self._input_shape)
         check(_C.nnb_model_quantize_int8(self._h, _ptr(x), x.shape[0], x.shape[1], rows))
 

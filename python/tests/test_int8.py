@@ -57,8 +57,10 @@ def test_quantize_agrees_with_fp32(trained, tmp_path):
 
 def test_bad_arguments(trained):
     m, x, _ = trained
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError):
         m.quantize_int8(x, rows=0)
+    with pytest.raises(TypeError):
+        m.quantize_int8(x, rows="all")
     with pytest.raises(nnb.ShapeError):
         m.quantize_int8(x[:, :5])
     bad = x.copy()

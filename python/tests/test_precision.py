@@ -70,3 +70,5 @@ def test_bad_precision():
         model().fit(x, y, epochs=1, precision="fp16")
     with pytest.raises(nnb.InvalidArgumentError):
         model().compile(precision="int8")
+    with pytest.raises(TypeError, match="str"):
+        model().fit(x, y, epochs=1, precision=16)

@@ -120,13 +120,15 @@ public struct Dataset: Sendable, Equatable {
     }
 
     /// A data set of 8-bit features kept as bytes: value i is `Float(bytes[offset + i]) * scale`
-    /// (scale finite), flat row-major (count, featureCount) from `offset` to the end of `bytes`.
+    /// (255 * scale finite), flat row-major (count, featureCount) from `offset` to the end of `bytes`.
     /// Validation as in `init(features:featureCount:targets:)`.
     init(bytes: [UInt8], offset: Int, scale: Float, featureCount: Int, targets: Targets,
          featureNames: [String]? = nil, classNames: [String]? = nil) throws(NNError) {
-        precondition(offset >= 0 && offset <= bytes.count && scale.isFinite)
-        // Every byte times a finite scale is finite: the float validation has nothing to find
-        // but the shape, which the float initializer checks on an empty stand-in of the same size.
+        precondition(offset >= 0 && offset <= bytes.count)
+        // With 255 * scale finite every value is finite, so only sizes and targets need checking.
+        guard (255 * scale).isFinite else {
+            throw .invalidData("a byte scale of \(scale) makes features that are not finite")
+        }
         let n = bytes.count - offset
         guard featureCount > 0 else { throw .invalidArgument("featureCount must be positive, got \(featureCount)") }
         guard n % featureCount == 0 else {

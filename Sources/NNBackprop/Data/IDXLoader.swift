@@ -176,7 +176,7 @@ extension Dataset {
         let k = classCount ?? Int(classes.max() ?? 0) + 1
         do {
             // 8-bit images stay bytes (a quarter of the memory), each read as Float(byte) * scale.
-            let data = x.elementType == .uint8 && scale.isFinite
+            let data = x.elementType == .uint8 && (255 * scale).isFinite
                 ? try Dataset(bytes: x.bytes, offset: x.payloadOffset, scale: scale, featureCount: width,
                               targets: .classes(classes, classCount: k), classNames: classNames)
                 : try Dataset(features: x.floats(scale: scale), featureCount: width,

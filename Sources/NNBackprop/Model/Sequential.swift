@@ -491,6 +491,8 @@ public final class Sequential: Layer {
     public func computeGradients(_ data: Dataset, loss: Loss, training: Bool = false) throws(NNError) -> Float {
         try checkCompatible(data, loss: loss)
         try validate(batch: data.count, training: training)
+        try Precision.checkTrainable(self)
+        setTrainingPrecision(.fp32) // what a trainer last set does not carry over
         var batcher = Batcher(model: self, data: data, loss: loss)
         batcher.prepare(batchSize: data.count)
         let all = Array(0..<data.count)

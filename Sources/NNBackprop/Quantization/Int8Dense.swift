@@ -14,6 +14,8 @@ public final class Int8Dense: Sendable {
     public let inputScale: Float
     public let zeroPoint: Int32
     let outputs: Int, inputs: Int
+    /// The most inputs a layer may have: 2 * 255 * 128 * 32768 < 2^31, so every int32 sum is exact.
+    public static let maxInputs = 32768
     /// The weights packed for the kernel, their per-channel sums, and inputScale * weightScale.
     let packed: [Int8]
     let columnSums: [Int32]
@@ -22,14 +24,19 @@ public final class Int8Dense: Sendable {
     /// The state from its saved parts; throws `invalidData` for a scale that is not positive
     /// and finite or a zero point outside 0...255, `shapeMismatch` for wrong sizes.
     init(weights: [Int8], weightScale: [Float], inputScale: Float, zeroPoint: Int32, outputs: Int, inputs: Int) throws(NNError) {
+        // Exact int32 sums: |acc - zeroPoint * colsum| <= 2 * 255 * 128 * inputs must stay below 2^31.
+        guard inputs <= Int8Dense.maxInputs else {
+            throw .unsupported("int8 quantization: a Dense layer of \(inputs) inputs is past the \(Int8Dense.maxInputs) whose int32 sums stay exact")
+        }
         guard weights.count == outputs * inputs, weightScale.count == outputs else {
             throw .shapeMismatch("int8 weights: \(weights.count) values and \(weightScale.count) scales for a (\(outputs), \(inputs)) layer")
         }
-        guard inputScale.isFinite, inputScale > 0, (0...255).contains(zeroPoint) else {
-            throw .invalidData("int8 input quantization: scale \(inputScale) must be positive and finite, zero point \(zeroPoint) in 0...255")
+        // Normal scales (no subnormal, so 1 / inputScale is finite) whose products are normal too.
+        guard inputScale.isNormal, inputScale > 0, (1 / inputScale).isFinite, (0...255).contains(zeroPoint) else {
+            throw .invalidData("int8 input quantization: scale \(inputScale) must be a positive normal number, zero point \(zeroPoint) in 0...255")
         }
-        if let j = weightScale.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
-            throw .invalidData("int8 weight scale of output \(j) is \(weightScale[j]); scales must be positive and finite")
+        if let j = weightScale.firstIndex(where: { !($0.isNormal && $0 > 0 && (inputScale * $0).isNormal) }) {
+            throw .invalidData("int8 weight scale of output \(j) is \(weightScale[j]) (times the input scale: \(inputScale * weightScale[j])); scales and their products must be positive normal numbers")
         }
         self.weights = weights
         self.weightScale = weightScale
@@ -52,7 +59,7 @@ public final class Int8Dense: Sendable {
             let row = UnsafeBufferPointer(start: weight + j * inputs, count: inputs)
             let m = row.reduce(Float(0)) { max($0, abs($1)) }
             guard m.isFinite else { throw .invalidData("int8 quantization: output \(j)'s weights are not finite") }
-            guard m > 0 else { continue } // an all-zero channel: scale 1, weights 0
+            guard (m / 127).isNormal else { continue } // an all-zero (or vanishing) channel: scale 1, weights 0
             ws[j] = m / 127
             for k in 0..<inputs { q[j * inputs + k] = Int8(max(-127, min(127, (row[k] / ws[j]).rounded(.toNearestOrEven)))) }
         }
@@ -60,7 +67,8 @@ public final class Int8Dense: Sendable {
             throw .invalidData("int8 calibration: the layer's inputs reached \(low)...\(high); they must be finite")
         }
         let lo = min(low, 0), hi = max(high, 0)
-        let s = hi > lo ? (hi - lo) / 255 : 1
+        let range = (hi - lo) / 255
+        let s = range.isNormal ? range : 1 // a constant (or vanishing) input range
         let zp = Int32(max(0, min(255, (-lo / s).rounded(.toNearestOrEven))))
         try self.init(weights: q, weightScale: ws, inputScale: s, zeroPoint: zp, outputs: outputs, inputs: inputs)
     }

@@ -1,8 +1,10 @@
 /// Post-training int8 quantization of a trained model (`quantizeInt8`), and what the model file
 /// keeps of it.
 extension Sequential {
-    /// Whether inference runs any int8 layer.
-    public var isQuantized: Bool { layers.contains { ($0 as? Dense)?.int8 != nil } }
+    /// Whether inference runs any int8 layer (nested models included).
+    public var isQuantized: Bool {
+        layers.contains { ($0 as? Dense)?.int8 != nil || ($0 as? Sequential)?.isQuantized == true }
+    }
 
     /// Quantizes every top-level Dense layer for int8 inference: weights per output channel
     /// (symmetric int8), each layer's input per tensor (uint8 with a zero point) from the range
@@ -29,11 +31,14 @@ extension Sequential {
         var current = calibration.store.values(rows: 0..<n, width: inputSize)
         if let scaler { current.withUnsafeMutableBufferPointer { scaler.transformRows($0) } }
         var states: [(Dense, Int8Dense)] = []
-        do {
+        do throws(NNError) {
             for layer in layers {
                 if let dense = layer as? Dense {
                     var low = Float.infinity, high = -Float.infinity
-                    for v in current { low = min(low, v); high = max(high, v) }
+                    for v in current {
+                        guard v.isFinite else { throw NNError.invalidData("quantizeInt8: an input of a Dense layer is \(v) on the calibration rows; inputs must be finite") }
+                        low = min(low, v); high = max(high, v)
+                    }
                     let q = try Int8Dense(weight: dense.weight.baseAddress!, outputs: dense.outputSize, inputs: dense.inputFeatures,
                                           low: low, high: high)
                     dense.int8 = q
@@ -77,6 +82,9 @@ extension Sequential {
     /// Writes the int8 states into `st` ("<prefix>weight_int8" I8, "<prefix>weight_scale" F32,
     /// "<prefix>input_quant" F32 [scale, zero point]) and metadata quantization = int8.
     func saveQuantization(into st: inout SafeTensors, metadata: inout [String: String]) throws(NNError) {
+        if layers.contains(where: { ($0 as? Sequential)?.isQuantized == true }) {
+            throw .unsupported("a nested model is quantized; the file keeps the int8 state of top-level Dense layers only: quantize the outer model instead (removeQuantization on the nested one)")
+        }
         let states = int8States
         guard !states.isEmpty else { return }
         metadata["quantization"] = "int8"
@@ -97,8 +105,12 @@ extension Sequential {
         var module = 0, found = 0
         for layer in layers {
             defer { module += layer.moduleCount }
-            guard let dense = layer as? Dense, let w = st[("\(module).weight_int8")] else { continue }
+            guard let dense = layer as? Dense else { continue }
             let prefix = "\(module)."
+            // quantizeInt8 quantizes every top-level Dense layer: one without its tensors is damage.
+            guard let w = st[prefix + "weight_int8"] else {
+                throw .corruptFile("the model file says quantization int8 but Dense layer '\(prefix)' has no tensor '\(prefix)weight_int8'")
+            }
             guard w.dtype == .int8, w.shape == [dense.outputSize, dense.inputFeatures] else {
                 throw .shapeMismatch("tensor '\(prefix)weight_int8' is \(w.dtype.rawValue) \(w.shape), expected I8 [\(dense.outputSize), \(dense.inputFeatures)]")
             }
@@ -113,6 +125,6 @@ extension Sequential {
                                        zeroPoint: Int32(input[1]), outputs: dense.outputSize, inputs: dense.inputFeatures)
             found += 1
         }
-        guard found > 0 else { throw .corruptFile("the model file says quantization int8 but holds no int8 layer") }
+        guard found > 0 else { throw .corruptFile("the model file says quantization int8 but has no Dense layer to hold it") }
     }
 }

@@ -73,6 +73,7 @@ public final class Trainer {
             }
         }
         try model.validate(batch: rows, training: true)
+        try Precision.checkTrainable(model) // quantized since the trainer was made?
         model.setTrainingPrecision(precision)
         let value = batcher.run(rows: rows, training: true, backward: true)
         guard value.isFinite else {
@@ -98,6 +99,7 @@ public final class Trainer {
     func step(indices: ArraySlice<Int>, augmenting augmentation: ImageAugmentation? = nil,
               generator: inout SeededGenerator) throws(NNError) -> Float {
         try model.validate(batch: indices.count, training: true)
+        try Precision.checkTrainable(model)
         batcher.gather(indices)
         if let augmentation {
             augmentation.apply(model.inputPointer(batch: indices.count), rows: indices.count, shape: model.sampleShape,
