@@ -38,7 +38,7 @@ const nnk_kernel_table *nnk_kernel_table_active_ = &table_ref;
 #if NNK_X86_64
 static nnk_kernel_table table_avx2, table_avx512;
 
-/* AVX2 + FMA: everything but RMSprop and Adagrad, which keep the reference loops. */
+/* AVX2 + FMA: everything but RMSprop and Adagrad, which keep the reference loops; int8 by vpmaddwd. */
 static void init_avx2(nnk_kernel_table *t) {
     *t = table_ref;
     t->isa = NNK_ISA_AVX2;
@@ -53,6 +53,9 @@ static void init_avx2(nnk_kernel_table *t) {
     t->scale = nnk_scale_avx2;
     t->norm_moments = nnk_norm_moments_avx2;
     t->norm_dot = nnk_norm_dot_avx2;
+    t->qtile = nnk_qtile_avx2;
+    t->quantize_u8 = nnk_quantize_u8_avx2;
+    t->dequantize = nnk_dequantize_avx2;
 }
 
 /* AVX-512F: the same entries as AVX2, in 16-lane kernels; the bf16 GEMM where the CPU has
@@ -71,6 +74,9 @@ static void init_avx512(nnk_kernel_table *t) {
     t->scale = nnk_scale_avx512;
     t->norm_moments = nnk_norm_moments_avx512;
     t->norm_dot = nnk_norm_dot_avx512;
+    t->qtile = nnk_qtile_avx2; /* without VNNI: the AVX2 int8 kernels */
+    t->quantize_u8 = nnk_quantize_u8_avx2;
+    t->dequantize = nnk_dequantize_avx2;
     if (nnk_cpu_has_avx512_bf16()) t->gemm_bf16 = &nnk_gemm_arch_avx512_bf16;
     if (nnk_cpu_has_avx512_vnni()) {
         t->qtile = nnk_qtile_avx512_vnni;

@@ -225,12 +225,13 @@ void nnk_bias_grad(float *db, const float *dZ, size_t ldz, size_t M, size_t N, i
 /* Post-training int8 dense layers: activations quantized to uint8 with a per-tensor scale and
  * zero point (x ~ in_scale * (q - zero_point)), weights to int8 with one scale per output
  * channel (w ~ w_scale[j] * w_q), products summed exactly in int32 (AVX512-VNNI vpdpbusd where
- * the CPU has it, else a portable loop with the same sums), dequantized in fp32:
+ * the CPU has it, AVX2 vpmaddwd, else a portable loop with the same sums), dequantized in fp32:
  *   y[i, j] = act(fma((float)(acc[i, j] - zero_point * colsum[j]), scale[j], bias[j]))
  * with colsum[j] = sum_k w_q[j, k] and scale[j] = in_scale * w_scale[j]. Integer sums are exact,
  * so every path gives the same bits. */
 
-/* 1 when the active path has the VNNI kernel (else the portable loop runs). */
+/* 1 when the active path has a SIMD int8 kernel (vpdpbusd on avx512 with VNNI, vpmaddwd on
+ * avx2 and on avx512 without it); else the portable loop runs. */
 int nnk_int8_accelerated(void);
 
 /* Bytes of packed weights for N output channels of depth K, and the packing of W (N, K) ldw. */

@@ -36,6 +36,11 @@ void nnk_quantize_u8_ref(uint8_t *q, const float *x, size_t n, float inv_scale, 
 void nnk_dequantize_ref(float *y, const int32_t *acc, size_t n, int32_t zero_point, const int32_t *colsum,
                         const float *scale, const float *bias);
 #if NNK_X86_64
+void nnk_qtile_avx2(size_t groups, const uint8_t *a, size_t lda, const int8_t *b, int32_t *c, size_t ldc, size_t m,
+                    size_t n);
+void nnk_quantize_u8_avx2(uint8_t *q, const float *x, size_t n, float inv_scale, float zero_point);
+void nnk_dequantize_avx2(float *y, const int32_t *acc, size_t n, int32_t zero_point, const int32_t *colsum,
+                         const float *scale, const float *bias);
 void nnk_qtile_avx512_vnni(size_t groups, const uint8_t *a, size_t lda, const int8_t *b, int32_t *c, size_t ldc,
                            size_t m, size_t n);
 void nnk_quantize_u8_avx512(uint8_t *q, const float *x, size_t n, float inv_scale, float zero_point);

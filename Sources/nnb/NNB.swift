@@ -15,6 +15,6 @@ struct NNB: ParsableCommand {
             and prints its test accuracy. `nnb <subcommand> --help` describes each subcommand.
             """,
         version: NNB.version,
-        subcommands: [Train.self, Predict.self, Evaluate.self, Export.self, Info.self, Bench.self]
+        subcommands: [Train.self, Predict.self, Evaluate.self, Export.self, Quantize.self, Info.self, Bench.self]
     )
 }

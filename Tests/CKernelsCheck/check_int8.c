@@ -135,7 +135,7 @@ void nnk_check_int8(nnk_check *c) {
     for (int s = 0; s < n_isa; s++) {
         nnk_set_isa(isas[s]);
         const char *isa = nnk_isa_name(isas[s]);
-        printf("    int8 on %s: %s\n", isa, nnk_int8_accelerated() ? "vpdpbusd kernel" : "portable loop");
+        printf("    int8 on %s: %s\n", isa, nnk_int8_accelerated() ? "SIMD kernel" : "portable loop");
         check_rng rng = {91 + (uint64_t)s};
         check_quantizer(c, isa);
         const size_t ms[] = {1, 2, 7, 8, 9, 33}, ns[] = {1, 5, 31, 32, 33, 70}, ks[] = {1, 3, 4, 5, 17, 64, 255, 784};

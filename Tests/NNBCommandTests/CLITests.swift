@@ -191,6 +191,28 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(fromFeatures.stdout.split(separator: "\n").dropFirst().map { String($0.split(separator: ",")[0]) }, names)
     }
 
+    func testQuantizeWritesAnInt8ModelThatEvaluates() throws {
+        let (csv, _) = try writeBlobs("qblobs.csv")
+        let model = temporaryDirectory.appendingPathComponent("q.safetensors").path
+        let quantized = temporaryDirectory.appendingPathComponent("q8.safetensors").path
+        let trained = try run(["train", "--data", csv, "--target", "colour", "--epochs", "20", "--seed", "3", "--output", model, "--quiet"])
+        XCTAssertEqual(trained.status, 0, trained.stderr)
+        let q = try run(["quantize", "--model", model, "--data", csv, "--target", "colour", "--rows", "100", "--output", quantized])
+        XCTAssertEqual(q.status, 0, q.stderr)
+        XCTAssertTrue(q.stdout.contains(" dense layers, calibrated on 100 rows of "), q.stdout)
+        XCTAssertTrue(try Sequential.load(from: quantized).isQuantized)
+        XCTAssertFalse(try Sequential.load(from: model).isQuantized, "the source file is left as it was")
+        let fp32 = try run(["evaluate", "--model", model, "--data", csv])
+        let int8 = try run(["evaluate", "--model", quantized, "--data", csv])
+        XCTAssertEqual(int8.status, 0, int8.stderr)
+        let a = try XCTUnwrap(number(in: fp32.stdout, line: "accuracy:", after: "accuracy:"))
+        let b = try XCTUnwrap(number(in: int8.stdout, line: "accuracy:", after: "accuracy:"), int8.stdout)
+        XCTAssertEqual(b, a, accuracy: 2, "int8 within 2 points of fp32 on the blobs")
+        let bad = try run(["quantize", "--model", model, "--data", csv, "--rows", "0", "--output", quantized])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--rows"), bad.stderr)
+    }
+
     func testRegressionRoundTrip() throws {
         var g = SeededGenerator(seed: 5)
         var text = "x,noise,y\n"

@@ -116,7 +116,7 @@ final class FashionMNISTTests: XCTestCase {
         try model.quantizeInt8(calibration: train, rows: 1000)
         let int8 = try model.evaluate(test, loss: .softmaxCrossEntropy(), metrics: [.accuracy])["accuracy"]!
         print(String(format: "Fashion-MNIST MLP: fp32 %.4f, int8 %.4f (%+.2f points)", fp32, int8, 100 * (int8 - fp32))
-              + (nnk_int8_accelerated() != 0 ? ", VNNI kernel" : ", portable int8 loop"))
+              + (nnk_int8_accelerated() != 0 ? ", SIMD int8 kernel" : ", portable int8 loop"))
         XCTAssertEqual(int8, fp32, accuracy: 0.005)
     }
 
