@@ -50,9 +50,10 @@ def weights(rng):
     return layers
 
 
-def bench_numpy(inputs, calls):
+def numpy_mlp():
+    """The network in numpy: x @ W^T with W stored [out, in] (the transposes are views, so BLAS
+    reads them transposed)."""
     (w1, b1), (w2, b2), (w3, b3) = weights(np.random.default_rng(0))
-    # x @ W^T with W stored [out, in]; the transposes are views (BLAS reads them transposed).
     w1t, w2t, w3t = w1.T, w2.T, w3.T
 
     def predict(x):
@@ -60,26 +61,23 @@ def bench_numpy(inputs, calls):
         h = np.maximum(h @ w2t + b2, 0)
         return h @ w3t + b3
 
-    timed(f"numpy {np.__version__} (3 matmuls)", predict, inputs, calls)
+    return predict
+
+
+def bench_numpy(inputs, calls):
+    timed(f"numpy {np.__version__} (3 matmuls)", numpy_mlp(), inputs, calls)
 
 
 def batch_numpy(batch=1000, calls=200):
     """numpy's time for one (1000, 784) batch through the same three matmuls."""
-    (w1, b1), (w2, b2), (w3, b3) = weights(np.random.default_rng(0))
-    w1t, w2t, w3t = w1.T, w2.T, w3.T
+    predict = numpy_mlp()
     x = np.random.default_rng(2).random((batch, 784), dtype=np.float32)
-
-    def predict():
-        h = np.maximum(x @ w1t + b1, 0)
-        h = np.maximum(h @ w2t + b2, 0)
-        return h @ w3t + b3
-
     for _ in range(10):
-        predict()
+        predict(x)
     samples = []
     for _ in range(calls):
         t0 = time.perf_counter_ns()
-        predict()
+        predict(x)
         samples.append(time.perf_counter_ns() - t0)
     samples.sort()
     print(f"BATCH numpy {np.__version__} (3 matmuls) {samples[len(samples) // 2] / 1e3:.3f} {calls}", flush=True)

@@ -1,8 +1,7 @@
 /* AVX-512F GEMM kernels: an 8x32 register tile (16 zmm accumulators) and the unpacked dot-row path. */
-#include "gemm_internal.h"
+#include "gemm_avx512_tile.h"
 
 #if NNK_X86_64
-#include <immintrin.h>
 
 enum { MR = 8, NR = 32 };
 #ifndef NNK_DOT_MAX_M
@@ -13,22 +12,6 @@ enum { MR = 8, NR = 32 };
 #define AVX512_MC 144
 #define AVX512_NC 1536
 #endif
-
-static inline NNK_TARGET_AVX512 __mmask16 tail_mask(size_t n) {
-    return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
-}
-
-static inline NNK_TARGET_AVX512 void store_row(float *c, __m512 lo, __m512 hi, __m512 va, __m512 vb, float beta,
-                                               __mmask16 m0, __mmask16 m1) {
-    lo = _mm512_mul_ps(lo, va);
-    hi = _mm512_mul_ps(hi, va);
-    if (beta != 0.0f) {
-        lo = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, c), lo);
-        hi = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16), hi);
-    }
-    _mm512_mask_storeu_ps(c, m0, lo);
-    _mm512_mask_storeu_ps(c + 16, m1, hi);
-}
 
 /* c (m <= 8, n <= 32) = alpha * a (8, kc packed) * b (kc, 32 packed) + beta * c. */
 static NNK_TARGET_AVX512 void ukernel_avx512_8x32(size_t kc, const float *a, const float *b, float *c, size_t ldc,
@@ -50,11 +33,9 @@ static NNK_TARGET_AVX512 void ukernel_avx512_8x32(size_t kc, const float *a, con
         ROW(4, c40, c41) ROW(5, c50, c51) ROW(6, c60, c61) ROW(7, c70, c71)
 #undef ROW
     }
-    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    const __mmask16 m0 = tail_mask(n), m1 = n > 16 ? tail_mask(n - 16) : 0;
     const __m512 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
                                {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
-    for (size_t i = 0; i < m; i++) store_row(c + i * ldc, acc[i][0], acc[i][1], va, vb, beta, m0, m1);
+    nnk_store_tile_8x32(c, ldc, acc, alpha, beta, m, n);
 }
 
 /* One output of the dot path: alpha * sum(acc) + beta * c. */
@@ -70,7 +51,7 @@ static inline NNK_TARGET_AVX512 float finish(__m512 acc, float alpha, float beta
  * without the three aliased rows' wasted FMAs (4 per B load there, 1 here). */
 static NNK_TARGET_AVX512 void dot_row1_avx512(size_t n, size_t k, float alpha, const float *a, const float *B,
                                               size_t ldb, float beta, float *c) {
-    const __mmask16 tail = tail_mask(k % 16);
+    const __mmask16 tail = nnk_tail_mask16(k % 16);
     const size_t kv = k - k % 16;
     for (size_t j = 0; j < n; j += 4) {
         const size_t nb = NNK_MIN(4, n - j);
@@ -100,7 +81,7 @@ static NNK_TARGET_AVX512 void dot_rows_avx512(size_t m, size_t n, size_t k, floa
                                               size_t lda, const float *B, size_t ldb, float beta, float *C,
                                               size_t ldc) {
     if (m == 1) return dot_row1_avx512(n, k, alpha, A, B, ldb, beta, C);
-    const __mmask16 tail = tail_mask(k % 16);
+    const __mmask16 tail = nnk_tail_mask16(k % 16);
     const size_t kv = k - k % 16;
     const float *a0 = A, *a1 = m > 1 ? A + lda : A, *a2 = m > 2 ? A + 2 * lda : A, *a3 = m > 3 ? A + 3 * lda : A;
     for (size_t j = 0; j < n; j += 4) {

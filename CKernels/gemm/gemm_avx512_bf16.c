@@ -1,17 +1,12 @@
 /* AVX512-BF16 GEMM kernel: an 8x32 register tile of vdpbf16ps (bf16 pairs in, fp32 accumulators),
  * the fp32 8x32 kernel's shape with two depths per instruction. */
-#include "gemm_internal.h"
+#include "gemm_avx512_tile.h"
 
 #if NNK_X86_64
-#include <immintrin.h>
 
 #define NNK_TARGET_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512bf16,avx2,fma")))
 
 enum { MR = 8, NR = 32 };
-
-static inline NNK_TARGET_AVX512_BF16 __mmask16 tail_mask(size_t n) {
-    return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u);
-}
 
 /* c (m <= 8, n <= 32) = alpha * a (slots, 8 pair-packed) * b (slots, 32 pair-packed) + beta * c. */
 static NNK_TARGET_AVX512_BF16 void ukernel_avx512_bf16_8x32(size_t slots, const float *a_, const float *b_,
@@ -36,20 +31,9 @@ static NNK_TARGET_AVX512_BF16 void ukernel_avx512_bf16_8x32(size_t slots, const 
         ROW(4, c40, c41) ROW(5, c50, c51) ROW(6, c60, c61) ROW(7, c70, c71)
 #undef ROW
     }
-    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    const __mmask16 m0 = tail_mask(n), m1 = n > 16 ? tail_mask(n - 16) : 0;
     const __m512 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
                                {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
-    for (size_t i = 0; i < m; i++) {
-        float *row = c + i * ldc;
-        __m512 lo = _mm512_mul_ps(acc[i][0], va), hi = _mm512_mul_ps(acc[i][1], va);
-        if (beta != 0.0f) {
-            lo = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), lo);
-            hi = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), hi);
-        }
-        _mm512_mask_storeu_ps(row, m0, lo);
-        _mm512_mask_storeu_ps(row + 16, m1, hi);
-    }
+    nnk_store_tile_8x32(c, ldc, acc, alpha, beta, m, n);
 }
 
 /* The depth block is twice the fp32 kernel's (768 depths = 384 slots), so a packed block takes
