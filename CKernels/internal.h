@@ -71,6 +71,11 @@ static inline void nnk_thread_share(size_t n, size_t *begin, size_t *end) {
  * per-thread minimum, else work / minimum threads, at most nnk_get_num_threads() and the
  * calling thread's nnk_set_thread_cap (1 around one-sample inference). */
 int nnk_threads_for(double work, double min_work_per_thread);
+/* Threads worth using to stream `bytes` of an operand through the cores' caches: like
+ * nnk_threads_for but past the calling thread's cap, since a memory-bound product of one
+ * sample gains from every core's cache bandwidth (and L2 capacity) where compute-bound
+ * kernels of one sample lose to the fork. */
+int nnk_threads_for_stream(double bytes, double min_bytes_per_thread);
 
 /* Elementwise kernels split n into chunks of this many elements across threads; fixed so the
  * split (and any reduction order) does not depend on the thread count. */

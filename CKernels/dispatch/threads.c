@@ -81,3 +81,10 @@ int nnk_threads_for(double work, double min_work_per_thread) {
     const double fit = work / min_work_per_thread;
     return fit < max ? (int)fit : max;
 }
+
+int nnk_threads_for_stream(double bytes, double min_bytes_per_thread) {
+    const int all = nnk_get_num_threads();
+    if (all <= 1 || bytes < 2 * min_bytes_per_thread) return 1;
+    const double fit = bytes / min_bytes_per_thread;
+    return fit < all ? (int)fit : all;
+}

@@ -95,9 +95,8 @@ int nnk_precision_supported(nnk_precision prec) {
     }
 }
 
-/* Bias, pre-activation copy and activation on the (m, n) tile of C at (i0, j0). */
-static void apply_epilogue(const nnk_epilogue *ep, float *C, size_t ldc, size_t i0, size_t j0, size_t m,
-                           size_t n) {
+void nnk_gemm_apply_epilogue(const nnk_epilogue *ep, float *C, size_t ldc, size_t i0, size_t j0, size_t m,
+                             size_t n) {
     for (size_t i = 0; i < m; i++) {
         float *row = C + (i0 + i) * ldc + j0;
         if (ep->bias)
@@ -143,7 +142,7 @@ static void gemm_block(const nnk_gemm_arch *g, int bf16, const gemm_args *a, siz
                         const size_t mb = NNK_MIN(mr, mcb - ir);
                         float *c = a->C + (ic + ir) * a->ldc + jc + jr;
                         g->ukernel(slots, pa + ir * slots, pb + jr * slots, c, a->ldc, a->alpha, beta, mb, nb);
-                        if (last && a->ep) apply_epilogue(a->ep, a->C, a->ldc, ic + ir, jc + jr, mb, nb);
+                        if (last && a->ep) nnk_gemm_apply_epilogue(a->ep, a->C, a->ldc, ic + ir, jc + jr, mb, nb);
                     }
                 }
             }
@@ -179,7 +178,7 @@ static void dot_strips(const nnk_gemm_arch *g, const gemm_args *a, size_t s0, si
             const size_t mb = NNK_MIN(4, a->M - i);
             float *c = a->C + i * a->ldc + j;
             g->dot_rows(mb, nb, a->K, a->alpha, a->A + i * a->lda, a->lda, a->B + j * a->ldb, a->ldb, a->beta, c, a->ldc);
-            if (a->ep) apply_epilogue(a->ep, a->C, a->ldc, i, j, mb, nb);
+            if (a->ep) nnk_gemm_apply_epilogue(a->ep, a->C, a->ldc, i, j, mb, nb);
         }
     }
 }
@@ -189,6 +188,14 @@ static void dot_strips(const nnk_gemm_arch *g, const gemm_args *a, size_t s0, si
 static void gemm_dot_rows(const nnk_gemm_arch *g, const gemm_args *a, int max_threads) {
     const size_t strips = (a->N + 3) / 4;
     int nt = nnk_threads_for(2.0 * (double)a->M * (double)a->N * (double)a->K, GEMM_MIN_FLOPS_PER_THREAD);
+    /* A few rows stream all of B for few FMAs: the product is bound by each core's cache
+     * bandwidth, so a large B is split over threads by its bytes, whatever the flops (a
+     * one-sample predict through the 784->256 layer: each core then streams half the weights,
+     * from its own L2 on later calls since the split is the same each time). */
+    if (a->M <= 4) {
+        const int by_bytes = nnk_threads_for_stream(4.0 * (double)a->N * (double)a->K, NNK_STREAM_MIN_BYTES_PER_THREAD);
+        if (by_bytes > nt) nt = by_bytes;
+    }
     if (nt > max_threads) nt = max_threads;
     NNK_PARALLEL_FOR(nt, strips, s, dot_strips(g, a, s, s + 1));
 }
@@ -204,13 +211,13 @@ void nnk_gemm_capped(nnk_precision prec, int max_threads, nnk_trans ta, nnk_tran
     const sgemm_override *o = bf16 ? NULL : __atomic_load_n(&sgemm_override_, __ATOMIC_ACQUIRE);
     if (o != NULL) {
         o->fn(o->ctx, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        if (ep) apply_epilogue(ep, C, ldc, 0, 0, M, N);
+        if (ep) nnk_gemm_apply_epilogue(ep, C, ldc, 0, 0, M, N);
         return;
     }
     const gemm_args a = {ta, tb, M, N, K, alpha, beta, A, B, lda, ldb, ldc, C, ep};
     if (K == 0) {
         scale_c(C, ldc, M, N, beta);
-        if (ep) apply_epilogue(ep, C, ldc, 0, 0, M, N);
+        if (ep) nnk_gemm_apply_epilogue(ep, C, ldc, 0, 0, M, N);
         return;
     }
     const nnk_gemm_arch *g = bf16 ? nnk_active_table()->gemm_bf16 : nnk_active_table()->gemm;
@@ -225,7 +232,7 @@ void nnk_gemm_capped(nnk_precision prec, int max_threads, nnk_trans ta, nnk_tran
     if (nt == 0 || work == NULL) {
         /* No room to pack, or no kernel for the precision: the reference loop, still correct. */
         (bf16 ? nnk_sbgemm_ref : nnk_sgemm_ref)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        if (ep) apply_epilogue(ep, C, ldc, 0, 0, M, N);
+        if (ep) nnk_gemm_apply_epilogue(ep, C, ldc, 0, 0, M, N);
         return;
     }
     if (nt == 1) {

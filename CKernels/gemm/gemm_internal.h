@@ -75,6 +75,15 @@ typedef struct nnk_epilogue {
     float alpha;
 } nnk_epilogue;
 
+/* A few-row product streams B through the caches for few FMAs: below this many bytes of B per
+ * thread it stays on one thread (nnk_threads_for_stream). */
+#define NNK_STREAM_MIN_BYTES_PER_THREAD 2.0e5
+
+/* Bias, pre-activation copy and activation on the (m, n) tile of C (ld ldc) at (i0, j0): what
+ * every GEMM path runs on a tile after its last K block. */
+void nnk_gemm_apply_epilogue(const nnk_epilogue *ep, float *C, size_t ldc, size_t i0, size_t j0, size_t m,
+                             size_t n);
+
 void nnk_gemm_ex(nnk_precision prec, nnk_trans ta, nnk_trans tb, size_t M, size_t N, size_t K, float alpha,
                  const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc,
                  const nnk_epilogue *ep, float *work, size_t work_len);

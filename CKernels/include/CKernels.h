@@ -202,6 +202,26 @@ void nnk_dense_forward(nnk_precision prec, float *Y, float *Z, size_t ldy, const
                        const float *W, size_t ldw, const float *b, size_t M, size_t N, size_t K,
                        nnk_act act, float alpha, float *work, size_t work_len);
 
+/* One dense layer of a chain: y (out) = act(x (in) W^T + b), W (out, in) row-major, b (out). */
+typedef struct nnk_dense_link {
+    const float *W;
+    const float *b;
+    size_t in, out;
+    nnk_act act;
+    float alpha;
+} nnk_dense_link;
+
+/* y (links[n-1].out) = the n dense layers applied in turn to one row x (links[0].in): a
+ * one-sample predict in one parallel region, every thread taking the same 4-output strips of
+ * each layer (so its share of the weights stays in its own cache from call to call), a barrier
+ * between layers. Each output is bitwise what nnk_dense_forward gives for M = 1, on any thread
+ * count. ping and pong hold the widest inner layer's outputs (unused when n == 1). Threads:
+ * by the weights' bytes (nnk_threads_for_stream), past a one-sample thread cap. Returns 0, or -1
+ * having done nothing when n is 0, a link's sizes are 0 or do not chain, or an sgemm override is
+ * installed (the caller then runs the layers itself, so the override sees every product). */
+int nnk_dense_chain_forward_row(float *y, const float *x, const nnk_dense_link *links, size_t n, float *ping,
+                                float *pong);
+
 /* Dense backward. dY is (M, N) ld ldy and is overwritten by dZ = dY (.) act'(Z), with Z and Y
  * as saved by the forward (Z may be NULL when !nnk_act_needs_input(act)). Then
  *   dW (N, K) ldw  <- dZ^T * X + (accumulate ? dW : 0)

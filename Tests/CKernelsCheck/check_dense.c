@@ -91,6 +91,55 @@ static void check_one(nnk_check *c, const char *isa, nnk_act act, dense_shape s,
     check_free(zr), check_free(yr), check_free(dzr), free(z), free(want);
 }
 
+/* nnk_dense_chain_forward_row against nnk_dense_forward layer by layer (M = 1), bitwise, on
+ * 1 to 4 threads: chains small enough for one thread and large enough to split. */
+static void check_chain(nnk_check *c, const char *isa, const size_t *widths, size_t n, check_rng *rng) {
+    nnk_dense_link links[8];
+    size_t widest = 1, wl = 0;
+    for (size_t i = 0; i < n; i++) {
+        const size_t in = widths[i], out = widths[i + 1];
+        float *W = check_alloc(in * out), *b = check_alloc(out);
+        check_fill(rng, W, in * out, -0.5f, 0.5f), check_fill(rng, b, out, -0.5f, 0.5f);
+        const nnk_act act = (nnk_act)((i * 3 + widths[0]) % NNK_ACT_COUNT_);
+        links[i] = (nnk_dense_link){W, b, in, out, act, act == NNK_ACT_ELU ? 1.0f : 0.1f};
+        if (out > widest) widest = out;
+        if (nnk_sgemm_work_size(1, out, in, 4) > wl) wl = nnk_sgemm_work_size(1, out, in, 4);
+    }
+    float *x = check_alloc(widths[0]), *ping = check_alloc(widest), *pong = check_alloc(widest);
+    float *want = check_alloc(widest), *tmp = check_alloc(widest), *got = check_alloc(widest), *work = check_alloc(wl);
+    check_fill(rng, x, widths[0], -1, 1);
+    const float *in = x;
+    for (size_t i = 0; i < n; i++) {
+        float *out = i + 1 == n ? want : (i % 2 == 0 ? ping : tmp);
+        const nnk_dense_link *l = &links[i];
+        nnk_dense_forward(NNK_PRECISION_FP32, out, NULL, l->out, in, l->in, l->W, l->in, l->b, 1, l->out, l->in,
+                          l->act, l->alpha, work, wl);
+        in = out;
+    }
+    const int saved = nnk_get_num_threads();
+    for (int t = 1; t <= 4; t++) {
+        nnk_set_num_threads(t);
+        memset(got, 0xff, widest * sizeof(float));
+        const int rc = nnk_dense_chain_forward_row(got, x, links, n, ping, pong);
+        check_record(c, rc == 0 && memcmp(got, want, widths[n] * sizeof(float)) == 0,
+                     "dense chain[%s] %zu links from %zu, %d threads: rc %d, not bitwise the layers", isa, n,
+                     widths[0], t, rc);
+    }
+    nnk_set_num_threads(saved);
+    for (size_t i = 0; i < n; i++) check_free((float *)links[i].W), check_free((float *)links[i].b);
+    check_free(x), check_free(ping), check_free(pong), check_free(want), check_free(tmp), check_free(got);
+    check_free(work);
+}
+
+static void check_chain_refusals(nnk_check *c) {
+    float W[6] = {0}, b[3] = {0}, x[2] = {1, 2}, y[3], p[3], q[3];
+    nnk_dense_link bad[2] = {{W, b, 2, 3, NNK_ACT_IDENTITY, 0}, {W, b, 2, 3, NNK_ACT_IDENTITY, 0}};
+    check_record(c, nnk_dense_chain_forward_row(y, x, bad, 0, p, q) == -1, "dense chain: no links accepted");
+    check_record(c, nnk_dense_chain_forward_row(y, x, bad, 2, p, q) == -1, "dense chain: 3 outputs into 2 inputs accepted");
+    bad[0].out = 0;
+    check_record(c, nnk_dense_chain_forward_row(y, x, bad, 1, p, q) == -1, "dense chain: 0 outputs accepted");
+}
+
 void nnk_check_dense(nnk_check *c) {
     nnk_isa isas[4];
     const int n_isa = check_isas(isas);
@@ -103,8 +152,14 @@ void nnk_check_dense(nnk_check *c) {
         for (int a = 0; a < NNK_ACT_COUNT_; a++)
             for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
                 check_one(c, nnk_isa_name(isas[s]), (nnk_act)a, shapes[k], &rng);
+        const size_t mlp[] = {784, 256, 128, 10}, wide[] = {300, 700, 9}, odd[] = {33, 17, 65, 7, 1}, one[] = {5, 3};
+        check_chain(c, nnk_isa_name(isas[s]), mlp, 3, &rng);
+        check_chain(c, nnk_isa_name(isas[s]), wide, 2, &rng);
+        check_chain(c, nnk_isa_name(isas[s]), odd, 4, &rng);
+        check_chain(c, nnk_isa_name(isas[s]), one, 1, &rng);
     }
     nnk_set_isa(saved);
+    check_chain_refusals(c);
 
     /* bias_grad by hand: column sums of [[1, 2], [3, 4], [5, 6]] = [9, 12]; accumulate adds. */
     const float dz[] = {1, 2, 3, 4, 5, 6};

@@ -34,6 +34,31 @@ final class InferenceTests: XCTestCase {
         }
     }
 
+    /// One sample through a model of Dense layers only runs as one chain in one parallel region
+    /// (split over the threads by the weights' bytes): the same numbers as `predict`'s layer by
+    /// layer pass, on 1 to 3 threads, and for a chain too small to split.
+    func testDenseChainMatchesPredictBitwise() throws {
+        let saved = Runtime.threads
+        defer { try? Runtime.setThreads(saved) }
+        let big = try Sequential(seed: 5) {
+            try Dense(784, 256, activation: .relu)
+            try Dense(256, 130, activation: .gelu)
+            try Dense(130, 10, activation: .sigmoid)
+        }
+        let small = try Sequential(seed: 6) { try Dense(7, 3, activation: .tanh) }
+        for (m, width) in [(big, 784), (small, 7)] {
+            var g = SeededGenerator(seed: 11)
+            let x = (0..<width).map { _ in g.nextFloat(in: -1..<1) }
+            for threads in 1...3 where threads <= Runtime.maxThreads {
+                try Runtime.setThreads(threads)
+                let want = try m.predict(x, batchSize: 1)
+                var got = [Float](repeating: .nan, count: m.outputSize)
+                x.withUnsafeBufferPointer { xs in got.withUnsafeMutableBufferPointer { m.infer(xs.baseAddress!, rows: 1, into: $0.baseAddress!) } }
+                XCTAssertEqual(got, want, "\(width) inputs, \(threads) threads")
+            }
+        }
+    }
+
     /// With a scaler the inputs are standardized first, as predict does.
     func testAppliesScaler() throws {
         let m = try model()

@@ -282,6 +282,15 @@ public final class Dense: Layer {
         return dx
     }
 
+    /// This layer as a link of a one-sample dense chain (`nnk_dense_chain_forward_row`): fp32
+    /// weights and samples of one row; nil for an int8 layer or samples of several rows.
+    var chainLink: nnk_dense_link? {
+        guard int8 == nil, shape.leadingCount == 1 else { return nil }
+        let p = params.pointer
+        return nnk_dense_link(W: p, b: p + outputSize * inputFeatures, in: inputFeatures, out: outputSize,
+                              act: activation.kernel, alpha: activation.alpha)
+    }
+
     public func inferenceScratchCount(rows batch: Int) -> Int {
         let m = rows(batch)
         if let q = int8 { return (q.workBytes(rows: m) + 3) / 4 }

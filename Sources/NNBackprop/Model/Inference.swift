@@ -35,7 +35,9 @@ extension Sequential {
         // One sample runs on the calling thread: a fork and join of the kernels' threads costs
         // more than it saves at one sample's sizes. Measured with `nnb bench --cnn` (2-core Zen
         // 4): the README CNN's one-image latency 138-320 us forked, 97-99 us on one thread;
-        // LeNet-5's, which forked nothing, 55-59 us either way.
+        // LeNet-5's, which forked nothing, 55-59 us either way. The exceptions are bound by
+        // memory, not compute: products streaming large weights (split by their bytes in the
+        // GEMM's dot path) and a model of Dense layers only (`inferDenseChain`).
         let cap = rows == 1 ? nnk_set_thread_cap(1) : -1
         defer { if cap >= 0 { nnk_set_thread_cap(cap) } }
         let need = inferenceScratchCount(rows: rows)
@@ -49,6 +51,7 @@ extension Sequential {
         // change with the thread count meanwhile (nnb_set_num_threads), the buffer's cannot.
         let base = scratch.baseAddress!
         var ping = base, pong = base + plane
+        if rows == 1, inferDenseChain(input, into: output, ping: ping, pong: pong) { return }
         let work = UnsafeMutableBufferPointer(start: base + 2 * plane, count: scratch.count - 2 * plane)
         var current = input
         for (i, layer) in layers.enumerated() {
@@ -56,6 +59,21 @@ extension Sequential {
             layer.infer(current, rows: rows, into: target, scratch: work.count > 0 ? work : nil)
             current = UnsafePointer(target)
             swap(&ping, &pong)
+        }
+    }
+
+    /// One sample through a model of fp32 Dense layers only, as one chain in one parallel
+    /// region (`nnk_dense_chain_forward_row`): each core streams the same share of every
+    /// layer's weights, from its own cache on later calls. Bitwise the layer-by-layer pass.
+    /// false, having written nothing, for any other model (or with an sgemm override).
+    private func inferDenseChain(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>,
+                                 ping: UnsafeMutablePointer<Float>, pong: UnsafeMutablePointer<Float>) -> Bool {
+        withUnsafeTemporaryAllocation(of: nnk_dense_link.self, capacity: layers.count) { links in
+            for (i, layer) in layers.enumerated() {
+                guard let dense = layer as? Dense, let link = dense.chainLink else { return false }
+                links[i] = link
+            }
+            return nnk_dense_chain_forward_row(output, input, links.baseAddress, layers.count, ping, pong) == 0
         }
     }
 }
