@@ -38,8 +38,42 @@ NNK_TARGET_AVX512BW void nnk_dequantize_avx512(float *y, const int32_t *acc, siz
     }
 }
 
+static inline NNK_TARGET_AVX512BW void store_row(int32_t *c, __m512i lo, __m512i hi, size_t n) {
+    const __mmask16 m0 = n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1u);
+    const __mmask16 m1 = n <= 16 ? 0 : n >= 32 ? 0xffff : (__mmask16)((1u << (n - 16)) - 1u);
+    _mm512_mask_storeu_epi32(c, m0, lo);
+    _mm512_mask_storeu_epi32(c + 16, m1, hi);
+}
+
+/* The one-row tile (a one-sample predict): two vpdpbusd per depth group instead of the full
+ * tile's sixteen, even and odd groups in separate accumulators so consecutive ones do not wait
+ * on each other; the int32 sums are exact, so their order does not matter. */
+static NNK_TARGET_AVX512_VNNI void qtile_row1(size_t groups, const uint8_t *a, const int8_t *b, int32_t *c, size_t n) {
+    __m512i e0 = _mm512_setzero_si512(), e1 = e0, o0 = e0, o1 = e0;
+    size_t g = 0;
+    for (; g + 2 <= groups; g += 2, b += 8 * NNK_QNR) {
+        int32_t even, odd;
+        memcpy(&even, a + 4 * g, sizeof even);
+        memcpy(&odd, a + 4 * g + 4, sizeof odd);
+        const __m512i ae = _mm512_set1_epi32(even), ao = _mm512_set1_epi32(odd);
+        e0 = _mm512_dpbusd_epi32(e0, ae, _mm512_loadu_si512(b));
+        e1 = _mm512_dpbusd_epi32(e1, ae, _mm512_loadu_si512(b + 64));
+        o0 = _mm512_dpbusd_epi32(o0, ao, _mm512_loadu_si512(b + 128));
+        o1 = _mm512_dpbusd_epi32(o1, ao, _mm512_loadu_si512(b + 192));
+    }
+    if (g < groups) {
+        int32_t four;
+        memcpy(&four, a + 4 * g, sizeof four);
+        const __m512i av = _mm512_set1_epi32(four);
+        e0 = _mm512_dpbusd_epi32(e0, av, _mm512_loadu_si512(b));
+        e1 = _mm512_dpbusd_epi32(e1, av, _mm512_loadu_si512(b + 64));
+    }
+    store_row(c, _mm512_add_epi32(e0, o0), _mm512_add_epi32(e1, o1), n);
+}
+
 NNK_TARGET_AVX512_VNNI void nnk_qtile_avx512_vnni(size_t groups, const uint8_t *a, size_t lda, const int8_t *b,
                                                   int32_t *c, size_t ldc, size_t m, size_t n) {
+    if (m == 1) return qtile_row1(groups, a, b, c, n);
     __m512i acc[NNK_QMR][2];
     for (int i = 0; i < NNK_QMR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_si512();
     const uint8_t *rows[NNK_QMR];
@@ -54,11 +88,6 @@ NNK_TARGET_AVX512_VNNI void nnk_qtile_avx512_vnni(size_t groups, const uint8_t *
             acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], av, b1);
         }
     }
-    const __mmask16 m0 = n >= 16 ? 0xffff : (__mmask16)((1u << n) - 1u);
-    const __mmask16 m1 = n <= 16 ? 0 : n >= 32 ? 0xffff : (__mmask16)((1u << (n - 16)) - 1u);
-    for (size_t i = 0; i < m; i++) {
-        _mm512_mask_storeu_epi32(c + i * ldc, m0, acc[i][0]);
-        _mm512_mask_storeu_epi32(c + i * ldc + 16, m1, acc[i][1]);
-    }
+    for (size_t i = 0; i < m; i++) store_row(c + i * ldc, acc[i][0], acc[i][1], n);
 }
 #endif
