@@ -104,6 +104,9 @@ static void init_neon(nnk_kernel_table *t) {
     t->scale = nnk_scale_neon;
     t->norm_moments = nnk_norm_moments_neon;
     t->norm_dot = nnk_norm_dot_neon;
+    t->qtile = nnk_qtile_neon;
+    t->quantize_u8 = nnk_quantize_u8_neon;
+    t->dequantize = nnk_dequantize_neon;
 }
 #endif
 

@@ -47,5 +47,12 @@ void nnk_quantize_u8_avx512(uint8_t *q, const float *x, size_t n, float inv_scal
 void nnk_dequantize_avx512(float *y, const int32_t *acc, size_t n, int32_t zero_point, const int32_t *colsum,
                            const float *scale, const float *bias);
 #endif
+#if NNK_ARM64
+void nnk_qtile_neon(size_t groups, const uint8_t *a, size_t lda, const int8_t *b, int32_t *c, size_t ldc, size_t m,
+                    size_t n);
+void nnk_quantize_u8_neon(uint8_t *q, const float *x, size_t n, float inv_scale, float zero_point);
+void nnk_dequantize_neon(float *y, const int32_t *acc, size_t n, int32_t zero_point, const int32_t *colsum,
+                         const float *scale, const float *bias);
+#endif
 
 #endif
