@@ -65,12 +65,60 @@ let kernelLinkerSettings: [LinkerSetting] = openMP.map {
     [.unsafeFlags(["-L\($0.libDir)", "-Xlinker", "-rpath", "-Xlinker", $0.libDir]), .linkedLibrary("omp")]
 } ?? []
 
+// MARK: - MPI discovery (optional: data-parallel training, NNBackpropMPI)
+//
+// Only Sources/CMPI includes mpi.h and links libmpi; the kernels and the core never see it.
+//   1. NNB_MPI=0 turns it off; NNB_MPI_PREFIX=<dir> uses <dir>/include/mpi.h and <dir>/lib/libmpi.
+//   2. pkg-config ompi-c (Debian's libopenmpi-dev), then `mpicc --showme:compile/link`.
+// Without MPI, CMPI builds a shim whose calls fail with a message, so `--distributed` is a
+// clear `unsupported` error and `nnb info` says "MPI: off".
+
+struct MPIFlags {
+    var compile: [String]
+    var link: [String]
+}
+
+func run(_ tool: String, _ args: [String]) -> String? {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = [tool] + args
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = FileHandle.nullDevice
+    do { try p.run() } catch { return nil }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else { return nil }
+    return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+func findMPI() -> MPIFlags? {
+    let env = ProcessInfo.processInfo.environment
+    if env["NNB_MPI"] == "0" { return nil }
+    func words(_ s: String) -> [String] { s.split(separator: " ").map(String.init) }
+    if let prefix = env["NNB_MPI_PREFIX"] {
+        guard FileManager.default.fileExists(atPath: prefix + "/include/mpi.h") else { return nil }
+        return MPIFlags(compile: ["-I\(prefix)/include"],
+                        link: ["-L\(prefix)/lib", "-Xlinker", "-rpath", "-Xlinker", "\(prefix)/lib", "-lmpi"])
+    }
+    if let c = run("pkg-config", ["--cflags", "ompi-c"]), let l = run("pkg-config", ["--libs", "ompi-c"]) {
+        return MPIFlags(compile: words(c), link: words(l))
+    }
+    if let c = run("mpicc", ["--showme:compile"]), let l = run("mpicc", ["--showme:link"]) {
+        return MPIFlags(compile: words(c), link: words(l).filter { !$0.hasPrefix("-Wl,") && $0 != "-pthread" })
+    }
+    return nil
+}
+
+let mpi = findMPI()
+
 let package = Package(
     name: "NNBackprop",
     products: [
         .library(name: "CKernels", targets: ["CKernels"]),
         .executable(name: "nnb-kernels", targets: ["nnb-kernels"]),
         .library(name: "NNBackprop", targets: ["NNBackprop"]),
+        .library(name: "NNBackpropMPI", targets: ["NNBackpropMPI"]),
         // libnnbackprop.so, the C API: build it with scripts/build-lib.sh (static Swift runtime,
         // only nnb_ symbols exported).
         .library(name: "nnbackprop", type: .dynamic, targets: ["NNBackpropCAPI"]),
@@ -112,10 +160,19 @@ let package = Package(
         .systemLibrary(name: "CNNBackprop", path: "include"),
         // The C API: one @c function per call in include/nnbackprop.h, on top of NNBackprop.
         .target(name: "NNBackpropCAPI", dependencies: ["NNBackprop", "CNNBackprop", "CKernels"], path: "Sources/NNBackpropCAPI"),
+        // The MPI shim (see "MPI discovery" above) and data-parallel training over it.
+        .target(
+            name: "CMPI",
+            path: "Sources/CMPI",
+            cSettings: mpi.map { [.unsafeFlags($0.compile), .define("NNB_HAVE_MPI")] } ?? [],
+            linkerSettings: mpi.map { [.unsafeFlags($0.link)] } ?? []
+        ),
+        .target(name: "NNBackpropMPI", dependencies: ["NNBackprop", "CMPI"], path: "Sources/NNBackpropMPI"),
         // The command-line tool: train, predict, evaluate, info, bench.
         .executableTarget(
             name: "nnb",
-            dependencies: ["NNBackprop", "NNBackpropCAPI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["NNBackprop", "NNBackpropCAPI", "NNBackpropMPI",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Sources/nnb"
         ),
         // Runs the built nnb binary as a child process (the dependency makes SwiftPM build it).

@@ -283,6 +283,14 @@ public final class Sequential: Layer {
     /// whose backward reaches every parameter, as a Sequential's does.
     func beginStep() { gradSlice.clock.step &+= 1 }
 
+    /// Where each layer's parameters (and gradients) start in `parameters` (`gradients`): layer
+    /// i owns [offsets[i], offsets[i + 1]); the last entry is parameterCount.
+    public var parameterOffsets: [Int] {
+        var offsets = [0]
+        for layer in layers { offsets.append(offsets.last! + layer.parameterCount) }
+        return offsets
+    }
+
     /// The state dict: (PyTorch name, shape, offset into `parameters`) for each tensor.
     public var stateDictLayout: [TensorLayout] { layout(\.parameterLayout, \.parameterCount) }
     /// The buffers of the state dict: (PyTorch name, shape, offset into `buffers`).
@@ -406,13 +414,25 @@ public final class Sequential: Layer {
 
     public func backward(_ gradOutput: UnsafeMutablePointer<Float>, batch: Int,
                          needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
+        backward(gradOutput, batch: batch, needsInputGradient: needsInputGradient, layerDone: nil)
+    }
+
+    /// backward, calling `layerDone(i)` as soon as layer i's gradients are final (last layer
+    /// first), so a data-parallel step can start reducing them while earlier layers still run.
+    func backward(_ gradOutput: UnsafeMutablePointer<Float>, batch: Int, needsInputGradient: Bool,
+                  layerDone: ((Int) -> Void)?) -> UnsafeMutablePointer<Float>? {
         var g = gradOutput
         // Without an input gradient, the first layer with parameters needs none either, nor
         // does anything before it.
         // (A tied Dense owns no parameters but adds to its owner's gradient.)
         let firstTrainable = needsInputGradient ? -1 : layers.firstIndex { $0.parameterCount > 0 || $0 is Dense } ?? layers.count
         for i in stride(from: layers.count - 1, through: 0, by: -1) {
-            guard let next = layers[i].backward(g, batch: batch, needsInputGradient: i > firstTrainable) else { return nil }
+            guard let next = layers[i].backward(g, batch: batch, needsInputGradient: i > firstTrainable) else {
+                // Nothing before this layer needs a gradient: the rest are final as they are.
+                if let layerDone { for j in stride(from: i, through: 0, by: -1) { layerDone(j) } }
+                return nil
+            }
+            layerDone?(i)
             g = next
         }
         return g
@@ -587,10 +607,13 @@ struct Batcher {
                                  targets: usesLabels ? nil : UnsafePointer(targets.pointer))
         if backward, let g, value.isFinite {
             model.beginStep()
-            model.backward(g, batch: n)
+            _ = model.backward(g, batch: n, needsInputGradient: false, layerDone: layerDone)
         }
         return value
     }
+
+    /// Called by `run`'s backward as each layer's gradients become final (data-parallel steps).
+    var layerDone: ((Int) -> Void)?
 
     /// `gather` then `run`.
     mutating func step(indices: ArraySlice<Int>, training: Bool, backward: Bool) -> Float {

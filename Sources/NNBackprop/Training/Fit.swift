@@ -27,6 +27,15 @@ extension Sequential {
     /// `precision` is the arithmetic of the layers' products in training (`.bf16`: bf16 inputs,
     /// fp32 accumulation, fp32 master weights); evaluation and prediction stay fp32.
     ///
+    /// `group` trains data-parallel (`DataParallelGroup`): every process calls fit with the same
+    /// model, data, seed and options; the weights (and buffers) start as rank 0's, each process
+    /// takes its share of every shuffled global batch of `batchSize` rows, gradients are summed
+    /// over the group as backward finishes each layer (each scaled by its share, so the update
+    /// is the global batch's), and every process applies the same update. Training and
+    /// validation metrics cover all processes' rows, and the weights are checked to be
+    /// identical on every process at the end of each epoch. Batch normalization uses each
+    /// process's own rows; augmentation draws per process.
+    ///
     /// Throws `shapeMismatch` when the data does not fit the model (or `augmentation` the sample shape), `invalidData` for targets
     /// the loss cannot use, `invalidArgument` for bad sizes or fractions, `unsupported` for a
     /// precision this CPU lacks, and `diverged`.
@@ -37,7 +46,7 @@ extension Sequential {
                     clipNorm: Float? = nil, earlyStopping: EarlyStopping? = nil,
                     callbacks: [any TrainingCallback] = [], initialEpoch: Int = 0,
                     dataOrder: DataOrder? = nil, augmentation: ImageAugmentation? = nil,
-                    precision: Precision = .fp32) throws(NNError) -> History {
+                    precision: Precision = .fp32, group: (any DataParallelGroup)? = nil) throws(NNError) -> History {
         guard epochs >= 0 else { throw .invalidArgument("epochs must be non-negative, got \(epochs)") }
         guard initialEpoch >= 0 && initialEpoch <= epochs else {
             throw .invalidArgument("initialEpoch must be in [0, epochs] (\(epochs)), got \(initialEpoch)")
@@ -82,6 +91,11 @@ extension Sequential {
                               data: train)
         trainer.prepare(batchSize: batch)
         if let augmentation { trainer.prepare(augmentation: augmentation) }
+        if let group {
+            trainer.join(group)
+            try group.broadcast(parameters) // every process starts from rank 0's weights
+            if buffers.count > 0 { try group.broadcast(buffers) }
+        }
         let baseRate = optimizer.learningRate
         let batchesPerEpoch = (train.count + batch - 1) / batch
         var best: (value: Double, epoch: Int, parameters: [Float])?
@@ -111,19 +125,34 @@ extension Sequential {
                 return .diverged("in epoch \(epoch + 1), \(what) (learning rate \(optimizer.learningRate) with \(optimizer.name): try a smaller rate, clipNorm, or standardized inputs); the weights are back to those of the start of epoch \(max(verifiedEpoch, 1)), the last that gave a finite loss, and the optimizer's state is reset")
             }
             var acc = MetricAccumulator(metrics: metrics, width: outputSize)
+            var localLoss: Float = 0
             var b = 0
             var start = 0
             while start < train.count {
                 let end = min(start + batch, train.count)
                 var moves = ImageAugmentation.generator(seed: seed, epoch: epoch, batch: b)
-                let lossValue = try trainer.step(indices: order[start..<end], augmenting: augmentation, generator: &moves)
+                let lossValue: Float, rows: ArraySlice<Int>
+                if let group {
+                    let share = group.share(of: end - start)
+                    rows = order[(start + share.lowerBound)..<(start + share.upperBound)]
+                    let losses = try trainer.step(indices: rows, globalRows: end - start, augmenting: augmentation,
+                                                  generator: &moves)
+                    lossValue = losses.global
+                    localLoss = losses.local
+                } else {
+                    rows = order[start..<end]
+                    lossValue = try trainer.step(indices: rows, augmenting: augmentation, generator: &moves)
+                    localLoss = lossValue
+                }
                 guard lossValue.isFinite else { throw diverged("the loss of batch \(b + 1) is \(lossValue)") }
                 if b == 0 {
                     swap(&epochStart, &verified)
                     verifiedEpoch = epoch + 1
                 }
-                acc.add(loss: lossValue, outputs: trainer.output!, n: end - start,
-                        labels: trainer.batcher.labelPointer, targets: trainer.batcher.targetPointer)
+                if !rows.isEmpty {
+                    acc.add(loss: localLoss, outputs: trainer.output!, n: rows.count,
+                            labels: trainer.batcher.labelPointer, targets: trainer.batcher.targetPointer)
+                }
                 if !callbacks.isEmpty {
                     var p = BatchProgress(epoch: epoch, batch: b, batchesPerEpoch: batchesPerEpoch, size: end - start, loss: lossValue)
                     p.epochLoss = acc.meanLoss
@@ -137,10 +166,16 @@ extension Sequential {
             if let i = parameters.firstIndex(where: { !$0.isFinite }) {
                 throw diverged("parameter \(i) is \(parameters[i]) after the epoch's last step")
             }
+            if let group {
+                try acc.sum(over: group)
+                guard try group.agrees(on: parameterHash) else {
+                    throw .invalidData("data-parallel training: the weights of rank \(group.rank) of \(group.size) differ from rank 0's after epoch \(epoch + 1) (the processes must run the same model, data, seed and options)")
+                }
+            }
             var logs = acc.results()
             logs["lr"] = Double(optimizer.learningRate)
             if let valid {
-                let v = try evaluate(valid, loss: loss, metrics: metrics, batchSize: max(batch, 256))
+                let v = try evaluate(valid, loss: loss, metrics: metrics, batchSize: max(batch, 256), group: group)
                 for (k, x) in v { logs["val_" + k] = x }
             }
             history.epochs.append(logs)
@@ -174,22 +209,28 @@ extension Sequential {
 
     /// The loss and `metrics` of the model on `data` (inference mode: dropout off):
     /// "loss" plus each metric's name.
-    public func evaluate(_ data: Dataset, loss: Loss, metrics: [Metric] = [], batchSize: Int = 256) throws(NNError) -> [String: Double] {
+    ///
+    /// With `group`, each process evaluates its share of the rows (`DataParallelGroup.share`)
+    /// and the sums are added over the group, so every process gets the figures of all rows.
+    public func evaluate(_ data: Dataset, loss: Loss, metrics: [Metric] = [], batchSize: Int = 256,
+                         group: (any DataParallelGroup)? = nil) throws(NNError) -> [String: Double] {
         guard batchSize > 0 else { throw .invalidArgument("batchSize must be positive, got \(batchSize)") }
         try checkCompatible(data, loss: loss)
         try checkMetrics(metrics, data.targets)
         var batcher = Batcher(model: self, data: data, loss: loss)
-        let batch = min(batchSize, data.count)
+        let batch = max(1, min(batchSize, data.count))
         batcher.prepare(batchSize: batch)
         var acc = MetricAccumulator(metrics: metrics, width: outputSize)
+        let mine = group?.share(of: data.count) ?? 0..<data.count
         let all = Array(0..<data.count)
-        var start = 0
-        while start < data.count {
-            let end = min(start + batch, data.count)
+        var start = mine.lowerBound
+        while start < mine.upperBound {
+            let end = min(start + batch, mine.upperBound)
             let l = batcher.step(indices: all[start..<end], training: false, backward: false)
             acc.add(loss: l, outputs: batcher.output!, n: end - start, labels: batcher.labelPointer, targets: batcher.targetPointer)
             start = end
         }
+        if let group { try acc.sum(over: group) }
         return acc.results()
     }
 

@@ -155,6 +155,20 @@ struct MetricAccumulator {
         }
     }
 
+    /// Adds the running sums of every process of `group` (rows, losses, counts, errors), so
+    /// the results are those of all the rows the group added. Collective.
+    mutating func sum(over group: any DataParallelGroup) throws(NNError) {
+        let k = correct.count, t = topK.count, c = colSum.count
+        var v = [Double(rows), lossSum, sqErr, absErr, Double(binaryRight)] + correct.map(Double.init) + topK.map(Double.init)
+            + colSum + colSq + colRes
+        try v.withUnsafeMutableBufferPointer { (b) throws(NNError) in try group.sum(b) }
+        rows = Int(v[0]); lossSum = v[1]; sqErr = v[2]; absErr = v[3]; binaryRight = Int(v[4])
+        correct = v[5..<(5 + k)].map { Int($0) }
+        topK = v[(5 + k)..<(5 + k + t)].map { Int($0) }
+        let r = 5 + k + t
+        colSum = Array(v[r..<(r + c)]); colSq = Array(v[(r + c)..<(r + 2 * c)]); colRes = Array(v[(r + 2 * c)..<(r + 3 * c)])
+    }
+
     /// The mean loss of the rows added so far (NaN before any).
     var meanLoss: Double { rows > 0 ? lossSum / Double(rows) : .nan }
 

@@ -111,6 +111,49 @@ public final class Trainer {
         return value
     }
 
+    /// The data-parallel step's reducer and sums (fit with a group); nil otherwise.
+    private var reducer: GradientReducer?
+    private var stepSums = [Double](repeating: 0, count: 2)
+
+    /// Sets up data-parallel steps over `group`: backward hands each layer's gradients to the
+    /// reducer as they become final.
+    func join(_ group: any DataParallelGroup) {
+        let r = GradientReducer(group: group, model: model)
+        reducer = r
+        batcher.layerDone = { r.layerDone($0) }
+    }
+
+    /// One data-parallel step: this process's `indices`, a slice of a global batch of
+    /// `globalRows` (possibly empty), forward and backward, gradients summed over the group
+    /// (each scaled by its share of the rows), the same update everywhere. Returns the global
+    /// batch's mean loss (NaN or infinite on every process when any process's is: the update
+    /// is then skipped everywhere) and this process's own.
+    func step(indices: ArraySlice<Int>, globalRows: Int, augmenting augmentation: ImageAugmentation? = nil,
+              generator: inout SeededGenerator) throws(NNError) -> (global: Float, local: Float) {
+        guard let reducer else { preconditionFailure("Trainer.step(globalRows:) without join") }
+        let n = indices.count
+        reducer.begin(rows: n, globalRows: globalRows)
+        var local: Float = 0
+        if n > 0 {
+            try model.validate(batch: n, training: true)
+            try Precision.checkTrainable(model)
+            batcher.gather(indices)
+            if let augmentation {
+                augmentation.apply(model.inputPointer(batch: n), rows: n, shape: model.sampleShape, generator: &generator,
+                                   plane: plane.pointer)
+            }
+            model.setTrainingPrecision(precision)
+            local = batcher.run(rows: n, training: true, backward: true)
+        }
+        try reducer.finish(computed: n > 0 && local.isFinite)
+        stepSums[0] = Double(local) * Double(n)
+        stepSums[1] = local.isFinite ? 0 : 1
+        try stepSums.withUnsafeMutableBufferPointer { (b) throws(NNError) in try reducer.group.sum(b) }
+        let global = stepSums[1] > 0 ? Float.nan : Float(stepSums[0] / Double(max(globalRows, 1)))
+        if global.isFinite { update() }
+        return (global, local)
+    }
+
     private func update() {
         if let clipNorm { clipGradients(model.gradients, maxNorm: clipNorm) }
         optimizer.step(parameters: model.parameters, gradients: UnsafeBufferPointer(model.gradients))

@@ -1,5 +1,6 @@
 import ArgumentParser
 import NNBackprop
+import NNBackpropMPI
 
 /// `nnb info`: the version and what the kernels run on; with --model, a model's architecture.
 struct Info: ParsableCommand {
@@ -16,6 +17,7 @@ struct Info: ParsableCommand {
         print("ISA: \(Runtime.isa)")
         print("supported: \(Runtime.supportedISAs.joined(separator: " "))")
         print("OpenMP: \(Runtime.openMPEnabled ? "on" : "off")")
+        print("MPI: \(MPIGroup.libraryVersion.map { "on (\($0))" } ?? "off")")
         print("threads: \(Runtime.threads)")
         print("bf16 training: \(Precision.bf16.isSupported ? "yes (AVX512_BF16)" : "no (this SIMD path has no AVX512_BF16)")")
         if let note = Runtime.isaNote { print("note: \(note)") }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NNBackprop
+import NNBackpropMPI
 
 /// `nnb train`: builds a multilayer perceptron, trains it by backpropagation, reports accuracy
 /// on held-out data, and optionally saves the model and plots the training curves.
@@ -151,7 +152,24 @@ struct Train: ParsableCommand {
         try LearningRateSchedule.named(schedule, epochs: epochs, stepSize: stepSize, gamma: gamma, warmupEpochs: warmupEpochs)
     }
 
+    @Flag(help: "Train data-parallel over MPI, under mpirun: every process takes its share of each global batch of --batch-size rows, gradients are summed with MPI, all apply the same update; rank 0 prints and writes --output. An error on any rank ends the job.")
+    var distributed = false
+
     func run() throws {
+        guard distributed else { return try train(group: nil) }
+        let group: MPIGroup
+        do { group = try MPIGroup() } catch { throw ValidationError("--distributed: \(error.message)") }
+        // Only rank 0 reports: the others' standard output goes nowhere (errors still show, with the rank).
+        if group.rank != 0 {
+            let null = open("/dev/null", O_WRONLY)
+            if null >= 0 { _ = dup2(null, STDOUT_FILENO) }
+        }
+        group.run { try train(group: group) }
+        fflush(nil)
+        group.finalize()
+    }
+
+    private func train(group: MPIGroup?) throws {
         applyThreads(threads)
         let task = data.task ?? .classify
         let source = DataSource(data.data, targets: data.targets)
@@ -220,6 +238,7 @@ struct Train: ParsableCommand {
             if augmentFlip { extras += ", flips" }
             if arithmetic != .fp32 { extras += ", \(arithmetic) products" }
             print("run:   \(optimizer.rawValue)\(rate)\(extras), batch \(batch), \(epochCount) epoch\(epochCount == 1 ? "" : "s"), seed \(seed), \(threadCount()) (\(Runtime.isa))")
+            if let group { print("distributed: \(group.size) MPI processes, \(grouped(batch)) rows a global batch (about \(grouped(batch / group.size)) each)") }
         }
 
         // Without a validation split, the test rows are scored after each epoch (for the epoch
@@ -247,7 +266,7 @@ struct Train: ParsableCommand {
         let history = try model.fit(train, epochs: epochCount, batchSize: batch, loss: lossFunction, optimizer: opt,
                                     validation: monitor, validationSplit: validationSplit, metrics: metrics, seed: seed, schedule: rateSchedule,
                                     callbacks: [reporter], initialEpoch: initialEpoch, augmentation: augmentation,
-                                    precision: arithmetic)
+                                    precision: arithmetic, group: group)
         let seconds = Terminal.now() - started
 
         // Summary.
@@ -261,10 +280,10 @@ struct Train: ParsableCommand {
             }
         }
         if let test {
-            let r = try model.evaluate(test, loss: lossFunction, metrics: metrics)
+            let r = try model.evaluate(test, loss: lossFunction, metrics: metrics, group: group)
             print("test: " + summary(r) + " (\(grouped(test.count)) rows)")
         }
-        if let output {
+        if let output, (group?.rank ?? 0) == 0 {
             var column: String?
             if case .csv = source { column = data.target }
             try SavedModel(model: model, task: task, loss: lossFunction, target: column, classNames: train.classNames)
@@ -272,7 +291,7 @@ struct Train: ParsableCommand {
                                                                     batchSize: batch, shuffle: true)) : nil)
             print("saved the \(checkpoint ? "checkpoint" : "model") to \(output)")
         }
-        if let plot {
+        if let plot, (group?.rank ?? 0) == 0 {
             try CurvePlot(history: history, title: "\(arch), \(optimizer.rawValue), \(source.name)", heldOut: heldOut)
                 .write(to: plot)
             print("wrote the training curves to \(plot)")
