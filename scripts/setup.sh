@@ -12,6 +12,9 @@
 #                          model file into PyTorch (installed separately; its failure is not fatal)
 #   cmake                  optional: the CMake package config's test (find_package(nnbackprop))
 #   libfann-dev            optional: the FANN import tests (networks trained and saved by FANN itself)
+#   libopenmpi-dev openmpi-bin  optional: data-parallel training (NNBackpropMPI, nnb train
+#                          --distributed) and its tests under mpirun; without them the build has
+#                          "MPI: off" and the MPI tests skip
 #   onnx onnxruntime scikit-learn (PyPI, optional): the ONNX export tests and the scikit-learn
 #                          estimators' tests, which skip with a message without them
 # As root with apt-get it installs what is missing; otherwise it says what is missing and
@@ -34,7 +37,7 @@ if ! python3 -c "import onnx, onnxruntime, sklearn" 2>/dev/null; then
     || echo "setup: optional onnx, onnxruntime, scikit-learn not installed from PyPI; the tests that need them will skip" >&2
 fi
 optional=()
-for p in python3-torch cmake libfann-dev; do
+for p in python3-torch cmake libfann-dev libopenmpi-dev openmpi-bin; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || optional+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ]; then

@@ -59,6 +59,9 @@ step "no heap allocation per training step (release nnb under a malloc-counting 
 swift build -c release --product nnb
 Tests/alloc/check_steady_state.sh .build/release/nnb
 
+step "data-parallel training over MPI: mpirun -np 2 and 4 (scripts/test-mpi.sh)"
+scripts/test-mpi.sh .build/release/nnb
+
 step "heavy checks (release): Fashion-MNIST, the MLP and the README's CNN, from Swift, nnb, C and Python"
 NNB_HEAVY_TESTS=1 swift test -c release --filter 'FashionMNIST'
 expect "build/examples/fashion_mnist 10" '/test accuracy/ { seen = 1; ok = ($NF + 0 >= 0.885) } END { exit !(seen && ok) }'
