@@ -168,6 +168,25 @@ final class DataParallelTests: XCTestCase {
         XCTAssertTrue(first.hasPrefix("diverged"), first)
     }
 
+    /// Ranks given different data would run different numbers of steps (and wait forever):
+    /// fit refuses on every rank before the first step.
+    func testDifferentDataIsRefusedOnEveryRank() throws {
+        let a = try data(rows: 100), b = try data(rows: 90)
+        let out = ranks(2) { r, g in
+            let m = try Self.model(seed: 1)
+            do {
+                try m.fit(r == 0 ? a : b, epochs: 2, batchSize: 16, loss: .softmaxCrossEntropy(), optimizer: SGD(learningRate: 0.1), group: g)
+                return "trained"
+            } catch let e as NNError {
+                return e.message
+            }
+        }
+        for r in 0..<2 {
+            let msg = try out[r].get()
+            XCTAssertTrue(msg.contains("rank \(r) of 2 has other data sizes") && msg.contains("rows \(r == 0 ? 100 : 90)"), msg)
+        }
+    }
+
     /// The epoch-end check catches ranks whose weights drifted apart.
     func testHashCheckCatchesDifferentWeights() throws {
         let out = ranks(2) { r, g in try g.agrees(on: r == 0 ? 42 : 43) }

@@ -92,6 +92,14 @@ extension Sequential {
         trainer.prepare(batchSize: batch)
         if let augmentation { trainer.prepare(augmentation: augmentation) }
         if let group {
+            // Every process must run the same loop (the same number of steps and sums), or the
+            // group waits forever: the sizes that set it are checked first, on every process alike.
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            for v in [train.count, valid?.count ?? -1, parameterCount, bufferCount, batch, epochs, initialEpoch, shuffle ? 1 : 0]
+                + [Int(truncatingIfNeeded: seed)] { h = (h ^ UInt64(bitPattern: Int64(v))) &* 0x100_0000_01b3 }
+            guard try group.agrees(on: h) else {
+                throw .invalidArgument("data-parallel training: rank \(group.rank) of \(group.size) has other data sizes, model size or options (rows \(train.count), validation rows \(valid?.count ?? 0), \(parameterCount) parameters, batch \(batch), epochs \(initialEpoch)..<\(epochs), seed \(seed)) than rank 0; every process must call fit alike")
+            }
             trainer.join(group)
             try group.broadcast(parameters) // every process starts from rank 0's weights
             if buffers.count > 0 { try group.broadcast(buffers) }

@@ -113,7 +113,7 @@ public final class Trainer {
 
     /// The data-parallel step's reducer and sums (fit with a group); nil otherwise.
     private var reducer: GradientReducer?
-    private var stepSums = [Double](repeating: 0, count: 2)
+    private var stepSums: [Double] = []
 
     /// Sets up data-parallel steps over `group`: backward hands each layer's gradients to the
     /// reducer as they become final.
@@ -131,24 +131,38 @@ public final class Trainer {
     func step(indices: ArraySlice<Int>, globalRows: Int, augmenting augmentation: ImageAugmentation? = nil,
               generator: inout SeededGenerator) throws(NNError) -> (global: Float, local: Float) {
         guard let reducer else { preconditionFailure("Trainer.step(globalRows:) without join") }
-        let n = indices.count
+        let n = indices.count, group = reducer.group
         reducer.begin(rows: n, globalRows: globalRows)
         var local: Float = 0
+        // An error here must not leave the other processes waiting in the sums: it is reported
+        // through them, so every process throws at the same step.
+        var failure: NNError?
         if n > 0 {
-            try model.validate(batch: n, training: true)
-            try Precision.checkTrainable(model)
-            batcher.gather(indices)
-            if let augmentation {
-                augmentation.apply(model.inputPointer(batch: n), rows: n, shape: model.sampleShape, generator: &generator,
-                                   plane: plane.pointer)
+            do throws(NNError) {
+                try model.validate(batch: n, training: true)
+                try Precision.checkTrainable(model)
+                batcher.gather(indices)
+                if let augmentation {
+                    augmentation.apply(model.inputPointer(batch: n), rows: n, shape: model.sampleShape, generator: &generator,
+                                       plane: plane.pointer)
+                }
+                model.setTrainingPrecision(precision)
+                local = batcher.run(rows: n, training: true, backward: true)
+            } catch {
+                failure = error
             }
-            model.setTrainingPrecision(precision)
-            local = batcher.run(rows: n, training: true, backward: true)
         }
-        try reducer.finish(computed: n > 0 && local.isFinite)
-        stepSums[0] = Double(local) * Double(n)
-        stepSums[1] = local.isFinite ? 0 : 1
-        try stepSums.withUnsafeMutableBufferPointer { (b) throws(NNError) in try reducer.group.sum(b) }
+        try reducer.finish(computed: failure == nil && n > 0 && local.isFinite)
+        if stepSums.count != 2 + group.size { stepSums = [Double](repeating: 0, count: 2 + group.size) }
+        for i in stepSums.indices { stepSums[i] = 0 }
+        stepSums[0] = failure == nil ? Double(local) * Double(n) : 0
+        stepSums[1] = failure == nil && !local.isFinite ? 1 : 0
+        stepSums[2 + group.rank] = failure == nil ? 0 : 1
+        try stepSums.withUnsafeMutableBufferPointer { (b) throws(NNError) in try group.sum(b) }
+        if let failure { throw failure.prefixed("rank \(group.rank) of \(group.size): ") }
+        if let other = (0..<group.size).first(where: { stepSums[2 + $0] > 0 }) {
+            throw .invalidData("data-parallel training: rank \(other) of \(group.size) failed at this step (its own error says why); rank \(group.rank) stops too")
+        }
         let global = stepSums[1] > 0 ? Float.nan : Float(stepSums[0] / Double(max(globalRows, 1)))
         if global.isFinite { update() }
         return (global, local)
