@@ -159,7 +159,8 @@ let package = Package(
         // include/nnbackprop.h as a module, so the C API is implemented with the header's own types.
         .systemLibrary(name: "CNNBackprop", path: "include"),
         // The C API: one @c function per call in include/nnbackprop.h, on top of NNBackprop.
-        .target(name: "NNBackpropCAPI", dependencies: ["NNBackprop", "CNNBackprop", "CKernels"], path: "Sources/NNBackpropCAPI"),
+        .target(name: "NNBackpropCAPI", dependencies: ["NNBackprop", "NNBackpropMPI", "CNNBackprop", "CKernels"],
+                path: "Sources/NNBackpropCAPI"),
         // The MPI shim (see "MPI discovery" above) and data-parallel training over it.
         .target(
             name: "CMPI",

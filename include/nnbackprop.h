@@ -52,7 +52,7 @@ extern "C" {
 #endif
 
 #define NNB_VERSION_MAJOR 0
-#define NNB_VERSION_MINOR 5
+#define NNB_VERSION_MINOR 6
 #define NNB_VERSION_PATCH 0
 /* NNB_VERSION_MAJOR * 10000 + NNB_VERSION_MINOR * 100 + NNB_VERSION_PATCH */
 #define NNB_VERSION_NUMBER (NNB_VERSION_MAJOR * 10000 + NNB_VERSION_MINOR * 100 + NNB_VERSION_PATCH)
@@ -67,7 +67,7 @@ extern "C" {
  * header and library agree. */
 NNB_API int nnb_version(void);
 NNB_API int nnb_abi_version(void);
-/* "0.5.0" */
+/* "0.6.0" */
 NNB_API const char *nnb_version_string(void);
 
 /* ------------------------------------------------------------------------------------------ */
@@ -299,6 +299,18 @@ typedef struct nnb_train_options {
                                   accumulation, fp32 master weights; needs AVX512_BF16, else
                                   NNB_ERR_UNSUPPORTED: see nnb_precision_supported).
                                   Evaluation and prediction stay fp32 */
+    /* Added in 0.6 (an older, smaller struct ends above and keeps the defaults): data-parallel
+       training over MPI (nnb_train only), for a program run under mpirun. Every process of the
+       communicator calls nnb_train with the same model, data and options; the weights start as
+       rank 0's, each process takes its share of every shuffled global batch of batch_size rows,
+       gradients are summed with MPI_Iallreduce while backward runs, every process applies the
+       same update and ends with the same weights (checked after each epoch); the epoch reports
+       cover every process's rows. An error on one process (bad data, a NaN loss) returns an error
+       on every process at the same step. MPI is initialized if the program has not done so (and
+       then finalized when the process exits); a program that initialized it finalizes it. A build without MPI: NNB_ERR_UNSUPPORTED. */
+    int32_t distributed;       /* 1: train data-parallel over MPI; default 0 */
+    const void *mpi_comm;      /* with distributed: the address of the MPI_Comm to use (NULL, the
+                                  default: MPI_COMM_WORLD); it is duplicated, not kept */
 } nnb_train_options;
 
 /* Sets struct_size and every default above. An option changed from its default that the chosen

@@ -86,6 +86,24 @@ wait $job || rc=$?
 [ "$rc" != 0 ] || fail "the job exited 0 after rank 1 was killed"
 echo "rank 1 killed: the job ended in $(( $(date +%s) - t1 )) s with status $rc"
 
+echo "-- Python through the C API (options.distributed), 2 ranks"
+lib=${NNBACKPROP_LIB:-build/lib/libnnbackprop.so}
+if [ -f "$lib" ] && NNBACKPROP_LIB="$lib" "$py" -c "import numpy" 2>/dev/null; then
+  NNBACKPROP_LIB="$lib" "$py" Tests/mpi/train_python.py "$dir" --single
+  NNBACKPROP_LIB="$lib" "${mpi[@]}" -np 2 -x NNBACKPROP_LIB "$py" Tests/mpi/train_python.py "$dir"
+  "$py" - "$dir" <<'PY' || fail "Python: the ranks' weights differ from each other or from one process"
+import sys, numpy as np
+d = sys.argv[1]
+one, r0, r1 = (np.load(f"{d}/{n}.npz") for n in ("single", "rank0", "rank1"))
+same = all(np.array_equal(r0[k], r1[k]) for k in r0.files)
+worst = max(float(np.max(np.abs(r0[k].astype(np.float64) - one[k]))) for k in r0.files)
+print(f"Python, 2 ranks: ranks bitwise equal {same}; largest difference from one process {worst:.3g}")
+sys.exit(0 if same and worst <= 1e-5 else 1)
+PY
+else
+  echo "Python: skipped ($lib not built, or no numpy)"
+fi
+
 if [ -d /usr/share/datasets/fashion-mnist ] || [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   echo "-- Fashion-MNIST MLP, 5 epochs at global batch 128: one process and 2 ranks"
   fm=(--data fashion-mnist --layers 256,128 --epochs 5 --batch-size 128 --seed 42 --quiet)

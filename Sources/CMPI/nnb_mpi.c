@@ -2,6 +2,7 @@
 #include "nnb_mpi.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef NNB_HAVE_MPI
@@ -9,7 +10,7 @@
 #include <mpi.h>
 
 enum { MAX_PENDING = 256 };
-static MPI_Comm comm_ = MPI_COMM_NULL;
+static MPI_Comm comm_ = MPI_COMM_NULL, base_ = MPI_COMM_NULL; /* the duplicate, and what it duplicates */
 static int we_initialized_;
 static MPI_Request pending_[MAX_PENDING];
 static int n_pending_;
@@ -35,6 +36,12 @@ void nnb_mpi_library_version(char *out, size_t cap) {
 
 int nnb_mpi_init(const void *comm, int *rank, int *size, char *err, size_t cap) {
     int ready = 0, done = 0, rc;
+    const MPI_Comm wanted = comm ? *(const MPI_Comm *)comm : MPI_COMM_WORLD;
+    if (comm_ != MPI_COMM_NULL && wanted != base_) { /* another communicator than last time */
+        if (n_pending_ > 0) return snprintf(err, cap, "gradient sums are still pending on the previous communicator"), -1;
+        MPI_Comm_free(&comm_);
+        comm_ = MPI_COMM_NULL;
+    }
     if (comm_ == MPI_COMM_NULL) {
         MPI_Finalized(&done);
         if (done) return snprintf(err, cap, "MPI is already finalized"), -1;
@@ -44,9 +51,11 @@ int nnb_mpi_init(const void *comm, int *rank, int *size, char *err, size_t cap) 
             if ((rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided)) != MPI_SUCCESS)
                 return fail(rc, "MPI_Init_thread", err, cap);
             we_initialized_ = 1;
+            atexit(nnb_mpi_finalize); /* a program that did not start MPI does not end it either */
         }
-        const MPI_Comm base = comm ? *(const MPI_Comm *)comm : MPI_COMM_WORLD;
-        if ((rc = MPI_Comm_dup(base, &comm_)) != MPI_SUCCESS) return fail(rc, "MPI_Comm_dup", err, cap);
+        if (wanted == MPI_COMM_NULL) return snprintf(err, cap, "the communicator is MPI_COMM_NULL"), -1;
+        if ((rc = MPI_Comm_dup(wanted, &comm_)) != MPI_SUCCESS) return fail(rc, "MPI_Comm_dup", err, cap);
+        base_ = wanted;
         MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
     }
     MPI_Comm_rank(comm_, rank);

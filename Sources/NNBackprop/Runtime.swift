@@ -5,7 +5,7 @@ import CKernels
 public enum Runtime {
     /// The version, "major.minor.patch": the one source of it (the C header's NNB_VERSION_*
     /// macros must agree; the C tests check them against it).
-    public static let version: StaticString = "0.5.0"
+    public static let version: StaticString = "0.6.0"
     /// `version` as a String.
     public static var versionString: String { version.description }
 

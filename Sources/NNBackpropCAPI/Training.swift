@@ -2,6 +2,7 @@
 
 import CNNBackprop
 import NNBackprop
+import NNBackpropMPI
 
 /// The loss, optimizer and loop settings fixed by nnb_compile (or by nnb_train for its run).
 struct CompiledTraining {
@@ -90,6 +91,8 @@ private func readOptions(_ options: UnsafePointer<nnb_train_options>?) throws ->
     try check(o.gamma >= 0 && o.gamma.isFinite, "gamma must be positive (0 = the schedule's default), got \(o.gamma)")
     try check(o.resume == 0 || o.resume == 1, "resume must be 0 or 1, got \(o.resume)")
     try check(o.augment_flip == 0 || o.augment_flip == 1, "augment_flip must be 0 or 1, got \(o.augment_flip)")
+    try check(o.distributed == 0 || o.distributed == 1, "distributed must be 0 or 1, got \(o.distributed)")
+    try check(o.mpi_comm == nil || o.distributed == 1, "mpi_comm is the communicator of distributed training; set distributed to 1 or leave mpi_comm NULL")
     try makePrecision(o).checkSupported()
     try checkApplicable(o)
     return o
@@ -265,6 +268,9 @@ public func nnbTrain(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ rows
                 let held = Int((Double(rows) * Double(o.validation_split)).rounded())
                 h.model.scaler = Standardizer(fitting: held > 0 ? try data.subset(0..<(rows - held)) : data)
             }
+            // Joined before anything that could fail on one process only is checked by fit (its
+            // checks then fail on every process alike).
+            let group = o.distributed != 0 ? try MPIGroup(communicator: o.mpi_comm) : nil
             var initialEpoch = 0
             if o.resume != 0 {
                 guard let checkpoint = h.checkpoint else {
@@ -305,7 +311,7 @@ public func nnbTrain(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ rows
                                     patience: Int(o.early_stopping_patience), restoreBest: o.restore_best != 0)
                     : nil,
                 callbacks: [tracker] + (relay.map { [$0] } ?? []), initialEpoch: initialEpoch,
-                augmentation: training.augmentation, precision: training.precision)
+                augmentation: training.augmentation, precision: training.precision, group: group)
             training.epochsRun = initialEpoch + history.epochs.count
             h.compiled = training
             if !history.epochs.isEmpty {
@@ -328,6 +334,9 @@ public func nnbCompile(_ model: OpaquePointer?, _ options: UnsafePointer<nnb_tra
         }
         guard o.resume == 0 else {
             throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "options.resume continues a checkpoint in nnb_train; nnb_compile starts a new optimizer state")
+        }
+        guard o.distributed == 0 else {
+            throw CAPIFailure(NNB_ERR_INVALID_ARGUMENT, "options.distributed trains over MPI in nnb_train only; nnb_compile, nnb_train_batch and nnb_train_epoch run on one process")
         }
         let training = try compile(o)
         try h.mutate("nnb_compile") {

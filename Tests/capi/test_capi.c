@@ -1626,6 +1626,30 @@ static void test_precision(void) {
     free(y);
 }
 
+/* options.distributed and mpi_comm (0.6): bad values and the calls that do not take them are
+ * refused before MPI is touched (training under mpirun is scripts/test-mpi.sh's). */
+static void test_distributed_options(void) {
+    float x[16] = {0}, y[4] = {0, 1, 0, 1};
+    nnb_model *m = new_model("4-2", 1);
+    if (!m) return;
+    nnb_train_options o;
+    nnb_train_options_init_sized(&o, sizeof o);
+    check(o.distributed == 0 && o.mpi_comm == NULL, "defaults: distributed 0, mpi_comm NULL");
+    o.distributed = 2;
+    expect(nnb_train(m, x, 4, 4, y, 1, &o, NULL), NNB_ERR_INVALID_ARGUMENT, "distributed = 2");
+    check(strstr(nnb_last_error(), "distributed must be 0 or 1") != NULL, "the message says so: %s", nnb_last_error());
+    o.distributed = 0;
+    int comm = 0;
+    o.mpi_comm = &comm;
+    expect(nnb_train(m, x, 4, 4, y, 1, &o, NULL), NNB_ERR_INVALID_ARGUMENT, "mpi_comm without distributed");
+    check(strstr(nnb_last_error(), "mpi_comm") != NULL, "the message names mpi_comm: %s", nnb_last_error());
+    o.mpi_comm = NULL;
+    o.distributed = 1;
+    expect(nnb_compile(m, &o), NNB_ERR_INVALID_ARGUMENT, "nnb_compile with distributed");
+    check(strstr(nnb_last_error(), "nnb_train only") != NULL, "the message says where it applies: %s", nnb_last_error());
+    nnb_model_free(m);
+}
+
 /* nnb_model_quantize_int8: predictions close to fp32 with the same classes, kept in files,
  * refused for training and for bad input, undone by nnb_model_remove_quantization. */
 static void test_int8(void) {
@@ -2895,6 +2919,7 @@ int main(int argc, char **argv) {
         {"determinism", test_determinism},
         {"precision", test_precision},
         {"int8", test_int8},
+        {"distributed_options", test_distributed_options},
         {"threads_predict", test_concurrent_predict},
         {"threads_busy", test_busy},
         {"free_null", test_free_null},

@@ -17,7 +17,7 @@ import sys
 import warnings
 
 # Mirrors of the header's macros.
-VERSION_MAJOR, VERSION_MINOR, VERSION_PATCH = 0, 5, 0
+VERSION_MAJOR, VERSION_MINOR, VERSION_PATCH = 0, 6, 0
 VERSION_NUMBER = VERSION_MAJOR * 10000 + VERSION_MINOR * 100 + VERSION_PATCH
 ABI_VERSION = 1
 
@@ -140,6 +140,8 @@ class TrainOptions(ctypes.Structure):
         ("augment_shift", ctypes.c_int32),
         ("augment_flip", ctypes.c_int32),
         ("precision", ctypes.c_char_p),
+        ("distributed", ctypes.c_int32),
+        ("mpi_comm", ctypes.c_void_p),
     ]
 
 

@@ -168,7 +168,24 @@ _OPTION_FIELDS = {
     "augment_shift": int,
     "augment_flip": int,
     "precision": str,
+    "distributed": int,
+    "mpi_comm": "comm",
 }
+
+
+def _comm_address(comm):
+    """The address of an MPI_Comm: an mpi4py communicator's, or an int address; None: NULL."""
+    if comm is None:
+        return None
+    if isinstance(comm, int) and not isinstance(comm, bool):
+        return comm
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise TypeError(f"training option 'mpi_comm' takes an mpi4py communicator or an int address, got {type(comm).__name__}") from None
+    if not isinstance(comm, MPI.Comm):
+        raise TypeError(f"training option 'mpi_comm' takes an mpi4py communicator or an int address, got {type(comm).__name__}")
+    return MPI._addressof(comm)
 
 
 def _options(epochs, batch_size, loss, optimizer, lr, validation_split, options):
@@ -190,7 +207,9 @@ def _options(epochs, batch_size, loss, optimizer, lr, validation_split, options)
         kind = _OPTION_FIELDS.get(key)
         if kind is None:
             raise TypeError(f"unknown training option {key!r}; known: {', '.join(sorted(_OPTION_FIELDS))}")
-        if kind is str:
+        if kind == "comm":
+            o.mpi_comm = _comm_address(value)
+        elif kind is str:
             if value is not None and not isinstance(value, str):
                 raise TypeError(f"training option {key!r} takes a str, got {type(value).__name__}")
             setattr(o, key, value.encode() if value is not None else None)

@@ -14,7 +14,8 @@
 int nnb_mpi_built(void);
 /* The MPI library's version line (empty without MPI). */
 void nnb_mpi_library_version(char *out, size_t cap);
-/* Initializes MPI if the program has not (MPI_Init_thread, MPI_THREAD_FUNNELED), then uses a
+/* Initializes MPI if the program has not (MPI_Init_thread, MPI_THREAD_FUNNELED; then finalized
+ * at exit, by atexit, unless nnb_mpi_finalize ran first), then uses a
  * duplicate of comm (an MPI_Comm passed by address; NULL: MPI_COMM_WORLD) with errors returned,
  * not fatal. Sets rank and size. Again after success: the same communicator. */
 int nnb_mpi_init(const void *comm, int *rank, int *size, char *err, size_t cap);

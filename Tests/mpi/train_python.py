@@ -1,0 +1,31 @@
+"""One process of the Python data-parallel test (scripts/test-mpi.sh runs it under mpirun):
+trains a small model on fixed data through the C API's options.distributed, then writes this
+process's weights to OUT/rank<R>.npz (R from Open MPI's OMPI_COMM_WORLD_RANK; 0 alone).
+
+    train_python.py OUT [--single]
+"""
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python"))
+import nnbackprop as nnb  # noqa: E402
+
+
+def main():
+    out = sys.argv[1]
+    single = "--single" in sys.argv
+    rank = int(os.environ.get("OMPI_COMM_WORLD_RANK", "0"))
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((150, 6)).astype(np.float32)
+    y = (x[:, 0] * x[:, 1] + x[:, 2] > 0).astype(np.int64)
+    # Every rank builds the model with its own seed: distributed training starts from rank 0's.
+    model = nnb.Model("6-16:tanh-2", seed=5 if single or rank == 0 else 50 + rank)
+    options = {} if single else {"distributed": 1}
+    model.fit(x, y, epochs=8, batch_size=20, optimizer="sgd", lr=0.1, seed=11, **options)
+    np.savez(os.path.join(out, "single.npz" if single else f"rank{rank}.npz"), **model.state_dict())
+
+
+if __name__ == "__main__":
+    main()
