@@ -43,9 +43,22 @@ public final class MPIGroup: DataParallelGroup {
         try Self.check("broadcast") { nnb_mpi_broadcast_floats(p, values.count, $0, $1) }
     }
 
+    /// Seconds this process has spent waiting in blocking sums and in `finishSums`: the
+    /// communication that computation did not hide (benchmarks read it).
+    public private(set) var waitSeconds: Double = 0
+
+    private func timed<T>(_ body: () throws(NNError) -> T) throws(NNError) -> T {
+        let start = ContinuousClock.now
+        defer {
+            let d = ContinuousClock.now - start
+            waitSeconds += Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        }
+        return try body()
+    }
+
     public func sum(_ values: UnsafeMutableBufferPointer<Double>) throws(NNError) {
         guard let p = values.baseAddress else { return }
-        try Self.check("sum") { nnb_mpi_sum_doubles(p, values.count, $0, $1) }
+        try timed { () throws(NNError) in try Self.check("sum") { nnb_mpi_sum_doubles(p, values.count, $0, $1) } }
     }
 
     public func startSum(_ values: UnsafeMutableBufferPointer<Float>) throws(NNError) {
@@ -56,7 +69,7 @@ public final class MPIGroup: DataParallelGroup {
     public func progress() { nnb_mpi_progress() }
 
     public func finishSums() throws(NNError) {
-        try Self.check("gradient sum") { nnb_mpi_finish_sums($0, $1) }
+        try timed { () throws(NNError) in try Self.check("gradient sum") { nnb_mpi_finish_sums($0, $1) } }
     }
 
     /// Ends every process of the job with exit status `code`, after printing `message` with this

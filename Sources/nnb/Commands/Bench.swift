@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import CKernels
 import NNBackprop
+import NNBackpropMPI
 
 /// `nnb bench`: training throughput of the 784-256-128-10 ReLU network on Fashion-MNIST,
 /// beside a numpy MLP and PyTorch run by the same command on the same data and thread count.
@@ -52,20 +53,29 @@ struct Bench: ParsableCommand {
     @Flag(help: "Also train with bf16 products (AVX512_BF16) and print that figure and its ratio to nnb's fp32 one.")
     var bf16 = false
 
+    @Flag(help: "Data-parallel training over MPI: the MLP on 1, 2 and 4 ranks of one thread against 1 rank of 2 threads (each as a child mpirun), and the share of time spent waiting for gradient sums. One batch size (default 128).")
+    var distributed = false
+
+    @Flag(help: .hidden)
+    var distributedWorker = false
+
     func validate() throws {
         guard samples >= 1 else { throw ValidationError("--samples must be at least 1, got \(samples)") }
         try validateThreads(threads)
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1, got \(repeats)") }
         _ = try parsedBatchSizes()
         _ = try parsedOptimizers()
+        if distributed && (cnn || bf16 || optimizers != nil) {
+            throw ValidationError("--distributed benchmarks the MLP with sgd in fp32; leave out --cnn, --bf16 and --optimizers")
+        }
         if cnn && optimizers != nil { throw ValidationError("--cnn trains with adam only; leave out --optimizers") }
         if bf16 && !Precision.bf16.isSupported {
             throw ValidationError("--bf16: this CPU's SIMD path (\(Runtime.isa)) has no AVX512_BF16")
         }
     }
 
-    private func parsedBatchSizes() throws(ValidationError) -> [Int] {
-        let sizes = try parseLayerSizes(batchSizes ?? (cnn ? "32,128" : "32,128,256"))
+    private func parsedBatchSizes(default fallback: String? = nil) throws(ValidationError) -> [Int] {
+        let sizes = try parseLayerSizes(batchSizes ?? fallback ?? (cnn ? "32,128" : "32,128,256"))
         guard !sizes.isEmpty else { throw ValidationError("--batch-sizes needs at least one size") }
         return sizes
     }
@@ -79,6 +89,15 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        if distributed || distributedWorker {
+            let sizes = try parsedBatchSizes(default: "128")
+            guard sizes.count == 1 else { throw ValidationError("--distributed takes one batch size, got \(sizes.count)") }
+            if distributedWorker {
+                applyThreads(threads)
+                return try DistributedBench.worker(samples: samples, repeats: repeats, batch: sizes[0])
+            }
+            return try DistributedBench(samples: samples, repeats: repeats, batch: sizes[0]).run()
+        }
         if cnn {
             try CNNBench(samples: samples, threads: threads, repeats: repeats, batchSizes: try parsedBatchSizes(), noPeers: noPeers,
                          bf16: bf16).run()
