@@ -253,11 +253,34 @@ private func deliver(_ r: nnb_epoch_report, to out: UnsafeMutablePointer<nnb_epo
     withUnsafeBytes(of: &copy) { UnsafeMutableRawPointer(out).copyMemory(from: $0.baseAddress!, byteCount: size) }
 }
 
+/// The MPI group of a call with options.distributed = 1 (read from the caller's struct as it
+/// is, before any check), else nil.
+private func distributedGroup(_ options: UnsafePointer<nnb_train_options>?) throws -> MPIGroup? {
+    guard let options else { return nil }
+    let size = Int(UnsafeRawPointer(options).load(as: UInt32.self))
+    guard size >= MemoryLayout<nnb_train_options>.offset(of: \.mpi_comm)! + MemoryLayout<UnsafeRawPointer?>.size,
+          options.pointee.distributed == 1 else { return nil }
+    return try MPIGroup(communicator: options.pointee.mpi_comm)
+}
+
 @c(nnb_train)
 public func nnbTrain(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ rows: Int, _ cols: Int,
                      _ y: UnsafePointer<Float>?, _ yCols: Int, _ options: UnsafePointer<nnb_train_options>?,
                      _ last: UnsafeMutablePointer<nnb_epoch_report>?) -> nnb_status {
-    capiCall("nnb_train") {
+    return capiCall("nnb_train") {
+        // Distributed: the group first, so that a check failing on some processes only is
+        // reported to all (agree) instead of leaving the others waiting in fit's first sum.
+        let group = try distributedGroup(options)
+        var agreed = false
+        do {
+            try train(group: group, agreed: &agreed)
+        } catch where group != nil && !agreed {
+            _ = try? group!.agree(.invalidData("before training"), during: "its checks before training")
+            throw error
+        }
+    }
+
+    func train(group: MPIGroup?, agreed: inout Bool) throws {
         let h = try handle(model)
         let o = try readOptions(options)
         var training = try compile(o)
@@ -268,9 +291,6 @@ public func nnbTrain(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ rows
                 let held = Int((Double(rows) * Double(o.validation_split)).rounded())
                 h.model.scaler = Standardizer(fitting: held > 0 ? try data.subset(0..<(rows - held)) : data)
             }
-            // Joined before anything that could fail on one process only is checked by fit (its
-            // checks then fail on every process alike).
-            let group = o.distributed != 0 ? try MPIGroup(communicator: o.mpi_comm) : nil
             var initialEpoch = 0
             if o.resume != 0 {
                 guard let checkpoint = h.checkpoint else {
@@ -298,6 +318,10 @@ public func nnbTrain(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ rows
                 epochStarted = ContinuousClock.now
                 return .proceed
             })
+            if let group {
+                try group.agree(nil, during: "its checks before training")
+                agreed = true // from here fit's errors are collective
+            }
             // From here the weights move on from the checkpoint's: it is used (a refused call above
             // leaves it for the next one).
             h.checkpoint = nil

@@ -14,10 +14,23 @@ final class DataParallelTests: XCTestCase {
         private var arrived = 0, generation = 0
         var floats: [[Float]]
         var doubles: [[Double]]
+        /// Each rank's last collective, (kind, count): they must agree, or the ranks have lost
+        /// step (with MPI: a hang or garbage). The first disagreement seen.
+        var tags: [String]
+        private(set) var mismatch: String?
         init(size: Int) {
             self.size = size
             floats = Array(repeating: [], count: size)
             doubles = Array(repeating: [], count: size)
+            tags = Array(repeating: "", count: size)
+        }
+        /// Deposits this rank's tag, waits for all, and records a disagreement.
+        func enter(_ rank: Int, _ tag: String) {
+            tags[rank] = tag
+            barrier()
+            cond.lock()
+            if mismatch == nil, Set(tags).count > 1 { mismatch = "ranks disagree on a collective: \(tags)" }
+            cond.unlock()
         }
         func barrier() {
             cond.lock()
@@ -45,6 +58,8 @@ final class DataParallelTests: XCTestCase {
             self.hub = hub
         }
         func broadcast(_ values: UnsafeMutableBufferPointer<Float>) throws(NNError) {
+            hub.enter(rank, "broadcast \(values.count)")
+            if let m = hub.mismatch { fatalError("ThreadGroup: \(m)") } // would hang or mix buffers under MPI
             if rank == 0 { hub.floats[0] = Array(values) }
             hub.barrier()
             if rank != 0 { _ = values.update(fromContentsOf: hub.floats[0]) }
@@ -52,6 +67,8 @@ final class DataParallelTests: XCTestCase {
         }
         func sum(_ values: UnsafeMutableBufferPointer<Double>) throws(NNError) {
             sums += 1
+            hub.enter(rank, "sum \(values.count)")
+            if let m = hub.mismatch { fatalError("ThreadGroup: \(m)") } // would hang or mix buffers under MPI
             hub.doubles[rank] = Array(values)
             hub.barrier()
             for i in values.indices { values[i] = (0..<size).reduce(0.0) { $0 + hub.doubles[$1][i] } }
@@ -59,6 +76,8 @@ final class DataParallelTests: XCTestCase {
         }
         func startSum(_ values: UnsafeMutableBufferPointer<Float>) throws(NNError) {
             gradientSums += 1
+            hub.enter(rank, "gradient sum \(values.count)")
+            if let m = hub.mismatch { fatalError("ThreadGroup: \(m)") } // would hang or mix buffers under MPI
             hub.floats[rank] = Array(values)
             hub.barrier()
             for i in values.indices { values[i] = (0..<size).reduce(Float(0)) { $0 + hub.floats[$1][i] } }
@@ -101,6 +120,7 @@ final class DataParallelTests: XCTestCase {
             t.start()
         }
         done.wait()
+        XCTAssertNil(hub.mismatch)
         return results.map { $0! }
     }
 
@@ -185,6 +205,81 @@ final class DataParallelTests: XCTestCase {
             let msg = try out[r].get()
             XCTAssertTrue(msg.contains("rank \(r) of 2 has other data sizes") && msg.contains("rows \(r == 0 ? 100 : 90)"), msg)
         }
+    }
+
+    /// Many buckets a step (a 256-byte bucket size): still one process's weights; and a rank
+    /// whose loss overflows (its rows are huge) contributes the same buckets as the others, so
+    /// every rank stops with `diverged` at the same step, in step with each other.
+    func testManyBucketsAndOneRankDiverging() throws {
+        let saved = GradientReducer.bucketBytes
+        GradientReducer.bucketBytes = 256
+        defer { GradientReducer.bucketBytes = saved }
+        let train = try data()
+        let single = try Self.model(seed: 1)
+        try single.fit(train, epochs: 3, batchSize: 32, loss: .softmaxCrossEntropy(), optimizer: SGD(learningRate: 0.1), seed: 2)
+        let got = try ranks(3) { _, g in
+            let m = try Self.model(seed: 1)
+            try m.fit(train, epochs: 3, batchSize: 32, loss: .softmaxCrossEntropy(), optimizer: SGD(learningRate: 0.1), seed: 2, group: g)
+            return (Array(m.parameters), g.gradientSums)
+        }.map { try $0.get() }
+        XCTAssertGreaterThanOrEqual(got[0].1, 2 * 3 * 7, "expected two buckets in each of the 21 steps, got \(got[0].1) sums")
+        XCTAssertEqual(got[1].0, got[0].0)
+        XCTAssertLessThan(zip(got[0].0, Array(single.parameters)).map { abs($0 - $1) }.max()!, 1e-5)
+
+        // Rank 1's targets are so large that its squared error overflows on the first step.
+        let x = Array(train.features)
+        let small = try Dataset(features: x, featureCount: 2, targets: .values(x.map { $0 * 0.5 }, width: 2))
+        let huge = try Dataset(features: x, featureCount: 2, targets: .values(x.map { $0 * 1e30 + 1e30 }, width: 2))
+        let out = ranks(2) { r, g in
+            let m = try Self.model(seed: 1)
+            do {
+                try m.fit(r == 1 ? huge : small, epochs: 2, batchSize: 32, loss: .mse, optimizer: SGD(learningRate: 0.1),
+                          seed: 2, group: g)
+                return "trained"
+            } catch let e as NNError {
+                if case .diverged = e { return "diverged" }
+                return e.message
+            }
+        }
+        XCTAssertEqual(try out.map { try $0.get() }, ["diverged", "diverged"])
+    }
+
+    /// A check that fails on one rank only (its validation split leaves no rows) is reported
+    /// to all: that rank throws its own error, the others name it; none waits.
+    func testSetupErrorOnOneRankEndsAll() throws {
+        let train = try data(rows: 40)
+        let out = ranks(2) { r, g in
+            let m = try Self.model(seed: 1)
+            do {
+                try m.fit(train, epochs: 2, batchSize: 8, loss: .softmaxCrossEntropy(), optimizer: SGD(learningRate: 0.1),
+                          validationSplit: r == 1 ? 0.001 : 0.25, group: g)
+                return "trained"
+            } catch let e as NNError {
+                return e.message
+            }
+        }
+        let messages = try out.map { try $0.get() }
+        XCTAssertTrue(messages[1].hasPrefix("rank 1 of 2: validationSplit"), messages[1])
+        XCTAssertTrue(messages[0].contains("rank 1 of 2 failed its checks before training"), messages[0])
+    }
+
+    /// A callback that stops training on one rank stops every rank at the same step.
+    func testStopOnOneRankStopsAll() throws {
+        final class StopAt: TrainingCallback {
+            let batch: Int
+            init(_ batch: Int) { self.batch = batch }
+            func batchEnded(_ p: BatchProgress) -> TrainingControl { p.batch == batch ? .stop : .proceed }
+        }
+        let train = try data()
+        let got = try ranks(2) { r, g in
+            let m = try Self.model(seed: 1)
+            let h = try m.fit(train, epochs: 3, batchSize: 16, loss: .softmaxCrossEntropy(), optimizer: SGD(learningRate: 0.1),
+                              callbacks: r == 1 ? [StopAt(4)] : [StopAt(-1)], group: g)
+            return (Array(m.parameters), h.epochs.count)
+        }.map { try $0.get() }
+        XCTAssertEqual(got[0].1, 1)
+        XCTAssertEqual(got[1].1, 1)
+        XCTAssertEqual(got[0].0, got[1].0)
     }
 
     /// The epoch-end check catches ranks whose weights drifted apart.

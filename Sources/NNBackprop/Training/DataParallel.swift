@@ -32,6 +32,26 @@ extension DataParallelGroup {
         (count * rank / size)..<(count * (rank + 1) / size)
     }
 
+    /// Makes a local error collective: every process calls this at the same point with its
+    /// own error or nil; when any failed, each throws, the failing ones their own error (with
+    /// their rank), the others an error naming the first failing rank. Without errors, returns.
+    public func agree(_ failure: NNError?, during what: String) throws(NNError) {
+        var flags = [Double](repeating: 0, count: size)
+        if failure != nil { flags[rank] = 1 }
+        try flags.withUnsafeMutableBufferPointer { (b) throws(NNError) in try sum(b) }
+        if let failure { throw failure.prefixed("rank \(rank) of \(size)") }
+        if let other = flags.firstIndex(where: { $0 > 0 }) {
+            throw .invalidData("data-parallel training: rank \(other) of \(size) failed \(what) (its own error says why); rank \(rank) stops too")
+        }
+    }
+
+    /// Whether any process says true (a stop request, say): the same answer on every process.
+    func any(_ flag: Bool) throws(NNError) -> Bool {
+        var v = [flag ? 1.0 : 0.0]
+        try v.withUnsafeMutableBufferPointer { (b) throws(NNError) in try sum(b) }
+        return v[0] > 0
+    }
+
     /// Whether `hash` is the same on every process: rank 0's, broadcast in four 16-bit pieces
     /// (exact as floats), against each one's own, and the mismatches summed.
     func agrees(on hash: UInt64) throws(NNError) -> Bool {
@@ -59,11 +79,16 @@ final class GradientReducer {
     private var scale: Float = 1
     private(set) var failure: NNError?
 
-    init(group: any DataParallelGroup, model: Sequential, bucketBytes: Int = 1 << 20) {
+    /// The bucket size: about 1 MB; tests make it small to run many buckets.
+    nonisolated(unsafe) static var bucketBytes = 1 << 20
+
+    init(group: any DataParallelGroup, model: Sequential) {
         self.group = group
         gradients = model.gradients
         offsets = model.parameterOffsets
-        bucketFloats = max(1, bucketBytes / 4)
+        // At most about 128 buckets a step, however large the model (the MPI shim keeps 256
+        // sums in flight at most).
+        bucketFloats = max(1, Self.bucketBytes / 4, (model.parameterCount + 127) / 128)
         ready = gradients.count
         end = gradients.count
     }
@@ -100,12 +125,14 @@ final class GradientReducer {
     /// backward (no rows, or a non-finite loss), so it contributes zeros.
     func finish(computed: Bool) throws(NNError) {
         if !computed {
+            // The same buckets, in the same order, as a process that ran backward: every
+            // process must start the same sums.
             gradients.update(repeating: 0)
-            ready = 0
+            ready = gradients.count
             end = gradients.count
-        } else {
-            ready = 0 // layers without a layerDone (none yet) are final now too
+            for i in stride(from: offsets.count - 2, through: 0, by: -1) { layerDone(i) }
         }
+        ready = 0 // every layer has reported by now; this only guards the last bucket
         flush()
         try group.finishSums()
         if let failure { throw failure }

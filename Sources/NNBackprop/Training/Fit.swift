@@ -47,37 +47,20 @@ extension Sequential {
                     callbacks: [any TrainingCallback] = [], initialEpoch: Int = 0,
                     dataOrder: DataOrder? = nil, augmentation: ImageAugmentation? = nil,
                     precision: Precision = .fp32, group: (any DataParallelGroup)? = nil) throws(NNError) -> History {
-        guard epochs >= 0 else { throw .invalidArgument("epochs must be non-negative, got \(epochs)") }
-        guard initialEpoch >= 0 && initialEpoch <= epochs else {
-            throw .invalidArgument("initialEpoch must be in [0, epochs] (\(epochs)), got \(initialEpoch)")
+        func setup() throws(NNError) -> (Dataset, Dataset?, ImageAugmentation?) {
+            try fitSetup(data, epochs: epochs, batchSize: batchSize, loss: loss, validation: validation, validationSplit: validationSplit,
+                         metrics: metrics, schedule: schedule, clipNorm: clipNorm, earlyStopping: earlyStopping,
+                         initialEpoch: initialEpoch, augmentation: augmentation, precision: precision)
         }
-        guard batchSize > 0 else { throw .invalidArgument("batchSize must be positive, got \(batchSize)") }
-        guard validationSplit >= 0 && validationSplit < 1 else {
-            throw .invalidArgument("validationSplit must be in [0, 1), got \(validationSplit)")
-        }
-        if let clipNorm, !(clipNorm > 0) { throw .invalidArgument("clipNorm must be positive, got \(clipNorm)") }
-        try precision.checkSupported()
-        try Precision.checkTrainable(self)
-        try schedule.validate()
-        try checkCompatible(data, loss: loss)
-        try checkMetrics(metrics, data.targets)
-        let augmentation = augmentation.flatMap { $0.isIdentity ? nil : $0 }
-        if let augmentation { try augmentation.check(sampleShape: sampleShape) }
-
-        var train = data
-        var valid = validation
-        if validationSplit > 0 {
-            guard validation == nil else { throw .invalidArgument("give either validation data or validationSplit, not both") }
-            let vCount = Int((Double(data.count) * validationSplit).rounded())
-            guard vCount >= 1 && vCount < data.count else {
-                throw .invalidArgument("validationSplit \(validationSplit) of \(data.count) rows leaves \(vCount) validation rows and \(data.count - vCount) training rows; both must be non-empty")
-            }
-            train = data.uncheckedSubset(0..<(data.count - vCount))
-            valid = data.uncheckedSubset((data.count - vCount)..<data.count)
-        }
-        if let valid { try checkCompatible(valid, loss: loss) }
-        if let es = earlyStopping, es.monitor.hasPrefix("val_"), valid == nil {
-            throw .invalidArgument("early stopping monitors '\(es.monitor)' but there is no validation data")
+        let (train, valid, augmentation): (Dataset, Dataset?, ImageAugmentation?)
+        if let group {
+            // A check that fails on some processes only must not leave the others waiting.
+            var prepared: (Dataset, Dataset?, ImageAugmentation?)?, failure: NNError?
+            do { prepared = try setup() } catch { failure = error }
+            try group.agree(failure, during: "its checks before training")
+            (train, valid, augmentation) = prepared!
+        } else {
+            (train, valid, augmentation) = try setup()
         }
 
         var history = History()
@@ -95,14 +78,24 @@ extension Sequential {
             // Every process must run the same loop (the same number of steps and sums), or the
             // group waits forever: the sizes that set it are checked first, on every process alike.
             var h: UInt64 = 0xcbf2_9ce4_8422_2325
-            for v in [train.count, valid?.count ?? -1, parameterCount, bufferCount, batch, epochs, initialEpoch, shuffle ? 1 : 0]
-                + [Int(truncatingIfNeeded: seed)] { h = (h ^ UInt64(bitPattern: Int64(v))) &* 0x100_0000_01b3 }
+            let stopping = earlyStopping.map { [$0.patience, Int(truncatingIfNeeded: $0.minDelta.bitPattern)] + $0.monitor.utf8.map(Int.init) } ?? [-1]
+            for v in [train.count, valid?.count ?? -1, parameterCount, bufferCount, batch, epochs, initialEpoch, shuffle ? 1 : 0,
+                      metrics.count, callbacks.isEmpty ? 0 : 1, Int(truncatingIfNeeded: seed)] + stopping {
+                h = (h ^ UInt64(bitPattern: Int64(v))) &* 0x100_0000_01b3
+            }
             guard try group.agrees(on: h) else {
                 throw .invalidArgument("data-parallel training: rank \(group.rank) of \(group.size) has other data sizes, model size or options (rows \(train.count), validation rows \(valid?.count ?? 0), \(parameterCount) parameters, batch \(batch), epochs \(initialEpoch)..<\(epochs), seed \(seed)) than rank 0; every process must call fit alike")
             }
             trainer.join(group)
             try group.broadcast(parameters) // every process starts from rank 0's weights
             if buffers.count > 0 { try group.broadcast(buffers) }
+            // Dropout draws its own masks on each process (rank 0 keeps the model's stream).
+            if group.rank > 0 {
+                for state in randomStates {
+                    var g = SeededGenerator(seed: state.words.reduce(UInt64(group.rank)) { ($0 ^ $1) &* 0x100_0000_01b3 })
+                    try setRandomState(g.fork().stateWords, path: state.path)
+                }
+            }
         }
         let baseRate = optimizer.learningRate
         let batchesPerEpoch = (train.count + batch - 1) / batch
@@ -138,7 +131,8 @@ extension Sequential {
             var start = 0
             while start < train.count {
                 let end = min(start + batch, train.count)
-                var moves = ImageAugmentation.generator(seed: seed, epoch: epoch, batch: b)
+                // Each process draws its own moves (rank 0 the single process's stream).
+                var moves = ImageAugmentation.generator(seed: seed &+ UInt64(group?.rank ?? 0) &* 0x9e37_79b9_7f4a_7c15, epoch: epoch, batch: b)
                 let lossValue: Float, rows: ArraySlice<Int>
                 if let group {
                     let share = group.share(of: end - start)
@@ -166,6 +160,7 @@ extension Sequential {
                     p.epochLoss = acc.meanLoss
                     p.epochAccuracy = acc.accuracy
                     for cb in callbacks where cb.batchEnded(p) == .stop { stop = true }
+                    if let group { stop = try group.any(stop) } // every process stops at the same step
                 }
                 b += 1
                 start = end
@@ -180,6 +175,9 @@ extension Sequential {
                     throw .invalidData("data-parallel training: the weights of rank \(group.rank) of \(group.size) differ from rank 0's after epoch \(epoch + 1) (the processes must run the same model, data, seed and options)")
                 }
             }
+            // Batch normalization's running statistics: rank 0's, on every process, for the
+            // evaluation and the saved model.
+            if let group, buffers.count > 0 { try group.broadcast(buffers) }
             var logs = acc.results()
             logs["lr"] = Double(optimizer.learningRate)
             if let valid {
@@ -188,6 +186,7 @@ extension Sequential {
             }
             history.epochs.append(logs)
             for cb in callbacks where cb.epochEnded(epoch, logs: logs) == .stop { stop = true }
+            if let group { stop = try group.any(stop) }
 
             if let es = earlyStopping {
                 guard let value = logs[es.monitor] else {
@@ -213,6 +212,46 @@ extension Sequential {
             if es.restoreBest { parameters.baseAddress!.update(from: best.parameters, count: parameterCount) }
         }
         return history
+    }
+
+    /// fit's checks of its arguments, and the training and validation rows they give.
+    private func fitSetup(_ data: Dataset, epochs: Int, batchSize: Int, loss: Loss, validation: Dataset?, validationSplit: Double,
+                          metrics: [Metric], schedule: LearningRateSchedule, clipNorm: Float?, earlyStopping: EarlyStopping?,
+                          initialEpoch: Int, augmentation: ImageAugmentation?,
+                          precision: Precision) throws(NNError) -> (Dataset, Dataset?, ImageAugmentation?) {
+        guard epochs >= 0 else { throw .invalidArgument("epochs must be non-negative, got \(epochs)") }
+        guard initialEpoch >= 0 && initialEpoch <= epochs else {
+            throw .invalidArgument("initialEpoch must be in [0, epochs] (\(epochs)), got \(initialEpoch)")
+        }
+        guard batchSize > 0 else { throw .invalidArgument("batchSize must be positive, got \(batchSize)") }
+        guard validationSplit >= 0 && validationSplit < 1 else {
+            throw .invalidArgument("validationSplit must be in [0, 1), got \(validationSplit)")
+        }
+        if let clipNorm, !(clipNorm > 0) { throw .invalidArgument("clipNorm must be positive, got \(clipNorm)") }
+        try precision.checkSupported()
+        try Precision.checkTrainable(self)
+        try schedule.validate()
+        try checkCompatible(data, loss: loss)
+        try checkMetrics(metrics, data.targets)
+        let augmentation = augmentation.flatMap { $0.isIdentity ? nil : $0 }
+        if let augmentation { try augmentation.check(sampleShape: sampleShape) }
+
+        var train = data
+        var valid = validation
+        if validationSplit > 0 {
+            guard validation == nil else { throw .invalidArgument("give either validation data or validationSplit, not both") }
+            let vCount = Int((Double(data.count) * validationSplit).rounded())
+            guard vCount >= 1 && vCount < data.count else {
+                throw .invalidArgument("validationSplit \(validationSplit) of \(data.count) rows leaves \(vCount) validation rows and \(data.count - vCount) training rows; both must be non-empty")
+            }
+            train = data.uncheckedSubset(0..<(data.count - vCount))
+            valid = data.uncheckedSubset((data.count - vCount)..<data.count)
+        }
+        if let valid { try checkCompatible(valid, loss: loss) }
+        if let es = earlyStopping, es.monitor.hasPrefix("val_"), valid == nil {
+            throw .invalidArgument("early stopping monitors '\(es.monitor)' but there is no validation data")
+        }
+        return (train, valid, augmentation)
     }
 
     /// The loss and `metrics` of the model on `data` (inference mode: dropout off):

@@ -159,7 +159,7 @@ public final class Trainer {
         stepSums[1] = failure == nil && !local.isFinite ? 1 : 0
         stepSums[2 + group.rank] = failure == nil ? 0 : 1
         try stepSums.withUnsafeMutableBufferPointer { (b) throws(NNError) in try group.sum(b) }
-        if let failure { throw failure.prefixed("rank \(group.rank) of \(group.size): ") }
+        if let failure { throw failure.prefixed("rank \(group.rank) of \(group.size)") }
         if let other = (0..<group.size).first(where: { stepSums[2 + $0] > 0 }) {
             throw .invalidData("data-parallel training: rank \(other) of \(group.size) failed at this step (its own error says why); rank \(group.rank) stops too")
         }
