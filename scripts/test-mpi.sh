@@ -20,7 +20,8 @@ fi
 if ! "$nnb" info | grep -q '^MPI: on'; then
   echo "test-mpi: skipped: $nnb was built without MPI ($("$nnb" info | grep '^MPI'))"; exit 0
 fi
-mpi=(mpirun --allow-run-as-root --oversubscribe)
+# Every job is bounded: a hang fails here instead of stalling the suite.
+mpi=(timeout 120 mpirun --allow-run-as-root --oversubscribe)
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 fail() { echo "test-mpi: FAILED: $*" >&2; exit 1; }
@@ -51,13 +52,13 @@ done
 
 echo "-- a failing rank ends the job"
 t0=$(date +%s)
-if timeout 60 "${mpi[@]}" -np 1 "$nnb" train --distributed "${common[@]}" : -np 1 "$nnb" train --distributed "${common[@]}" \
+if "${mpi[@]}" -np 1 "$nnb" train --distributed "${common[@]}" : -np 1 "$nnb" train --distributed "${common[@]}" \
   --data "$dir/missing.csv" > "$dir/fail.log" 2>&1; then fail "a rank without its data file: the job succeeded"; fi
 t=$(( $(date +%s) - t0 ))
 grep -q "rank 1 of 2: .*missing.csv" "$dir/fail.log" || { cat "$dir/fail.log"; fail "no message naming rank 1 and the missing file"; }
 [ "$t" -le 30 ] || fail "the job took $t s to end"
 echo "missing file on rank 1: ended in $t s: $(grep -m1 'rank 1 of 2' "$dir/fail.log")"
-if timeout 60 "${mpi[@]}" -np 2 "$nnb" train --distributed "${common[@]}" --lr 1e30 > "$dir/nan.log" 2>&1; then
+if "${mpi[@]}" -np 2 "$nnb" train --distributed "${common[@]}" --lr 1e30 > "$dir/nan.log" 2>&1; then
   fail "a diverging run succeeded"
 fi
 grep -q "rank [01] of 2: .*diverged\|rank [01] of 2: .*loss" "$dir/nan.log" || { cat "$dir/nan.log"; fail "no message naming a rank and the loss"; }
@@ -65,7 +66,7 @@ echo "diverged loss: $(grep -m1 'rank . of 2' "$dir/nan.log" | cut -c1-120)"
 
 echo "-- a rank killed with SIGKILL ends the job"
 t0=$(date +%s)
-"${mpi[@]}" -np 2 "$nnb" train --distributed --epochs 100000 --threads 1 --quiet > "$dir/kill.log" 2>&1 &
+mpirun --allow-run-as-root --oversubscribe -np 2 "$nnb" train --distributed --epochs 100000 --threads 1 --quiet > "$dir/kill.log" 2>&1 &
 job=$!
 victim=""
 for _ in $(seq 100); do
@@ -91,6 +92,12 @@ lib=${NNBACKPROP_LIB:-build/lib/libnnbackprop.so}
 if [ -f "$lib" ] && NNBACKPROP_LIB="$lib" "$py" -c "import numpy" 2>/dev/null; then
   NNBACKPROP_LIB="$lib" "$py" Tests/mpi/train_python.py "$dir" --single
   NNBACKPROP_LIB="$lib" "${mpi[@]}" -np 2 -x NNBACKPROP_LIB "$py" Tests/mpi/train_python.py "$dir"
+  # Rank 1 given a NaN feature: nnb_train fails its checks there and, through the group, on rank 0.
+  if NNBACKPROP_LIB="$lib" "${mpi[@]}" -np 2 -x NNBACKPROP_LIB "$py" Tests/mpi/train_python.py "$dir" --nan-on-rank1 \
+    > "$dir/py-nan.log" 2>&1; then fail "Python: a NaN on rank 1 did not fail the job"; fi
+  grep -q "^rank 1: InvalidDataError: .*rank 1 of 2" "$dir/py-nan.log" && grep -q "^rank 0: .*rank 1 of 2 failed its checks before training" "$dir/py-nan.log" \
+    || { cat "$dir/py-nan.log"; fail "Python: no error naming rank 1 on both ranks"; }
+  echo "Python, NaN on rank 1: $(grep -m1 '^rank 0' "$dir/py-nan.log" | cut -c1-110)"
   "$py" - "$dir" <<'PY' || fail "Python: the ranks' weights differ from each other or from one process"
 import sys, numpy as np
 d = sys.argv[1]

@@ -64,7 +64,7 @@ public enum NNError: Error, CustomStringConvertible, Equatable, Sendable {
 
     /// The same error with `context` (typically a file path) put in front of the message, for
     /// loaders that rethrow a validation error with the file it came from.
-    func prefixed(_ context: String) -> NNError {
+    public func prefixed(_ context: String) -> NNError {
         let m = context + ": " + message
         switch self {
         case .shapeMismatch: return .shapeMismatch(m)

@@ -275,8 +275,14 @@ public func nnbTrain(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ rows
         do {
             try train(group: group, agreed: &agreed)
         } catch where group != nil && !agreed {
-            _ = try? group!.agree(.invalidData("before training"), during: "its checks before training")
-            throw error
+            let g = group!
+            _ = try? g.agree(.invalidData("before training"), during: "its checks before training")
+            let rank = "rank \(g.rank) of \(g.size)"
+            switch error {
+            case let f as CAPIFailure: throw CAPIFailure(f.status, "\(rank): \(f.message)")
+            case let e as NNError: throw e.prefixed(rank)
+            default: throw error
+            }
         }
     }
 
@@ -319,8 +325,8 @@ public func nnbTrain(_ model: OpaquePointer?, _ x: UnsafePointer<Float>?, _ rows
                 return .proceed
             })
             if let group {
+                agreed = true // this is the collective the other processes' failures meet; after it fit's errors are collective
                 try group.agree(nil, during: "its checks before training")
-                agreed = true // from here fit's errors are collective
             }
             // From here the weights move on from the checkpoint's: it is used (a refused call above
             // leaves it for the next one).

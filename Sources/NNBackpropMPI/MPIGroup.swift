@@ -19,13 +19,13 @@ public final class MPIGroup: DataParallelGroup {
     public let size: Int
 
     /// Whether this build has MPI (Package.swift found it).
-    public static var isAvailable: Bool { nnb_mpi_built() != 0 }
+    public static var isAvailable: Bool { cmpi_built() != 0 }
 
     /// The MPI library's version line, or nil without MPI.
     public static var libraryVersion: String? {
         guard isAvailable else { return nil }
         var buf = [CChar](repeating: 0, count: 512)
-        nnb_mpi_library_version(&buf, buf.count)
+        cmpi_library_version(&buf, buf.count)
         return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
@@ -33,14 +33,14 @@ public final class MPIGroup: DataParallelGroup {
     /// may point at another MPI_Comm. Throws `unsupported` in a build without MPI.
     public init(communicator: UnsafeRawPointer? = nil) throws(NNError) {
         var r: Int32 = 0, s: Int32 = 0
-        try Self.check("MPI initialization") { nnb_mpi_init(communicator, &r, &s, $0, $1) }
+        try Self.check("MPI initialization") { cmpi_init(communicator, &r, &s, $0, $1) }
         rank = Int(r)
         size = Int(s)
     }
 
     public func broadcast(_ values: UnsafeMutableBufferPointer<Float>) throws(NNError) {
         guard let p = values.baseAddress else { return }
-        try Self.check("broadcast") { nnb_mpi_broadcast_floats(p, values.count, $0, $1) }
+        try Self.check("broadcast") { cmpi_broadcast_floats(p, values.count, $0, $1) }
     }
 
     /// Seconds this process has spent waiting in blocking sums and in `finishSums`: the
@@ -58,25 +58,25 @@ public final class MPIGroup: DataParallelGroup {
 
     public func sum(_ values: UnsafeMutableBufferPointer<Double>) throws(NNError) {
         guard let p = values.baseAddress else { return }
-        try timed { () throws(NNError) in try Self.check("sum") { nnb_mpi_sum_doubles(p, values.count, $0, $1) } }
+        try timed { () throws(NNError) in try Self.check("sum") { cmpi_sum_doubles(p, values.count, $0, $1) } }
     }
 
     public func startSum(_ values: UnsafeMutableBufferPointer<Float>) throws(NNError) {
         guard let p = values.baseAddress else { return }
-        try Self.check("gradient sum") { nnb_mpi_start_sum_floats(p, values.count, $0, $1) }
+        try Self.check("gradient sum") { cmpi_start_sum_floats(p, values.count, $0, $1) }
     }
 
-    public func progress() { nnb_mpi_progress() }
+    public func progress() { cmpi_progress() }
 
     public func finishSums() throws(NNError) {
-        try timed { () throws(NNError) in try Self.check("gradient sum") { nnb_mpi_finish_sums($0, $1) } }
+        try timed { () throws(NNError) in try Self.check("gradient sum") { cmpi_finish_sums($0, $1) } }
     }
 
     /// Ends every process of the job with exit status `code`, after printing `message` with this
     /// process's rank to standard error. Does not return.
     public func abort(_ message: String, code: Int32 = 1) -> Never {
         FileHandleShim.writeError("rank \(rank) of \(size): \(message)\n")
-        nnb_mpi_abort(code)
+        cmpi_abort(code)
         fatalError("MPI_Abort returned") // MPI_Abort does not return
     }
 
@@ -87,14 +87,14 @@ public final class MPIGroup: DataParallelGroup {
     }
 
     /// MPI_Finalize, if this group initialized MPI. Call once, after the last collective.
-    public func finalize() { nnb_mpi_finalize() }
+    public func finalize() { cmpi_finalize() }
 
     private static func check(_ what: String, _ call: (UnsafeMutablePointer<CChar>, Int) -> Int32) throws(NNError) {
         var err = [CChar](repeating: 0, count: 512)
         let rc = err.withUnsafeMutableBufferPointer { call($0.baseAddress!, $0.count) }
         guard rc == 0 else {
             let msg = String(decoding: err.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            if nnb_mpi_built() == 0 { throw .unsupported("distributed training: \(msg)") }
+            if cmpi_built() == 0 { throw .unsupported("distributed training: \(msg)") }
             throw .pluginError("MPI \(what): \(msg)")
         }
     }

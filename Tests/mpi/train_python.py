@@ -2,7 +2,10 @@
 trains a small model on fixed data through the C API's options.distributed, then writes this
 process's weights to OUT/rank<R>.npz (R from Open MPI's OMPI_COMM_WORLD_RANK; 0 alone).
 
-    train_python.py OUT [--single]
+    train_python.py OUT [--single | --nan-on-rank1]
+
+With --nan-on-rank1 rank 1's features hold a NaN: both ranks must raise (rank 1 its own
+InvalidDataError, rank 0 one naming rank 1); each prints "rank R: <error>" and exits 3.
 """
 import os
 import sys
@@ -23,7 +26,13 @@ def main():
     # Every rank builds the model with its own seed: distributed training starts from rank 0's.
     model = nnb.Model("6-16:tanh-2", seed=5 if single or rank == 0 else 50 + rank)
     options = {} if single else {"distributed": 1}
-    model.fit(x, y, epochs=8, batch_size=20, optimizer="sgd", lr=0.1, seed=11, **options)
+    if "--nan-on-rank1" in sys.argv and rank == 1:
+        x[7, 2] = np.nan
+    try:
+        model.fit(x, y, epochs=8, batch_size=20, optimizer="sgd", lr=0.1, seed=11, **options)
+    except nnb.NNBackpropError as error:
+        print(f"rank {rank}: {type(error).__name__}: {error}", flush=True)
+        sys.exit(3)
     np.savez(os.path.join(out, "single.npz" if single else f"rank{rank}.npz"), **model.state_dict())
 
 

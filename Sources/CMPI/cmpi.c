@@ -1,5 +1,5 @@
-/* The MPI shim (include/nnb_mpi.h). */
-#include "nnb_mpi.h"
+/* The MPI shim (include/cmpi.h). */
+#include "cmpi.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,9 +23,9 @@ static int fail(int rc, const char *what, char *err, size_t cap) {
     return rc == 0 ? -1 : rc;
 }
 
-int nnb_mpi_built(void) { return 1; }
+int cmpi_built(void) { return 1; }
 
-void nnb_mpi_library_version(char *out, size_t cap) {
+void cmpi_library_version(char *out, size_t cap) {
     char v[MPI_MAX_LIBRARY_VERSION_STRING] = "";
     int len = 0;
     MPI_Get_library_version(v, &len);
@@ -34,7 +34,7 @@ void nnb_mpi_library_version(char *out, size_t cap) {
     snprintf(out, cap, "%s", v);
 }
 
-int nnb_mpi_init(const void *comm, int *rank, int *size, char *err, size_t cap) {
+int cmpi_init(const void *comm, int *rank, int *size, char *err, size_t cap) {
     int ready = 0, done = 0, rc;
     const MPI_Comm wanted = comm ? *(const MPI_Comm *)comm : MPI_COMM_WORLD;
     if (comm_ != MPI_COMM_NULL && wanted != base_) { /* another communicator than last time */
@@ -51,7 +51,7 @@ int nnb_mpi_init(const void *comm, int *rank, int *size, char *err, size_t cap) 
             if ((rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided)) != MPI_SUCCESS)
                 return fail(rc, "MPI_Init_thread", err, cap);
             we_initialized_ = 1;
-            atexit(nnb_mpi_finalize); /* a program that did not start MPI does not end it either */
+            atexit(cmpi_finalize); /* a program that did not start MPI does not end it either */
         }
         if (wanted == MPI_COMM_NULL) return snprintf(err, cap, "the communicator is MPI_COMM_NULL"), -1;
         if ((rc = MPI_Comm_dup(wanted, &comm_)) != MPI_SUCCESS) return fail(rc, "MPI_Comm_dup", err, cap);
@@ -66,7 +66,7 @@ int nnb_mpi_init(const void *comm, int *rank, int *size, char *err, size_t cap) 
 /* MPI counts are int: larger buffers go in pieces. */
 enum { PIECE = INT_MAX / 2 };
 
-int nnb_mpi_broadcast_floats(float *x, size_t n, char *err, size_t cap) {
+int cmpi_broadcast_floats(float *x, size_t n, char *err, size_t cap) {
     for (size_t i = 0; i < n; i += PIECE) {
         const int c = (int)(n - i < PIECE ? n - i : PIECE);
         const int rc = MPI_Bcast(x + i, c, MPI_FLOAT, 0, comm_);
@@ -75,7 +75,7 @@ int nnb_mpi_broadcast_floats(float *x, size_t n, char *err, size_t cap) {
     return 0;
 }
 
-int nnb_mpi_sum_doubles(double *x, size_t n, char *err, size_t cap) {
+int cmpi_sum_doubles(double *x, size_t n, char *err, size_t cap) {
     for (size_t i = 0; i < n; i += PIECE) {
         const int c = (int)(n - i < PIECE ? n - i : PIECE);
         const int rc = MPI_Allreduce(MPI_IN_PLACE, x + i, c, MPI_DOUBLE, MPI_SUM, comm_);
@@ -84,7 +84,7 @@ int nnb_mpi_sum_doubles(double *x, size_t n, char *err, size_t cap) {
     return 0;
 }
 
-int nnb_mpi_start_sum_floats(float *x, size_t n, char *err, size_t cap) {
+int cmpi_start_sum_floats(float *x, size_t n, char *err, size_t cap) {
     for (size_t i = 0; i < n; i += PIECE) {
         if (n_pending_ == MAX_PENDING) return snprintf(err, cap, "more than %d gradient sums pending", MAX_PENDING), -1;
         const int c = (int)(n - i < PIECE ? n - i : PIECE);
@@ -95,26 +95,26 @@ int nnb_mpi_start_sum_floats(float *x, size_t n, char *err, size_t cap) {
     return 0;
 }
 
-void nnb_mpi_progress(void) {
+void cmpi_progress(void) {
     int flag = 0;
     if (n_pending_ > 0) MPI_Testall(n_pending_, pending_, &flag, MPI_STATUSES_IGNORE);
 }
 
-int nnb_mpi_finish_sums(char *err, size_t cap) {
+int cmpi_finish_sums(char *err, size_t cap) {
     const int n = n_pending_;
     n_pending_ = 0;
     const int rc = n > 0 ? MPI_Waitall(n, pending_, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
     return rc == MPI_SUCCESS ? 0 : fail(rc, "MPI_Waitall", err, cap);
 }
 
-void nnb_mpi_abort(int code) {
+void cmpi_abort(int code) {
     int ready = 0, done = 0;
     MPI_Initialized(&ready);
     MPI_Finalized(&done);
     if (ready && !done) MPI_Abort(MPI_COMM_WORLD, code);
 }
 
-void nnb_mpi_finalize(void) {
+void cmpi_finalize(void) {
     int done = 0;
     MPI_Finalized(&done);
     if (we_initialized_ && !done) {
@@ -130,19 +130,19 @@ static int off(char *err, size_t cap) {
     return -1;
 }
 
-int nnb_mpi_built(void) { return 0; }
-void nnb_mpi_library_version(char *out, size_t cap) {
+int cmpi_built(void) { return 0; }
+void cmpi_library_version(char *out, size_t cap) {
     if (cap) out[0] = 0;
 }
-int nnb_mpi_init(const void *comm, int *rank, int *size, char *err, size_t cap) {
+int cmpi_init(const void *comm, int *rank, int *size, char *err, size_t cap) {
     (void)comm, (void)rank, (void)size;
     return off(err, cap);
 }
-int nnb_mpi_broadcast_floats(float *x, size_t n, char *err, size_t cap) { return (void)x, (void)n, off(err, cap); }
-int nnb_mpi_sum_doubles(double *x, size_t n, char *err, size_t cap) { return (void)x, (void)n, off(err, cap); }
-int nnb_mpi_start_sum_floats(float *x, size_t n, char *err, size_t cap) { return (void)x, (void)n, off(err, cap); }
-void nnb_mpi_progress(void) {}
-int nnb_mpi_finish_sums(char *err, size_t cap) { return off(err, cap); }
-void nnb_mpi_abort(int code) { (void)code; }
-void nnb_mpi_finalize(void) {}
+int cmpi_broadcast_floats(float *x, size_t n, char *err, size_t cap) { return (void)x, (void)n, off(err, cap); }
+int cmpi_sum_doubles(double *x, size_t n, char *err, size_t cap) { return (void)x, (void)n, off(err, cap); }
+int cmpi_start_sum_floats(float *x, size_t n, char *err, size_t cap) { return (void)x, (void)n, off(err, cap); }
+void cmpi_progress(void) {}
+int cmpi_finish_sums(char *err, size_t cap) { return off(err, cap); }
+void cmpi_abort(int code) { (void)code; }
+void cmpi_finalize(void) {}
 #endif
