@@ -36,6 +36,14 @@ if ! python3 -c "import onnx, onnxruntime, sklearn" 2>/dev/null; then
   python3 -m pip install -q onnx onnxruntime scikit-learn >/dev/null 2>&1 \
     || echo "setup: optional onnx, onnxruntime, scikit-learn not installed from PyPI; the tests that need them will skip" >&2
 fi
+# mpi4py (PyPI, optional): the MPI test's Python-alongside-mpi4py case, where Open MPI is
+# installed (checked here and again after apt-get, which may have just installed it).
+want_mpi4py() {
+  if command -v mpicc >/dev/null 2>&1 && ! python3 -c "import mpi4py" 2>/dev/null; then
+    python3 -m pip install -q mpi4py >/dev/null 2>&1 || echo "setup: optional mpi4py not installed from PyPI; its MPI test case will skip" >&2
+  fi
+}
+want_mpi4py
 optional=()
 for p in python3-torch cmake libfann-dev libopenmpi-dev openmpi-bin; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || optional+=("$p")
@@ -58,3 +66,4 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 elif [ ${#missing[@]} -gt 0 ]; then
   echo "setup: missing ${missing[*]} (run as root, or install them yourself); continuing" >&2
 fi
+want_mpi4py

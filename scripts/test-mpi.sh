@@ -107,6 +107,14 @@ worst = max(float(np.max(np.abs(r0[k].astype(np.float64) - one[k]))) for k in r0
 print(f"Python, 2 ranks: ranks bitwise equal {same}; largest difference from one process {worst:.3g}")
 sys.exit(0 if same and worst <= 1e-5 else 1)
 PY
+  if "$py" -c "import mpi4py" 2>/dev/null; then
+    NNBACKPROP_LIB="$lib" "${mpi[@]}" -np 2 -x NNBACKPROP_LIB "$py" Tests/mpi/train_python.py "$dir" --mpi4py > "$dir/mpi4py.log" \
+      || { cat "$dir/mpi4py.log"; fail "Python with mpi4py's communicator"; }
+    [ "$(grep -c 'ranks hold the same weights' "$dir/mpi4py.log")" = 2 ] || { cat "$dir/mpi4py.log"; fail "mpi4py: ranks differ"; }
+    echo "Python alongside mpi4py (its COMM_WORLD.Dup() as mpi_comm): $(head -1 "$dir/mpi4py.log")"
+  else
+    echo "Python alongside mpi4py: skipped (pip install mpi4py)"
+  fi
 else
   echo "Python: skipped ($lib not built, or no numpy)"
 fi
