@@ -34,7 +34,7 @@ C_TYPES = {
     ctypes.c_float: ["float"],
     ctypes.c_double: ["double"],
     ctypes.c_char_p: ["const char *"],
-    ctypes.c_void_p: ["void *"],
+    ctypes.c_void_p: ["void *", "const void *"],
 }
 ENUM_TYPES = ["int", "unsigned int"]  # a C enum's compatible type is the compiler's choice
 
