@@ -30,7 +30,8 @@ struct DistributedBench {
         for (ranks, threads) in Self.configs {
             var args = [mpirun]
             if getuid() == 0 { args.append("--allow-run-as-root") }
-            args += ["--oversubscribe", "-np", String(ranks), "/proc/self/exe".resolvedExecutable, "bench", "--distributed-worker",
+            // Unbound: mpirun binds each process to one core by default, which would put a 2-thread rank on one core.
+            args += ["--oversubscribe", "--bind-to", "none", "-np", String(ranks), "/proc/self/exe".resolvedExecutable, "bench", "--distributed-worker",
                      "--samples", String(samples), "--repeats", String(repeats), "--batch-sizes", String(batch),
                      "--threads", String(threads)]
             let out = try capture(args)
