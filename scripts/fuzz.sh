@@ -37,12 +37,13 @@ mkdir -p "$out/obj/ckernels" "$out/modules" "$out/bin" "$out/stamps"
 # Compiler flags. Swift: -O (bounds and overflow checks stay on) with the fuzzer's coverage and
 # ASan; C: the same sanitizers, asserts on, OpenMP off (neither -fopenmp nor NNK_HAVE_OPENMP).
 cflags=(-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address -std=c11
-        -I "$root/CKernels/include" -I "$root/CKernels" -Wno-#warnings)
+        -I "$root/CKernels/include" -I "$root/CKernels" -I "$root/Sources/CMPI/include" -Wno-#warnings)
 swiftflags=(-O -g -sanitize=fuzzer,address -swift-version 6 -parse-as-library -package-name nnbackprop
             -module-cache-path "$out/module-cache" -I "$out/modules"
             -Xcc -fmodule-map-file="$root/CKernels/include/module.modulemap" -Xcc -I -Xcc "$root/CKernels/include"
             -Xcc -fmodule-map-file="$root/Sources/CZlib/module.modulemap"
-            -Xcc -fmodule-map-file="$root/include/module.modulemap")
+            -Xcc -fmodule-map-file="$root/include/module.modulemap"
+            -Xcc -fmodule-map-file="$root/Sources/CMPI/include/module.modulemap" -Xcc -I -Xcc "$root/Sources/CMPI/include")
 toolchain=$("$swiftc" --version 2>&1 | head -1)
 
 # stale NAME FILE...: true when FILEs, the flags or the toolchain changed since NAME was built.
@@ -53,8 +54,9 @@ fresh() { echo "$pending_stamp" > "$out/stamps/$1"; }
 
 build_ckernels() {
   local sources headers
-  mapfile -t sources < <(find CKernels -name '*.c' | sort)
-  mapfile -t headers < <(find CKernels -name '*.h' -o -name '*.modulemap' | sort)
+  # With them the MPI shim, built without MPI (its calls refuse): the C API links NNBackpropMPI.
+  mapfile -t sources < <(find CKernels Sources/CMPI -name '*.c' | sort)
+  mapfile -t headers < <(find CKernels Sources/CMPI -name '*.h' -o -name '*.modulemap' | sort)
   stale ckernels "${sources[@]}" "${headers[@]}" || return 0
   echo "fuzz: compiling CKernels (${#sources[@]} files)"
   rm -f "$out"/obj/ckernels/*.o
@@ -68,7 +70,7 @@ build_ckernels() {
 swift_module() {
   local name=$1 dir=$2 sources deps
   mapfile -t sources < <(find "Sources/$dir" -name '*.swift' | sort)
-  mapfile -t deps < <(find CKernels/include Sources/CZlib include -type f | sort)
+  mapfile -t deps < <(find CKernels/include Sources/CZlib Sources/CMPI include -type f | sort)
   stale "$name" "${sources[@]}" "${deps[@]}" "$out/stamps/ckernels" $( [ "$name" = NNBackprop ] || echo "$out/stamps/NNBackprop" ) || return 0
   echo "fuzz: compiling $name (${#sources[@]} files)"
   "$swiftc" "${swiftflags[@]}" -module-name "$name" -wmo -c -emit-module \
@@ -82,8 +84,9 @@ build_target() {
   build_ckernels
   swift_module NNBackprop NNBackprop
   if [ "$t" = description ]; then
+    swift_module NNBackpropMPI NNBackpropMPI
     swift_module NNBackpropCAPI NNBackpropCAPI
-    objects+=("$out/obj/NNBackpropCAPI.o")
+    objects+=("$out/obj/NNBackpropMPI.o" "$out/obj/NNBackpropCAPI.o")
   fi
   stale "fuzz_$t" Tests/fuzz/FuzzSupport.swift "Tests/fuzz/$t.swift" "$out/stamps/ckernels" \
     "$out/stamps/NNBackprop" $( [ "$t" != description ] || echo "$out/stamps/NNBackpropCAPI" ) || return 0
